@@ -1,0 +1,62 @@
+"""``outbox/daemon.json``: is the daemon alive, since when, and what has it done.
+
+Nothing secret: pid, version, times and counters. Readers treat the daemon as dead when
+``updated`` is older than a few heartbeats or the state is ``stopped``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections import Counter
+from pathlib import Path
+
+from certdesk import __version__
+from certdesk.clock import format_utc, now_utc
+from certdesk.fsutil import atomic_write
+from certdesk.service import Outcome
+
+__all__ = ["Heartbeat"]
+
+
+class Heartbeat:
+    def __init__(self, path: Path, every_seconds: float = 2.0) -> None:
+        self.path = path
+        self.every = every_seconds
+        self.started = format_utc(now_utc())
+        self.last_scan = ""
+        self.state = "starting"
+        self.counts: Counter[str] = Counter()
+        self._written = 0.0
+
+    def count(self, outcome: Outcome) -> None:
+        self.counts["input"] += 1
+        self.counts["ok" if outcome.esito == "OK" else "ko"] += 1
+
+    def scanned(self) -> None:
+        self.last_scan = format_utc(now_utc())
+
+    def maybe_write(self) -> None:
+        if time.monotonic() - self._written >= self.every:
+            self.write()
+
+    def write(self, state: str | None = None) -> None:
+        if state is not None:
+            self.state = state
+        document = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "version": __version__,
+            "state": self.state,
+            "started": self.started,
+            "updated": format_utc(now_utc()),
+            "last_scan": self.last_scan or None,
+            "heartbeat_seconds": self.every,
+            "counts": dict(self.counts),
+        }
+        data = (json.dumps(document, indent=2) + "\n").encode("utf-8")
+        # The heartbeat need not survive power loss: skip the folder fsync.
+        atomic_write(self.path, data, sync_dir=False)
+        self._written = time.monotonic()

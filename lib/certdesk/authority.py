@@ -1,0 +1,348 @@
+"""The certificate authority: a self-signed root, an issuing CA, and the leaf profile.
+
+The root and issuing keys live in ``state/ca/`` as PKCS#8 PEM encrypted with the
+passphrase, mode 0600; certdesk refuses to load a key file that group or others can
+read. Only this module touches private keys; callers get certificates and bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import stat
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPrivateKeyTypes,
+    CertificatePublicKeyTypes,
+)
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from .clock import now_utc
+from .config import Config
+from .errors import CaError
+from .home import Home
+
+__all__ = [
+    "CertificateAuthority",
+    "IssuedCertificate",
+    "create_ca",
+    "generate_key",
+    "resolve_passphrase",
+]
+
+PASSPHRASE_ENV = "CERTDESK_CA_PASSPHRASE"
+KEY_FILE_MODE = 0o600
+# Leaves start a few minutes in the past so that a relying party whose clock lags a
+# little does not see a "not yet valid" certificate.
+BACKDATE = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class IssuedCertificate:
+    der: bytes
+    pem: bytes
+    serial: int
+    not_before: datetime
+    not_after: datetime
+    sha256: str
+
+    @property
+    def serial_hex(self) -> str:
+        return format(self.serial, "x")
+
+
+def generate_key(kind: str) -> CertificateIssuerPrivateKeyTypes:
+    if kind.startswith("rsa"):
+        return rsa.generate_private_key(public_exponent=65537, key_size=int(kind[3:]))
+    if kind == "ec-p256":
+        return ec.generate_private_key(ec.SECP256R1())
+    if kind == "ec-p384":
+        return ec.generate_private_key(ec.SECP384R1())
+    raise ValueError(f"unknown key type {kind!r}")
+
+
+def _hash_for(key: CertificateIssuerPrivateKeyTypes) -> hashes.SHA256 | hashes.SHA384:
+    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size >= 384:
+        return hashes.SHA384()
+    return hashes.SHA256()
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Create ``path`` with mode 0600 from the first byte (never world-readable, even briefly)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def resolve_passphrase(
+    home: Home, passphrase_file: Path | None = None, *, generate: bool = False
+) -> tuple[bytes, str]:
+    """The CA passphrase and where it came from.
+
+    Order: ``--passphrase-file``, then ``CERTDESK_CA_PASSPHRASE``, then ``state/passphrase``.
+    With ``generate`` (``init`` only) and none of them, a random passphrase is written to
+    ``state/passphrase`` with mode 0600.
+    """
+    if passphrase_file is not None:
+        try:
+            value = passphrase_file.read_bytes().strip()
+        except OSError as exc:
+            raise CaError(
+                f"cannot read the passphrase file {passphrase_file}: {exc.strerror}"
+            ) from None
+        if not value:
+            raise CaError(f"the passphrase file {passphrase_file} is empty")
+        return value, str(passphrase_file)
+    env = os.environ.get(PASSPHRASE_ENV, "")
+    if env:
+        return env.encode("utf-8"), PASSPHRASE_ENV
+    stored = home.passphrase_file
+    if stored.exists():
+        _check_private_mode(stored)
+        return stored.read_bytes().strip(), str(stored)
+    if generate:
+        value = secrets.token_urlsafe(32).encode("ascii")
+        _write_private(stored, value + b"\n")
+        return value, str(stored)
+    raise CaError(
+        f"no CA passphrase: set {PASSPHRASE_ENV}, pass --passphrase-file, or keep "
+        f"{stored} (created by 'certdesk init')",
+        code="PASSPHRASE_MANCANTE",
+    )
+
+
+def _check_private_mode(path: Path) -> None:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise CaError(
+            f"{path} is readable by group or others (mode {mode:04o}): "
+            f"run 'chmod 600 {path}' and check who may have read it",
+            code="PERMESSI_CHIAVE_NON_SICURI",
+        )
+
+
+def _name(common_name: str, organization: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "IT"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _ca_key_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,  # lets the issuing CA sign OCSP responses itself
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,  # signs certificates
+        crl_sign=True,  # signs CRLs
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def create_ca(home: Home, config: Config, passphrase: bytes) -> None:
+    """Create the root and issuing CA in ``state/ca/``; refuse when a CA already exists."""
+    home.ensure()
+    paths = [home.ca_dir / n for n in ("root.key.pem", "issuing.key.pem", "issuing.pem")]
+    if any(p.exists() for p in paths):
+        raise CaError(
+            f"a CA already exists in {home.ca_dir}: certdesk never overwrites it",
+            code="CA_ESISTENTE",
+        )
+    settings = config.ca
+    now = now_utc()
+    root_key = generate_key(settings.root_key)
+    root_name = _name(settings.root_common_name, settings.organization)
+    root_ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
+    root = (
+        x509.CertificateBuilder()
+        .subject_name(root_name)
+        .issuer_name(root_name)
+        .public_key(root_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(now + timedelta(days=settings.root_validity_days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(_ca_key_usage(), critical=True)
+        .add_extension(root_ski, critical=False)
+        .sign(root_key, _hash_for(root_key))
+    )
+    issuing_key = generate_key(settings.issuing_key)
+    issuing_not_after = min(
+        now + timedelta(days=settings.issuing_validity_days), root.not_valid_after_utc
+    )
+    issuing = (
+        x509.CertificateBuilder()
+        .subject_name(_name(settings.issuing_common_name, settings.organization))
+        .issuer_name(root_name)
+        .public_key(issuing_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - BACKDATE)
+        .not_valid_after(issuing_not_after)
+        # path length 0: the issuing CA signs end-entity certificates only.
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_ca_key_usage(), critical=True)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(issuing_key.public_key()), critical=False
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski),
+            critical=False,
+        )
+        .sign(root_key, _hash_for(root_key))
+    )
+    encryption = serialization.BestAvailableEncryption(passphrase)
+    for file_name, key in (("root.key.pem", root_key), ("issuing.key.pem", issuing_key)):
+        _write_private(
+            home.ca_dir / file_name,
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+            ),
+        )
+    for file_name, cert in (("root.pem", root), ("issuing.pem", issuing)):
+        (home.ca_dir / file_name).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
+def ca_exists(home: Home) -> bool:
+    return (home.ca_dir / "issuing.key.pem").exists()
+
+
+@dataclass(frozen=True)
+class CertificateAuthority:
+    """The loaded issuing CA: signs leaves, CRLs and OCSP responses."""
+
+    root_cert: x509.Certificate
+    issuing_cert: x509.Certificate
+    issuing_key: CertificateIssuerPrivateKeyTypes
+    config: Config
+
+    @classmethod
+    def load(cls, home: Home, config: Config, passphrase: bytes) -> CertificateAuthority:
+        if not ca_exists(home):
+            raise CaError(
+                f"no CA in {home.ca_dir}: run 'certdesk init' first", code="CA_NON_INIZIALIZZATA"
+            )
+        key_path = home.ca_dir / "issuing.key.pem"
+        _check_private_mode(key_path)
+        try:
+            key = serialization.load_pem_private_key(key_path.read_bytes(), password=passphrase)
+        except (ValueError, TypeError):
+            raise CaError(
+                "the CA passphrase does not open the issuing key: check "
+                f"{PASSPHRASE_ENV}, --passphrase-file or state/passphrase",
+                code="PASSPHRASE_ERRATA",
+            ) from None
+        if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+            raise CaError(f"unsupported issuing key type {type(key).__name__}")
+        root = x509.load_pem_x509_certificate((home.ca_dir / "root.pem").read_bytes())
+        issuing = x509.load_pem_x509_certificate((home.ca_dir / "issuing.pem").read_bytes())
+        return cls(root_cert=root, issuing_cert=issuing, issuing_key=key, config=config)
+
+    def chain_pem(self) -> bytes:
+        return self.issuing_pem() + self.root_pem()
+
+    def root_pem(self) -> bytes:
+        return self.root_cert.public_bytes(serialization.Encoding.PEM)
+
+    def issuing_pem(self) -> bytes:
+        return self.issuing_cert.public_bytes(serialization.Encoding.PEM)
+
+    def issue(self, codice_fiscale: str, spki_der: bytes, now: datetime) -> IssuedCertificate:
+        """Sign a leaf for ``codice_fiscale``. Only the public key comes from the request:
+        the subject and every extension are the CA's profile."""
+        public_key: CertificatePublicKeyTypes = serialization.load_der_public_key(spki_der)  # type: ignore[assignment]
+        not_before = now - BACKDATE
+        not_after = min(
+            now + timedelta(days=self.config.certificates.validity_days),
+            self.issuing_cert.not_valid_after_utc,
+        )
+        issuer_ski = self.issuing_cert.extensions.get_extension_for_class(
+            x509.SubjectKeyIdentifier
+        ).value
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(
+                x509.Name(
+                    [
+                        x509.NameAttribute(NameOID.COUNTRY_NAME, "IT"),
+                        x509.NameAttribute(NameOID.COMMON_NAME, codice_fiscale),
+                    ]
+                )
+            )
+            .issuer_name(self.issuing_cert.subject)
+            .public_key(public_key)
+            # 159 random bits, positive: unpredictable, and far beyond the 64 bits required.
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,  # TLS client authentication signs a handshake
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski),
+                critical=False,
+            )
+            .add_extension(
+                x509.CRLDistributionPoints(
+                    [
+                        x509.DistributionPoint(
+                            full_name=[x509.UniformResourceIdentifier(self.config.ca.crl_url)],
+                            relative_name=None,
+                            reasons=None,
+                            crl_issuer=None,
+                        )
+                    ]
+                ),
+                critical=False,
+            )
+        )
+        if self.config.ca.ocsp_url:
+            builder = builder.add_extension(
+                x509.AuthorityInformationAccess(
+                    [
+                        x509.AccessDescription(
+                            x509.oid.AuthorityInformationAccessOID.OCSP,
+                            x509.UniformResourceIdentifier(self.config.ca.ocsp_url),
+                        )
+                    ]
+                ),
+                critical=False,
+            )
+        cert = builder.sign(self.issuing_key, _hash_for(self.issuing_key))
+        der = cert.public_bytes(serialization.Encoding.DER)
+        return IssuedCertificate(
+            der=der,
+            pem=cert.public_bytes(serialization.Encoding.PEM),
+            serial=cert.serial_number,
+            not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc,
+            sha256=hashlib.sha256(der).hexdigest(),
+        )

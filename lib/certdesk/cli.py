@@ -1,0 +1,296 @@
+"""The ``certdesk`` command line. User mistakes get one line on stderr and exit 1."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from . import __version__
+from .client import file_cancellation, wait_for_receipt
+from .errors import CertdeskError
+from .home import Home
+from .reasons import Motivazione
+from .records import LEDGER_COLUMNS, RequestRecord
+from .states import Stato
+
+__all__ = ["main"]
+
+ROME = ZoneInfo("Europe/Rome")
+
+
+class _JsonFormatter(logging.Formatter):
+    _FIELDS = ("file", "tipo", "esito", "id_operazione", "codice")
+
+    def format(self, record: logging.LogRecord) -> str:
+        document: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created).astimezone().isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in self._FIELDS:
+            if hasattr(record, name):
+                document[name] = getattr(record, name)
+        if record.exc_info:
+            document["exception"] = self.formatException(record.exc_info)
+        return json.dumps(document, ensure_ascii=False)
+
+
+def _setup_logging(log_format: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    root = logging.getLogger("certdesk")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="certdesk", description="A small certificate authority with a drop-folder interface."
+    )
+    parser.add_argument("--version", action="version", version=f"certdesk {__version__}")
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=Path(os.environ.get("CERTDESK_HOME", ".")),
+        help="folder holding inbox/, outbox/ and state/ (default: $CERTDESK_HOME or .)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = commands.add_parser("init", help="create the root and issuing CA")
+    init.add_argument("--passphrase-file", type=Path)
+
+    watch = commands.add_parser("watch", help="run the drop-folder daemon")
+    watch.add_argument("--once", action="store_true", help="process the backlog, then exit")
+    watch.add_argument("--polling", action="store_true", help="poll (network file systems)")
+    watch.add_argument("--workers", type=int, default=None, help="signing processes")
+    watch.add_argument("--log-format", choices=("text", "json"), default="text")
+    watch.add_argument("--passphrase-file", type=Path)
+    watch.add_argument("--rescan-seconds", type=float, default=None)
+    watch.add_argument(
+        "--init-if-missing", action="store_true", help="create the CA on first use (make run)"
+    )
+
+    status = commands.add_parser("status", help="list certificates")
+    status.add_argument("--codice-fiscale")
+    status.add_argument("--stato", choices=[s.value for s in Stato])
+    status.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    cancel = commands.add_parser("cancel", help="file an annullamento request into inbox/")
+    cancel.add_argument("--codice-fiscale", required=True)
+    cancel.add_argument("--id-operazione", action="append", default=[])
+    cancel.add_argument("--motivazione", required=True, choices=[m.value for m in Motivazione])
+    cancel.add_argument("--nota", default="")
+    cancel.add_argument("--operatore", default=os.environ.get("USER", ""))
+    cancel.add_argument("--wait", action="store_true", help="wait for the receipt")
+    cancel.add_argument("--timeout", type=float, default=60.0)
+
+    commands.add_parser("verify-ledger", help="check the journal's hash chain and the ledger")
+    republish = commands.add_parser("republish", help="rebuild outbox/ from the state store")
+    republish.add_argument("--passphrase-file", type=Path)
+    commands.add_parser("admin", help="serve the admin notebooks with Voila (token required)")
+    return parser
+
+
+def _cmd_init(home: Home, args: argparse.Namespace) -> int:
+    from .runtime import init_home
+
+    message = init_home(home, args.passphrase_file)
+    print(f"CA created in {home.ca_dir}; chain published to {home.outbox / 'ca'}")
+    print(message)
+    return 0
+
+
+def _cmd_watch(home: Home, args: argparse.Namespace) -> int:
+    from certdesk.daemon import DaemonOptions, run_daemon
+
+    from .config import load_config
+    from .runtime import open_engine
+
+    _setup_logging(args.log_format)
+    config = load_config(home.root)
+    if args.workers is not None and args.workers < 1:
+        raise CertdeskError("--workers must be at least 1", code="OPZIONE_NON_VALIDA")
+    engine = open_engine(
+        home,
+        passphrase_file=args.passphrase_file,
+        workers=args.workers,
+        init_if_missing=args.init_if_missing,
+    )
+    options = DaemonOptions(
+        once=args.once,
+        polling=args.polling,
+        rescan_seconds=args.rescan_seconds or config.daemon.rescan_seconds,
+        settle_seconds=config.daemon.settle_seconds,
+        batch_size=config.daemon.batch_size,
+        progress=args.once and sys.stderr.isatty(),
+    )
+    if not args.once:
+        logging.getLogger("certdesk").info(
+            "certdesk %s watching %s -> %s (Ctrl-C to stop)", __version__, home.inbox, home.outbox
+        )
+    code: int = run_daemon(engine, options)
+    return code
+
+
+def _date_it(moment: datetime | None) -> str:
+    return moment.astimezone(ROME).strftime("%d/%m/%Y") if moment else ""
+
+
+def _cmd_status(home: Home, args: argparse.Namespace) -> int:
+    from .identity import parse_codice_fiscale
+    from .records import ledger_line
+    from .runtime import open_store
+
+    cf = parse_codice_fiscale(args.codice_fiscale).value if args.codice_fiscale else None
+    store = open_store(home)
+    try:
+        records = store.find(codice_fiscale=cf, stato=Stato(args.stato) if args.stato else None)
+    finally:
+        store.close()
+    if args.format == "csv":
+        sys.stdout.write(",".join(LEDGER_COLUMNS) + "\n")
+        sys.stdout.write("".join(ledger_line(r) for r in records))
+    elif args.format == "json":
+        json.dump([_as_json(r) for r in records], sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        _print_table(records)
+    return 0
+
+
+def _as_json(record: RequestRecord) -> dict[str, object]:
+    from .clock import format_utc
+
+    return {
+        "id_operazione": record.id_operazione,
+        "codice_fiscale": record.codice_fiscale,
+        "profilo": record.profilo,
+        "certificato": record.certificato or None,
+        "stato": record.stato.value,
+        "data_richiesta": format_utc(record.data_richiesta),
+        "data_scadenza": format_utc(record.data_scadenza) if record.data_scadenza else None,
+        "esito": record.esito,
+        "seriale": record.seriale or None,
+        "motivazione": record.motivazione or None,
+        "data_annullamento": format_utc(record.data_annullamento)
+        if record.data_annullamento
+        else None,
+    }
+
+
+def _print_table(records: Sequence[RequestRecord]) -> None:
+    header = ("IdOperazione", "Codice fiscale", "Stato", "Data richiesta", "Data scadenza", "Esito")
+    rows = [
+        (
+            r.id_operazione,
+            r.codice_fiscale,
+            r.stato.value,
+            _date_it(r.data_richiesta),
+            _date_it(r.data_scadenza),
+            r.esito,
+        )
+        for r in records
+    ]
+    widths = [max(len(str(c)) for c in column) for column in zip(header, *rows, strict=False)]
+    for row in (header, *rows):
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    if not rows:
+        print("(nessun certificato)")
+
+
+def _cmd_cancel(home: Home, args: argparse.Namespace) -> int:
+    path = file_cancellation(
+        home.root,
+        codice_fiscale=args.codice_fiscale,
+        id_operazione=args.id_operazione,
+        motivazione=args.motivazione,
+        nota=args.nota,
+        operatore=args.operatore,
+    )
+    print(path.name)
+    if not args.wait:
+        return 0
+    receipt = wait_for_receipt(home.root, path.name, timeout=args.timeout)
+    if receipt is None:
+        raise CertdeskError(
+            f"no receipt for {path.name} after {args.timeout:.0f} s: is the daemon running "
+            "('certdesk watch')?",
+            code="RICEVUTA_NON_ARRIVATA",
+        )
+    json.dump(receipt, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+    return 0 if receipt.get("esito") == "OK" else 1
+
+
+def _cmd_verify(home: Home, args: argparse.Namespace) -> int:
+    from .runtime import open_store
+    from .verify import verify_journal, verify_ledger
+
+    store = open_store(home)
+    try:
+        journal_rows = verify_journal(home.outbox / "journal.csv", store)
+        ledger_rows = verify_ledger(home.outbox / "ledger.csv", store)
+    finally:
+        store.close()
+    print(f"intact: journal {journal_rows} rows chained, ledger {ledger_rows} rows match the store")
+    return 0
+
+
+def _cmd_republish(home: Home, args: argparse.Namespace) -> int:
+    from .runtime import open_engine
+
+    engine = open_engine(home, passphrase_file=args.passphrase_file, workers=1)
+    try:
+        counts = engine.republish()
+    finally:
+        engine.close()
+    print(
+        f"republished {counts['certificates']} certificates, {counts['receipts']} receipts, "
+        "ledger, journal, CA, CRL and OCSP"
+    )
+    return 0
+
+
+def _cmd_admin(home: Home, args: argparse.Namespace) -> int:
+    from .webapp import main as webapp_main
+
+    return webapp_main(["--home", str(home.root)])
+
+
+_COMMANDS = {
+    "init": _cmd_init,
+    "watch": _cmd_watch,
+    "status": _cmd_status,
+    "cancel": _cmd_cancel,
+    "verify-ledger": _cmd_verify,
+    "republish": _cmd_republish,
+    "admin": _cmd_admin,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    home = Home.at(args.home)
+    try:
+        return _COMMANDS[args.command](home, args)
+    except CertdeskError as exc:
+        print(f"certdesk: {exc.code}: {exc.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:
+        print(f"certdesk: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        return 1

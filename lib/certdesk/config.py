@@ -1,0 +1,123 @@
+"""certdesk's configuration: defaults, overridden by an optional ``certdesk.toml`` in the home.
+
+Example ``certdesk.toml``::
+
+    [ca]
+    root_common_name = "certdesk Root CA"
+    issuing_common_name = "certdesk Issuing CA"
+    organization = "Esempio S.r.l."
+    root_key = "rsa4096"          # rsa2048 | rsa3072 | rsa4096 | ec-p256 | ec-p384
+    issuing_key = "rsa3072"
+    root_validity_days = 7300
+    issuing_validity_days = 3650
+    crl_url = "http://pki.example.it/ca/issuing.crl"   # where relying parties fetch outbox/ca/issuing.crl
+    ocsp_url = ""                 # written in the AIA extension when set
+
+    [certificates]
+    validity_days = 1095
+    allow_ec = false              # accept ECDSA P-256/P-384 CSRs
+
+    [crl]
+    next_update_hours = 24
+
+    [daemon]
+    rescan_seconds = 2.0
+    settle_seconds = 0.5
+    batch_size = 64
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigurationError
+
+__all__ = ["KEY_TYPES", "Config", "load_config"]
+
+KEY_TYPES = ("rsa2048", "rsa3072", "rsa4096", "ec-p256", "ec-p384")
+
+
+@dataclass(frozen=True)
+class CaSettings:
+    root_common_name: str = "certdesk Root CA"
+    issuing_common_name: str = "certdesk Issuing CA"
+    organization: str = "certdesk"
+    root_key: str = "rsa4096"
+    issuing_key: str = "rsa3072"
+    root_validity_days: int = 7300
+    issuing_validity_days: int = 3650
+    crl_url: str = "http://certdesk.example/ca/issuing.crl"
+    ocsp_url: str = ""
+
+
+@dataclass(frozen=True)
+class CertificateSettings:
+    validity_days: int = 1095
+    allow_ec: bool = False
+
+
+@dataclass(frozen=True)
+class CrlSettings:
+    next_update_hours: int = 24
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    rescan_seconds: float = 2.0
+    settle_seconds: float = 0.5
+    batch_size: int = 64
+
+
+@dataclass(frozen=True)
+class Config:
+    ca: CaSettings = field(default_factory=CaSettings)
+    certificates: CertificateSettings = field(default_factory=CertificateSettings)
+    crl: CrlSettings = field(default_factory=CrlSettings)
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+
+
+def _section(default: Any, values: Any, name: str) -> Any:
+    if not isinstance(values, dict):
+        raise ConfigurationError(f"certdesk.toml: [{name}] must be a table")
+    known = {f.name: f for f in fields(default)}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigurationError(f"certdesk.toml: unknown setting '{name}.{key}'")
+        expected = type(getattr(default, key))
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigurationError(
+                f"certdesk.toml: '{name}.{key}' must be a {expected.__name__}, not {value!r}"
+            )
+        values = {**values, key: value}
+    return replace(default, **values)
+
+
+def load_config(home: Path) -> Config:
+    """The configuration of ``home``: defaults unless ``home/certdesk.toml`` overrides them."""
+    path = home / "certdesk.toml"
+    if not path.exists():
+        return Config()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"certdesk.toml is not valid TOML: {exc}") from None
+    base = Config()
+    sections: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in {f.name for f in fields(base)}:
+            raise ConfigurationError(f"certdesk.toml: unknown section [{name}]")
+        sections[name] = _section(getattr(base, name), value, name)
+    config = replace(base, **sections)
+    for key_name in ("root_key", "issuing_key"):
+        if getattr(config.ca, key_name) not in KEY_TYPES:
+            raise ConfigurationError(
+                f"certdesk.toml: ca.{key_name} must be one of {', '.join(KEY_TYPES)}"
+            )
+    if config.certificates.validity_days < 1 or config.crl.next_update_hours < 1:
+        raise ConfigurationError("certdesk.toml: validity and CRL periods must be positive")
+    return config

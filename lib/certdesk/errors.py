@@ -1,0 +1,80 @@
+"""One error root for certdesk, with a stable code on every refusal a user can meet.
+
+    CertdeskError                      code, message; anything certdesk refuses
+    ├── InputRejected                  an input file is refused (its receipt is KO)
+    │   ├── RequestRejected            a CSR breaks a rule (codes CSR_*, CHIAVE_*, ...)
+    │   └── CancellationRejected       an annullamento breaks a rule (ANNULLAMENTO_*, ...)
+    ├── ConfigurationError             certdesk.toml or the environment is wrong
+    ├── CaError                        the CA is missing, exists already, or is unsafe
+    ├── StoreError                     the state store refuses an operation
+    │   └── InvalidTransition          a state change outside the contract's diagram
+    └── LedgerTampered                 verify-ledger found a bad journal or ledger row
+
+``TypeError``/``ValueError`` stay for programming mistakes, never for bad input files.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CaError",
+    "CancellationRejected",
+    "CertdeskError",
+    "ConfigurationError",
+    "InputRejected",
+    "InvalidTransition",
+    "LedgerTampered",
+    "RequestRejected",
+    "StoreError",
+]
+
+
+class CertdeskError(Exception):
+    """Base of every error certdesk reports to a person: a stable code and a sentence."""
+
+    default_code = "ERRORE"
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code or self.default_code
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
+
+
+class InputRejected(CertdeskError):
+    """An input file is refused; the receipt carries ``code`` and ``message``."""
+
+    default_code = "INPUT_NON_VALIDO"
+
+
+class RequestRejected(InputRejected):
+    default_code = "CSR_NON_VALIDA"
+
+
+class CancellationRejected(InputRejected):
+    default_code = "ANNULLAMENTO_NON_VALIDO"
+
+
+class ConfigurationError(CertdeskError):
+    default_code = "CONFIGURAZIONE_NON_VALIDA"
+
+
+class CaError(CertdeskError):
+    default_code = "CA_NON_DISPONIBILE"
+
+
+class StoreError(CertdeskError):
+    default_code = "ARCHIVIO_NON_DISPONIBILE"
+
+
+class InvalidTransition(StoreError):
+    default_code = "TRANSIZIONE_NON_VALIDA"
+
+
+class LedgerTampered(CertdeskError):
+    default_code = "REGISTRO_ALTERATO"
+
+    def __init__(self, message: str, *, row: int | None = None) -> None:
+        super().__init__(message)
+        self.row = row

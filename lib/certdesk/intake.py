@@ -1,0 +1,139 @@
+"""Taking files out of ``inbox/`` safely: claiming, and reading without being fooled.
+
+A claim is one ``rename`` of the inbox entry into ``state/work/<claim>/<name>``: atomic,
+so two daemons (or a daemon and a restart) can never both take the same file, and the
+original name survives a crash exactly. Reading never follows a symlink, never opens a
+FIFO or device for a blocking read, and never reads more than the size limit.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import secrets
+import shutil
+import stat
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from .errors import InputRejected
+from .home import Home
+from .policy import MAX_INPUT_BYTES
+
+__all__ = ["Claim", "InputFile", "claim", "list_claims", "read_claimed", "settle_claim"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    claim: str  # folder under state/work/, time-ordered
+    name: str  # the name the file had in inbox/
+
+    def path(self, home: Home) -> Path:
+        return home.work / self.claim / self.name
+
+
+@dataclass(frozen=True)
+class InputFile:
+    data: bytes
+    sha256: str
+
+
+def _new_claim_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{secrets.token_hex(4)}"
+
+
+def claim(home: Home, name: str) -> Claim | None:
+    """Move ``inbox/name`` under ``state/work/``; None if another taker got it first."""
+    claim_id = _new_claim_id()
+    folder = home.work / claim_id
+    folder.mkdir(mode=0o700)
+    try:
+        os.rename(home.inbox / name, folder / name)
+    except FileNotFoundError:
+        folder.rmdir()
+        return None
+    except OSError as exc:
+        folder.rmdir()
+        if exc.errno in (errno.ENAMETOOLONG, errno.EXDEV):
+            raise
+        return None
+    return Claim(claim_id, name)
+
+
+def list_claims(home: Home) -> list[Claim]:
+    """Claims left in ``state/work/`` (by a crash), oldest first; empty folders removed."""
+    found: list[Claim] = []
+    if not home.work.exists():
+        return found
+    for folder in sorted(home.work.iterdir()):
+        entries = os.listdir(folder) if folder.is_dir() else []
+        if not entries:
+            if folder.is_dir():
+                folder.rmdir()
+            continue
+        found.append(Claim(folder.name, entries[0]))
+    return found
+
+
+def read_claimed(home: Home, item: Claim) -> InputFile:
+    """The bytes of a claimed input, or InputRejected for anything but a small regular file."""
+    path = item.path(home)
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode):
+        raise InputRejected(
+            "the file is a symbolic link: certdesk never follows links; copy the request "
+            "itself into inbox/",
+            code="INPUT_LINK_SIMBOLICO",
+        )
+    if stat.S_ISDIR(info.st_mode):
+        raise InputRejected(
+            "a folder was dropped: put the request files themselves into inbox/",
+            code="INPUT_CARTELLA",
+        )
+    if not stat.S_ISREG(info.st_mode):
+        raise InputRejected(
+            "the entry is not a regular file (a FIFO, socket or device): drop a file",
+            code="INPUT_NON_REGOLARE",
+        )
+    if info.st_size > MAX_INPUT_BYTES:
+        raise InputRejected(
+            f"the file has {info.st_size} bytes, over the {MAX_INPUT_BYTES // 1024} KiB limit: "
+            "a certificate request or an annullamento is a few KiB",
+            code="FILE_TROPPO_GRANDE",
+        )
+    # O_NOFOLLOW|O_NONBLOCK: the entry could be swapped between lstat and open.
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise InputRejected("the entry is not a regular file", code="INPUT_NON_REGOLARE")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(MAX_INPUT_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_INPUT_BYTES:
+        raise InputRejected(
+            f"the file is over the {MAX_INPUT_BYTES // 1024} KiB limit", code="FILE_TROPPO_GRANDE"
+        )
+    return InputFile(data, hashlib.sha256(data).hexdigest())
+
+
+def settle_claim(home: Home, item: Claim, *, quarantined: bool) -> None:
+    """Move a processed claim to ``state/archive/`` or ``state/quarantine/`` (kept, private)."""
+    source = home.work / item.claim
+    if not source.exists():
+        return
+    target = (home.quarantine if quarantined else home.archive) / item.claim
+    entry = source / item.name
+    if quarantined:
+        try:
+            info = os.lstat(entry)
+            if stat.S_ISREG(info.st_mode):
+                os.chmod(entry, 0o600)  # may hold a private key dropped by mistake
+        except FileNotFoundError:
+            pass
+    try:
+        os.rename(source, target)
+    except OSError:
+        shutil.move(str(source), str(target))

@@ -1,0 +1,154 @@
+"""The rows certdesk publishes: ledger rows, hash-chained journal rows, and their CSV text.
+
+Every text field is made printable first (control characters become ``\\xNN``), so
+one record is exactly one line and the journal's last line is its last row.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from .clock import format_utc
+from .states import Stato
+
+__all__ = [
+    "GENESIS_HASH",
+    "JOURNAL_COLUMNS",
+    "LEDGER_COLUMNS",
+    "JournalEvent",
+    "RequestRecord",
+    "chain_hash",
+    "csv_line",
+    "journal_line",
+    "ledger_line",
+    "printable",
+]
+
+LEDGER_COLUMNS = (
+    "IdOperazione",
+    "CodiceFiscale",
+    "Profilo",
+    "Certificato",
+    "Stato",
+    "DataRichiesta",
+    "DataScadenza",
+    "Esito",
+    "Seriale",
+    "ImprontaSHA256",
+    "Motivazione",
+    "DataAnnullamento",
+    "FileOrigine",
+)
+JOURNAL_COLUMNS = (
+    "Seq",
+    "Data",
+    "IdOperazione",
+    "DaStato",
+    "AStato",
+    "Motivazione",
+    "FileOrigine",
+    "Hash",
+)
+GENESIS_HASH = "0" * 64
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (and lone surrogates) escaped as ``\\xNN``."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def csv_line(fields: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(fields)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One certificate request as the store holds it."""
+
+    id_operazione: str
+    codice_fiscale: str
+    profilo: str
+    stato: Stato
+    data_richiesta: datetime
+    esito: str
+    file_origine: str
+    data_scadenza: datetime | None = None
+    seriale: str = ""
+    impronta_sha256: str = ""
+    spki_sha256: str = ""
+    motivazione: str = ""
+    data_annullamento: datetime | None = None
+    nota: str = ""
+    operatore: str = ""
+
+    @property
+    def certificato(self) -> str:
+        return f"{self.id_operazione}.pem" if self.seriale else ""
+
+
+def _time(moment: datetime | None) -> str:
+    return format_utc(moment) if moment is not None else ""
+
+
+def ledger_line(record: RequestRecord) -> str:
+    return csv_line(
+        [
+            record.id_operazione,
+            record.codice_fiscale,
+            record.profilo,
+            record.certificato,
+            record.stato.value,
+            _time(record.data_richiesta),
+            _time(record.data_scadenza),
+            record.esito,
+            record.seriale,
+            record.impronta_sha256,
+            record.motivazione,
+            _time(record.data_annullamento),
+            printable(record.file_origine),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class JournalEvent:
+    """One state change; ``hash`` chains it to every row before it."""
+
+    seq: int
+    data: datetime
+    id_operazione: str
+    da_stato: str
+    a_stato: str
+    motivazione: str
+    file_origine: str
+    hash: str
+
+    def fields(self) -> list[str]:
+        return [
+            str(self.seq),
+            format_utc(self.data),
+            self.id_operazione,
+            self.da_stato,
+            self.a_stato,
+            self.motivazione,
+            printable(self.file_origine),
+        ]
+
+
+def chain_hash(previous_hash: str, fields: Sequence[str]) -> str:
+    """SHA-256 over the previous row's hash and this row's CSV text (without its hash)."""
+    return hashlib.sha256((previous_hash + "\n" + csv_line(fields)).encode("utf-8")).hexdigest()
+
+
+def journal_line(event: JournalEvent) -> str:
+    return csv_line([*event.fields(), event.hash])

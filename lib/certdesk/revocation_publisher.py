@@ -1,0 +1,119 @@
+"""Publishing revocation status: the CRL and pre-signed OCSP responses in ``outbox/``.
+
+The CRL is rebuilt in one pass from the store at every cancellation and before its
+nextUpdate; entries of certificates already expired are dropped (RFC 5280 5.1.2.6
+allows it, and it keeps the CRL from growing forever). OCSP responses for new
+certificates are signed when the daemon is idle, so issuance keeps its full speed; a
+cancellation signs its responses at once, before its receipt.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from cryptography import x509
+
+from .authority import CertificateAuthority
+from .clock import format_utc, now_utc, parse_utc
+from .config import Config
+from .fsutil import atomic_write
+from .home import Home
+from .reasons import Motivazione
+from .revocation import (
+    OcspStatus,
+    RevokedEntry,
+    build_crl,
+    build_ocsp_response,
+    crl_to_pem,
+    ocsp_file_name,
+)
+from .store import Store
+
+__all__ = ["OCSP_VALIDITY", "RevocationPublisher"]
+
+OCSP_VALIDITY = timedelta(days=7)
+# Re-sign once half the validity has passed, as RFC 5019 section 6 suggests.
+OCSP_REFRESH_MARGIN = OCSP_VALIDITY / 2
+# Re-issue the CRL well before nextUpdate, so relying parties never hold a stale one.
+CRL_REFRESH_FRACTION = 0.5
+
+
+class RevocationPublisher:
+    def __init__(self, home: Home, config: Config, ca: CertificateAuthority, store: Store) -> None:
+        self.home = home
+        self.config = config
+        self.ca = ca
+        self.store = store
+        self.crl_der_path = home.outbox / "ca" / "issuing.crl"
+        self.crl_pem_path = home.outbox / "ca" / "issuing.crl.pem"
+        self.ocsp_dir = home.outbox / "ocsp"
+
+    def crl_exists(self) -> bool:
+        return self.crl_der_path.exists()
+
+    def publish_crl_if_due(self, *, force: bool = False, now: datetime | None = None) -> bool:
+        now = now or now_utc()
+        period = timedelta(hours=self.config.crl.next_update_hours)
+        next_update_text = self.store.meta("crl_next_update")
+        if not force and next_update_text and self.crl_exists():
+            due = parse_utc(next_update_text) - period * CRL_REFRESH_FRACTION
+            if now < due:
+                return False
+        self.publish_crl(now)
+        return True
+
+    def publish_crl(self, now: datetime) -> None:
+        now_text = format_utc(now)
+        entries = [
+            RevokedEntry(
+                serial=int(seriale, 16),
+                revoked_at=parse_utc(revoked),
+                reason=Motivazione(motivazione).crl_reason,
+            )
+            for seriale, revoked, motivazione, expires in self.store.revoked_entries()
+            if expires > now_text  # expired certificates leave the CRL
+        ]
+        next_update = now + timedelta(hours=self.config.crl.next_update_hours)
+        with self.store.transaction() as txn:
+            number = txn.next_crl_number()
+            txn.set_meta("crl_next_update", format_utc(next_update))
+        der = build_crl(
+            issuer_cert=self.ca.issuing_cert,
+            issuer_key=self.ca.issuing_key,
+            entries=entries,
+            crl_number=number,
+            this_update=now,
+            next_update=next_update,
+        )
+        atomic_write(self.crl_der_path, der)
+        atomic_write(self.crl_pem_path, crl_to_pem(der))
+
+    def refresh_ocsp(self, *, limit: int, now: datetime | None = None) -> int:
+        """Sign OCSP responses that are missing or going stale, at most ``limit`` of them."""
+        now = now or now_utc()
+        due = self.store.ocsp_due(now + OCSP_REFRESH_MARGIN, limit)
+        if not due:
+            return 0
+        self.ocsp_dir.mkdir(parents=True, exist_ok=True)
+        next_update = now + OCSP_VALIDITY
+        done: list[tuple[str, str]] = []
+        for id_op, cert_der, stato, revoked, motivazione in due:
+            cert = x509.load_der_x509_certificate(cert_der)
+            revoked_state = stato == "ANNULLATO"
+            response = build_ocsp_response(
+                issuer_cert=self.ca.issuing_cert,
+                issuer_key=self.ca.issuing_key,
+                cert=cert,
+                status=OcspStatus.REVOKED if revoked_state else OcspStatus.GOOD,
+                revoked_at=parse_utc(revoked) if revoked_state else None,
+                reason=Motivazione(motivazione).crl_reason if revoked_state else None,
+                this_update=now,
+                next_update=next_update,
+            )
+            atomic_write(
+                self.ocsp_dir / ocsp_file_name(cert.serial_number), response, sync_dir=False
+            )
+            done.append((id_op, format_utc(next_update)))
+        with self.store.transaction() as txn:
+            txn.set_ocsp_until(done)
+        return len(done)

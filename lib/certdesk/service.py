@@ -1,0 +1,519 @@
+"""Operations: turn claimed input files into state changes, outbox files and receipts.
+
+The order inside every operation is what makes a ``kill -9`` harmless:
+
+1. the input is claimed (renamed into ``state/work/``) — it can no longer be taken twice;
+2. the decision is committed to the store together with the input's record
+   (``IN_GENERAZIONE``, ``RIFIUTATO``, or the cancellation);
+3. the certificate is signed and ``ATTIVATO`` is committed with it and the receipt;
+4. certificates, ledger, journal (and CRL) are written, then the receipt, last;
+5. the original is moved to ``state/archive/`` or ``state/quarantine/``.
+
+``recover()`` at start re-runs whatever a crash interrupted, from the store alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from .authority import CertificateAuthority, IssuedCertificate
+from .cancellation import decide_cancellation, load_cancellation_document, parse_cancellation
+from .clock import now_utc
+from .config import Config
+from .errors import CertdeskError, InputRejected, RequestRejected
+from .home import Home
+from .intake import Claim, InputFile, list_claims, read_claimed, settle_claim
+from .names import is_ignored_name
+from .policy import InspectedRequest, inspect_request
+from .publish import Publisher
+from .reasons import Motivazione
+from .receipts import cancellation_receipt, refusal_receipt, request_receipt
+from .records import RequestRecord
+from .revocation_publisher import RevocationPublisher
+from .signing import Signer, SignJob
+from .states import Stato
+from .store import Store
+
+__all__ = ["Engine", "Outcome"]
+
+log = logging.getLogger("certdesk")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one input: for the log line and the daemon's counters."""
+
+    file: str
+    tipo: str
+    esito: str
+    id_operazione: str = ""
+    codice: str = ""
+
+
+@dataclass
+class _Pending:
+    item: Claim
+    tipo: str
+    data: InputFile | None = None
+    error: CertdeskError | None = None
+    inspected: InspectedRequest | None = None
+    id_operazione: str = ""
+    repeated_of: RequestRecord | None = None
+    receipt: dict[str, Any] | None = None
+    quarantined: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _tipo_for(name: str) -> str:
+    lower = name.lower()
+    if lower.endswith(".csr"):
+        return "richiesta"
+    if lower.endswith(".json"):
+        return "annullamento"
+    return "sconosciuto"
+
+
+def _profilo(inspected: InspectedRequest) -> str:
+    return inspected.codice_fiscale.soggetto.value
+
+
+class Engine:
+    """The one engine behind the daemon and the CLI: owns the store and the signer."""
+
+    def __init__(
+        self,
+        home: Home,
+        config: Config,
+        ca: CertificateAuthority,
+        store: Store,
+        signer: Signer,
+        *,
+        clock: Callable[[], datetime] = now_utc,
+    ) -> None:
+        self.home = home
+        self.config = config
+        self.ca = ca
+        self.store = store
+        self.signer = signer
+        self.publisher = Publisher(home)
+        self.revocation = RevocationPublisher(home, config, ca, store)
+        self._clock = clock
+
+    # -- start-up --------------------------------------------------------------------
+    def recover(self) -> list[Outcome]:
+        """Finish everything a crash interrupted; make the outbox match the store."""
+        self.publisher.ensure_layout()
+        self.publisher.write_ca(self.ca.root_pem(), self.ca.issuing_pem())
+        self.publisher.catch_up_journal(self.store)
+        outcomes: list[Outcome] = []
+        # Requests accepted but not signed (killed between the two commits).
+        pending = self.store.pending_generation()
+        if pending:
+            self._sign_and_activate(pending)
+        # Inputs recorded but not finished (receipt or archive missing).
+        for record in self.store.pending_inputs():
+            item = Claim(record.claim, record.file)
+            if record.receipt is None:
+                # A repeat whose receipt was not committed yet: deciding it again is
+                # idempotent, so forget the record and process the claim afresh below.
+                with self.store.transaction() as txn:
+                    txn.forget_input(record.claim)
+                continue
+            self.publisher.write_receipt(record.file, record.receipt)
+            settle_claim(self.home, item, quarantined=record.quarantined)
+            with self.store.transaction() as txn:
+                txn.mark_done([record.claim])
+        self.publisher.rebuild_ledger(self.store)
+        self.publisher.catch_up_journal(self.store)
+        self.revocation.publish_crl_if_due(force=not self.revocation.crl_exists())
+        # Claims never recorded (killed right after the rename): process them now.
+        leftovers = [c for c in list_claims(self.home) if self.store.input(c.claim) is None]
+        if leftovers:
+            outcomes.extend(self.process(leftovers))
+        stray = [c for c in list_claims(self.home) if self.store.input(c.claim) is not None]
+        for item in stray:  # recorded and done, but the move was interrupted
+            settled = self.store.input(item.claim)
+            assert settled is not None
+            settle_claim(self.home, item, quarantined=settled.quarantined)
+        return outcomes
+
+    # -- the batch -------------------------------------------------------------------
+    def process(self, items: Sequence[Claim]) -> list[Outcome]:
+        """Process claimed inputs in order: runs of CSRs in one batch, others one by one."""
+        outcomes: list[Outcome] = []
+        run: list[Claim] = []
+        for item in items:
+            if _tipo_for(item.name) == "richiesta":
+                run.append(item)
+                continue
+            if run:
+                outcomes.extend(self._process_requests(run))
+                run = []
+            outcomes.append(self._process_other(item))
+        if run:
+            outcomes.extend(self._process_requests(run))
+        return outcomes
+
+    def _read(self, pending: _Pending) -> None:
+        try:
+            pending.data = read_claimed(self.home, pending.item)
+        except InputRejected as exc:
+            pending.error = exc
+            pending.quarantined = True
+        except OSError as exc:
+            pending.error = InputRejected(
+                f"the file could not be read ({exc.strerror})", code="INPUT_NON_LEGGIBILE"
+            )
+            pending.quarantined = True
+
+    def _process_requests(self, items: Sequence[Claim]) -> list[Outcome]:
+        now = self._clock()
+        batch = [_Pending(item, "richiesta") for item in items]
+        for pending in batch:
+            self._read(pending)
+            if pending.error is None and pending.data is not None:
+                try:
+                    pending.inspected = inspect_request(
+                        pending.data.data, allow_ec=self.config.certificates.allow_ec
+                    )
+                except RequestRejected as exc:
+                    pending.error = exc
+                    pending.quarantined = exc.code == "CHIAVE_PRIVATA_RICEVUTA"
+                except Exception as exc:  # a parser bug must not stop the batch
+                    log.exception("unexpected error inspecting %r", pending.item.name)
+                    pending.error = RequestRejected(
+                        f"the request could not be processed ({type(exc).__name__})",
+                        code="ERRORE_INTERNO",
+                    )
+        accepted: list[RequestRecord] = []
+        with self.store.transaction() as txn:
+            batch_keys: dict[str, str] = {}
+            batch_inputs: dict[str, str] = {}
+            for pending in batch:
+                sha = pending.data.sha256 if pending.data else ""
+                txn.record_input(
+                    claim=pending.item.claim,
+                    file=pending.item.name,
+                    tipo="richiesta",
+                    sha256=sha,
+                    now=now,
+                )
+                inspected = pending.inspected
+                if pending.error is None and inspected is not None:
+                    repeated = self.store.live_request_with_input(sha)
+                    if repeated is None and sha in batch_inputs:
+                        repeated = self.store.get(batch_inputs[sha])
+                    if repeated is not None:
+                        pending.repeated_of = repeated
+                        continue
+                    try:
+                        self._check_key_use(inspected, batch_keys)
+                    except RequestRejected as exc:
+                        pending.error = exc
+                if pending.error is None and inspected is not None:
+                    pending.id_operazione = txn.record_new(
+                        stato=Stato.IN_GENERAZIONE,
+                        now=now,
+                        codice_fiscale=inspected.codice_fiscale.value,
+                        profilo=_profilo(inspected),
+                        esito="",
+                        file_origine=pending.item.name,
+                        claim=pending.item.claim,
+                        input_sha256=sha,
+                        spki_sha256=inspected.spki_sha256,
+                        csr_der=inspected.csr_der,
+                    )
+                    batch_keys[inspected.spki_sha256] = inspected.codice_fiscale.value
+                    batch_inputs[sha] = pending.id_operazione
+                else:
+                    assert pending.error is not None
+                    pending.id_operazione = txn.record_new(
+                        stato=Stato.RIFIUTATO,
+                        now=now,
+                        codice_fiscale=inspected.codice_fiscale.value if inspected else "",
+                        profilo=_profilo(inspected) if inspected else "",
+                        esito=pending.error.code,
+                        file_origine=pending.item.name,
+                        claim=pending.item.claim,
+                        input_sha256=sha,
+                    )
+                    record = self._get(pending.id_operazione)
+                    accepted.append(record)  # a settled row for the ledger
+                    pending.receipt = refusal_receipt(
+                        pending.item.name, "richiesta", pending.error, record
+                    )
+                    txn.set_receipt(
+                        pending.item.claim, pending.receipt, quarantined=pending.quarantined
+                    )
+        to_sign = [
+            r
+            for p in batch
+            if p.id_operazione and p.error is None
+            if (r := self.store.get(p.id_operazione)) is not None
+        ]
+        settled = accepted + self._sign_and_activate(to_sign)
+        # Repeats point at a request that may have been settled in this very batch.
+        with self.store.transaction() as txn:
+            for pending in batch:
+                if pending.repeated_of is not None:
+                    current = self.store.get(pending.repeated_of.id_operazione)
+                    assert current is not None
+                    pending.receipt = request_receipt(pending.item.name, current, repeated=True)
+                    txn.set_receipt(pending.item.claim, pending.receipt, quarantined=False)
+        self.publisher.append_ledger(sorted(settled, key=lambda r: r.id_operazione))
+        self.publisher.catch_up_journal(self.store)
+        return self._finish(batch)
+
+    def _get(self, id_op: str) -> RequestRecord:
+        """A request as this connection sees it (inside a transaction: uncommitted too)."""
+        record = self.store.get(id_op)
+        assert record is not None, id_op
+        return record
+
+    def _check_key_use(self, inspected: InspectedRequest, batch_keys: dict[str, str]) -> None:
+        cf = inspected.codice_fiscale.value
+        other = batch_keys.get(inspected.spki_sha256)
+        uses = self.store.key_uses(inspected.spki_sha256)
+        for use in uses:
+            if use.stato is Stato.ANNULLATO and Motivazione(use.motivazione).blocks_key:
+                raise RequestRejected(
+                    f"this public key belongs to certificate {use.id_operazione}, cancelled "
+                    f"as '{Motivazione(use.motivazione).label}': generate a new key pair",
+                    code="CHIAVE_BLOCCATA",
+                )
+        if (other is not None and other != cf) or any(u.codice_fiscale != cf for u in uses):
+            raise RequestRejected(
+                "this public key is already certified for a different codice fiscale: "
+                "every person or company needs its own key pair",
+                code="CHIAVE_GIA_CERTIFICATA",
+            )
+
+    def _sign_and_activate(self, records: Sequence[RequestRecord]) -> list[RequestRecord]:
+        """Sign accepted requests, commit ATTIVATO with their receipts, write certificates."""
+        if not records:
+            return []
+        now = self._clock()
+        jobs = []
+        for record in records:
+            csr_der = self.store.csr_der(record.id_operazione)
+            assert csr_der is not None
+            spki = inspect_request(csr_der, allow_ec=True).spki_der
+            jobs.append(SignJob(record.codice_fiscale, spki, now))
+        issued: list[IssuedCertificate | None]
+        try:
+            issued = list(self.signer.sign(jobs))
+        except Exception:
+            log.exception("signing failed for a batch of %d requests", len(jobs))
+            issued = [None] * len(jobs)
+        settled: list[RequestRecord] = []
+        with self.store.transaction() as txn:
+            for record, cert in zip(records, issued, strict=True):
+                claim = self.store.claim_of(record.id_operazione)
+                if cert is None:
+                    txn.fail(record.id_operazione, now=now, esito="FIRMA_NON_RIUSCITA")
+                    error: CertdeskError = RequestRejected(
+                        "the CA could not sign the certificate; the administrator was "
+                        "notified; drop the request again later",
+                        code="FIRMA_NON_RIUSCITA",
+                    )
+                else:
+                    txn.activate(
+                        record.id_operazione,
+                        now=now,
+                        seriale=cert.serial_hex,
+                        data_scadenza=cert.not_after,
+                        impronta_sha256=cert.sha256,
+                        cert_der=cert.der,
+                    )
+                updated = self._get(record.id_operazione)
+                settled.append(updated)
+                receipt = (
+                    request_receipt(record.file_origine, updated)
+                    if cert is not None
+                    else refusal_receipt(record.file_origine, "richiesta", error, updated)
+                )
+                txn.set_receipt(claim, receipt, quarantined=False)
+        for record, cert in zip(settled, issued, strict=True):
+            if cert is not None:
+                self.publisher.write_certificate(record.id_operazione, cert.pem, sync=False)
+        return settled
+
+    def _finish(self, batch: Sequence[_Pending]) -> list[Outcome]:
+        """Receipts last (after the certificates, ledger and journal are durable), then archive."""
+        self.publisher.sync_folders()
+        outcomes = []
+        for pending in batch:
+            record = self.store.input(pending.item.claim)
+            assert record is not None and record.receipt is not None
+            self.publisher.write_receipt(pending.item.name, record.receipt, sync=False)
+            outcomes.append(self._outcome(pending.item.name, record.receipt))
+        self.publisher.sync_folders()
+        for pending in batch:
+            record = self.store.input(pending.item.claim)
+            assert record is not None
+            settle_claim(self.home, pending.item, quarantined=record.quarantined)
+        with self.store.transaction() as txn:
+            txn.mark_done([p.item.claim for p in batch])
+        return outcomes
+
+    @staticmethod
+    def _outcome(name: str, receipt: dict[str, Any]) -> Outcome:
+        ids = receipt.get("id_operazione")
+        id_text = ",".join(ids) if isinstance(ids, list) else (ids or "")
+        errors = receipt.get("errori") or []
+        return Outcome(
+            file=name,
+            tipo=str(receipt.get("tipo")),
+            esito=str(receipt.get("esito")),
+            id_operazione=id_text,
+            codice=errors[0]["codice"] if errors else "",
+        )
+
+    # -- cancellations and unknown files --------------------------------------------
+    def _process_other(self, item: Claim) -> Outcome:
+        now = self._clock()
+        pending = _Pending(item, _tipo_for(item.name))
+        self._read(pending)
+        document: dict[str, object] | None = None
+        if pending.error is None and pending.data is not None:
+            try:
+                if pending.tipo == "sconosciuto":
+                    self._refuse_unknown(pending.data.data)
+                document = load_cancellation_document(pending.data.data)
+                if document.get("tipo") != "annullamento":
+                    pending.tipo = "sconosciuto"
+                    raise InputRejected(
+                        'a JSON file must be an annullamento request ("tipo": "annullamento")',
+                        code="INPUT_TIPO_SCONOSCIUTO",
+                    )
+            except InputRejected as exc:
+                pending.error = exc
+                pending.quarantined = exc.code == "CHIAVE_PRIVATA_RICEVUTA"
+        cancelled_any = False
+        with self.store.transaction() as txn:
+            txn.record_input(
+                claim=item.claim,
+                file=item.name,
+                tipo=pending.tipo,
+                sha256=pending.data.sha256 if pending.data else "",
+                now=now,
+            )
+            if pending.error is None and document is not None:
+                try:
+                    request = parse_cancellation(document)
+                    named = {i: self.store.get(i) for i in request.id_operazione}
+                    active = self.store.find(
+                        codice_fiscale=request.codice_fiscale, stato=Stato.ATTIVATO
+                    )
+                    first = not self.store.has_cancellation(request.codice_fiscale)
+                    targets = decide_cancellation(request, named, active, first=first)
+                    for record in targets:
+                        txn.cancel(
+                            record.id_operazione,
+                            now=now,
+                            motivazione=request.motivazione.value,
+                            nota=request.nota,
+                            operatore=request.operatore,
+                        )
+                    updated = [self._get(r.id_operazione) for r in targets]
+                    pending.receipt = cancellation_receipt(item.name, updated)
+                    cancelled_any = True
+                except InputRejected as exc:
+                    pending.error = exc
+            if pending.error is not None:
+                pending.receipt = refusal_receipt(item.name, pending.tipo, pending.error)
+            assert pending.receipt is not None
+            txn.set_receipt(item.claim, pending.receipt, quarantined=pending.quarantined)
+        if cancelled_any:
+            assert pending.receipt is not None
+            self.revocation.publish_crl_if_due(force=True)
+            # Cancelled rows have no OCSP response date, so they come first.
+            self.revocation.refresh_ocsp(limit=len(pending.receipt["id_operazione"]))
+            self.publisher.rebuild_ledger(self.store)
+            self.publisher.catch_up_journal(self.store)
+        return self._finish([pending])[0]
+
+    @staticmethod
+    def _refuse_unknown(data: bytes) -> None:
+        if b"PRIVATE KEY-----" in data:
+            raise InputRejected(
+                "the file holds a PRIVATE KEY, which must never leave its owner: it was not "
+                "processed; send only the certificate request (.csr)",
+                code="CHIAVE_PRIVATA_RICEVUTA",
+            )
+        raise InputRejected(
+            "unknown file type: drop a certificate request as *.csr or an annullamento as *.json",
+            code="INPUT_TIPO_SCONOSCIUTO",
+        )
+
+    # -- rebuilding the outbox ------------------------------------------------------
+    def republish(self) -> dict[str, int]:
+        """Rebuild every file of ``outbox/`` from the store (certificates byte for byte)."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import Encoding
+
+        self.publisher.ensure_layout()
+        self.publisher.write_ca(self.ca.root_pem(), self.ca.issuing_pem())
+        certificates = 0
+        for id_op, der in self.store.iter_certificates():
+            pem = x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
+            self.publisher.write_certificate(id_op, pem, sync=False)
+            certificates += 1
+        receipts = 0
+        for file, receipt in self.store.iter_receipts():
+            self.publisher.write_receipt(file, receipt, sync=False)
+            receipts += 1
+        self.publisher.sync_folders()
+        self.publisher.rebuild_ledger(self.store)
+        self.publisher.rebuild_journal(self.store)
+        self.revocation.publish_crl(self._clock())
+        with self.store.transaction() as txn:
+            txn.reset_ocsp()
+        while self.revocation.refresh_ocsp(limit=5000):
+            pass
+        return {"certificates": certificates, "receipts": receipts}
+
+    # -- time-driven work ------------------------------------------------------------
+    def sweep_expired(self) -> int:
+        """Move certificates past their DataScadenza to SCADUTO, one journal row each."""
+        now = self._clock()
+        expired = self.store.expired_active(now)
+        if not expired:
+            return 0
+        with self.store.transaction() as txn:
+            for id_op in expired:
+                txn.expire(id_op, now=now)
+        self.publisher.rebuild_ledger(self.store)
+        self.publisher.catch_up_journal(self.store)
+        self.revocation.publish_crl_if_due(force=True)
+        return len(expired)
+
+    def periodic(self) -> None:
+        """What the daemon does between inputs: expiry, CRL before nextUpdate, OCSP."""
+        self.sweep_expired()
+        self.revocation.publish_crl_if_due()
+        self.revocation.refresh_ocsp(limit=500)
+
+    def scan_inbox(self) -> list[str]:
+        """Names in inbox/ that are candidates (not hidden or being written)."""
+        try:
+            names = sorted(n for n in _listdir(self.home) if not is_ignored_name(n))
+        except FileNotFoundError:
+            return []
+        return names
+
+    def close(self) -> None:
+        self.signer.close()
+        self.store.close()
+
+    def crl_next_update(self) -> timedelta:
+        return timedelta(hours=self.config.crl.next_update_hours)
+
+
+def _listdir(home: Home) -> list[str]:
+    return os.listdir(home.inbox)

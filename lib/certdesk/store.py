@@ -1,0 +1,542 @@
+"""The state store: SQLite in WAL mode, the only source of truth.
+
+Every state change goes through ``Transaction.record_new`` or ``Transaction.transition``,
+which check the contract's diagram (``states.check_transition``) and append the
+hash-chained journal event in the same transaction. ``outbox/`` is a projection of
+this database, rebuilt by ``certdesk republish``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .clock import format_utc, parse_utc
+from .errors import StoreError
+from .records import GENESIS_HASH, JournalEvent, RequestRecord, chain_hash
+from .states import Stato, check_transition
+
+__all__ = ["InputRecord", "Store", "Transaction"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    id_operazione TEXT PRIMARY KEY,
+    codice_fiscale TEXT NOT NULL,
+    profilo TEXT NOT NULL,
+    stato TEXT NOT NULL,
+    data_richiesta TEXT NOT NULL,
+    esito TEXT NOT NULL,
+    file_origine TEXT NOT NULL,
+    claim TEXT NOT NULL,
+    input_sha256 TEXT NOT NULL,
+    spki_sha256 TEXT NOT NULL DEFAULT '',
+    csr_der BLOB,
+    data_scadenza TEXT,
+    seriale TEXT UNIQUE,
+    impronta_sha256 TEXT NOT NULL DEFAULT '',
+    cert_der BLOB,
+    motivazione TEXT NOT NULL DEFAULT '',
+    data_annullamento TEXT,
+    nota TEXT NOT NULL DEFAULT '',
+    operatore TEXT NOT NULL DEFAULT '',
+    ocsp_until TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS requests_ocsp ON requests (ocsp_until)
+    WHERE stato IN ('ATTIVATO', 'ANNULLATO');
+CREATE INDEX IF NOT EXISTS requests_cf ON requests (codice_fiscale, stato);
+CREATE INDEX IF NOT EXISTS requests_spki ON requests (spki_sha256) WHERE spki_sha256 != '';
+CREATE INDEX IF NOT EXISTS requests_input ON requests (input_sha256);
+CREATE INDEX IF NOT EXISTS requests_stato_scadenza ON requests (stato, data_scadenza);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    data TEXT NOT NULL,
+    id_operazione TEXT NOT NULL,
+    da_stato TEXT NOT NULL,
+    a_stato TEXT NOT NULL,
+    motivazione TEXT NOT NULL,
+    file_origine TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS inputs (
+    claim TEXT PRIMARY KEY,
+    file TEXT NOT NULL,
+    tipo TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    received TEXT NOT NULL,
+    receipt TEXT,
+    quarantined INTEGER NOT NULL DEFAULT 0,
+    done INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS inputs_pending ON inputs (done) WHERE done = 0;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_REQUEST_COLUMNS = (
+    "id_operazione, codice_fiscale, profilo, stato, data_richiesta, esito, file_origine, "
+    "data_scadenza, seriale, impronta_sha256, spki_sha256, motivazione, data_annullamento, "
+    "nota, operatore"
+)
+
+
+def _record(row: sqlite3.Row | tuple[Any, ...]) -> RequestRecord:
+    (
+        id_op,
+        cf,
+        profilo,
+        stato,
+        richiesta,
+        esito,
+        origine,
+        scadenza,
+        seriale,
+        impronta,
+        spki,
+        motivazione,
+        annullamento,
+        nota,
+        operatore,
+    ) = tuple(row)
+    return RequestRecord(
+        id_operazione=id_op,
+        codice_fiscale=cf,
+        profilo=profilo,
+        stato=Stato(stato),
+        data_richiesta=parse_utc(richiesta),
+        esito=esito,
+        file_origine=origine,
+        data_scadenza=parse_utc(scadenza) if scadenza else None,
+        seriale=seriale or "",
+        impronta_sha256=impronta,
+        spki_sha256=spki,
+        motivazione=motivazione,
+        data_annullamento=parse_utc(annullamento) if annullamento else None,
+        nota=nota,
+        operatore=operatore,
+    )
+
+
+def _event(row: tuple[Any, ...]) -> JournalEvent:
+    seq, data, id_op, da, a, motivazione, origine, digest = row
+    return JournalEvent(seq, parse_utc(data), id_op, da, a, motivazione, origine, digest)
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    claim: str
+    file: str
+    tipo: str
+    sha256: str
+    receipt: dict[str, Any] | None
+    quarantined: bool
+    done: bool
+
+
+class Transaction:
+    """One write transaction (``BEGIN IMMEDIATE``): either all of it lands, or none."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._head: str | None = None
+        self._next_seq = 0
+
+    # -- journal ---------------------------------------------------------------------
+    def _append_event(
+        self, now: datetime, id_op: str, da: Stato | None, a: Stato, motivazione: str, origine: str
+    ) -> None:
+        if self._head is None:
+            row = self._conn.execute(
+                "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            self._next_seq, self._head = (row[0] + 1, row[1]) if row else (1, GENESIS_HASH)
+        partial = JournalEvent(
+            self._next_seq, now, id_op, da.value if da else "", a.value, motivazione, origine, ""
+        )
+        digest = chain_hash(self._head, partial.fields())
+        self._conn.execute(
+            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                partial.seq,
+                format_utc(now),
+                id_op,
+                partial.da_stato,
+                a.value,
+                motivazione,
+                origine,
+                digest,
+            ),
+        )
+        self._head = digest
+        self._next_seq += 1
+
+    # -- requests --------------------------------------------------------------------
+    def _allocate_id(self, now: datetime) -> str:
+        """Time-ordered, unique, file-name safe; the counter commits with the request, so
+        a crash can never hand the same IdOperazione out twice."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'next_id'").fetchone()
+        number = int(row[0]) if row else 1
+        self._conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('next_id', ?)", (str(number + 1),)
+        )
+        return f"{now:%Y%m%d}-{number:09d}"
+
+    def record_new(
+        self,
+        *,
+        stato: Stato,
+        now: datetime,
+        codice_fiscale: str,
+        profilo: str,
+        esito: str,
+        file_origine: str,
+        claim: str,
+        input_sha256: str,
+        spki_sha256: str = "",
+        csr_der: bytes | None = None,
+    ) -> str:
+        check_transition(None, stato)
+        id_op = self._allocate_id(now)
+        self._conn.execute(
+            "INSERT INTO requests (id_operazione, codice_fiscale, profilo, stato, data_richiesta,"
+            " esito, file_origine, claim, input_sha256, spki_sha256, csr_der)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                id_op,
+                codice_fiscale,
+                profilo,
+                stato.value,
+                format_utc(now),
+                esito,
+                file_origine,
+                claim,
+                input_sha256,
+                spki_sha256,
+                csr_der,
+            ),
+        )
+        self._append_event(now, id_op, None, stato, "", file_origine)
+        return id_op
+
+    def _current(self, id_op: str) -> tuple[Stato, str]:
+        row = self._conn.execute(
+            "SELECT stato, file_origine FROM requests WHERE id_operazione = ?", (id_op,)
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"unknown IdOperazione {id_op}", code="ID_OPERAZIONE_SCONOSCIUTO")
+        return Stato(row[0]), row[1]
+
+    def activate(
+        self,
+        id_op: str,
+        *,
+        now: datetime,
+        seriale: str,
+        data_scadenza: datetime,
+        impronta_sha256: str,
+        cert_der: bytes,
+    ) -> None:
+        current, origine = self._current(id_op)
+        check_transition(current, Stato.ATTIVATO, id_op)
+        self._conn.execute(
+            "UPDATE requests SET stato = ?, seriale = ?, data_scadenza = ?, impronta_sha256 = ?,"
+            " cert_der = ?, esito = 'OK' WHERE id_operazione = ?",
+            (
+                Stato.ATTIVATO.value,
+                seriale,
+                format_utc(data_scadenza),
+                impronta_sha256,
+                cert_der,
+                id_op,
+            ),
+        )
+        self._append_event(now, id_op, current, Stato.ATTIVATO, "", origine)
+
+    def fail(self, id_op: str, *, now: datetime, esito: str) -> None:
+        current, origine = self._current(id_op)
+        check_transition(current, Stato.RIFIUTATO, id_op)
+        self._conn.execute(
+            "UPDATE requests SET stato = ?, esito = ? WHERE id_operazione = ?",
+            (Stato.RIFIUTATO.value, esito, id_op),
+        )
+        self._append_event(now, id_op, current, Stato.RIFIUTATO, "", origine)
+
+    def cancel(
+        self, id_op: str, *, now: datetime, motivazione: str, nota: str, operatore: str
+    ) -> None:
+        current, origine = self._current(id_op)
+        check_transition(current, Stato.ANNULLATO, id_op)
+        self._conn.execute(
+            "UPDATE requests SET stato = ?, motivazione = ?, data_annullamento = ?, nota = ?,"
+            " operatore = ?, ocsp_until = '' WHERE id_operazione = ?",
+            (Stato.ANNULLATO.value, motivazione, format_utc(now), nota, operatore, id_op),
+        )
+        self._append_event(now, id_op, current, Stato.ANNULLATO, motivazione, origine)
+
+    def expire(self, id_op: str, *, now: datetime) -> None:
+        current, origine = self._current(id_op)
+        check_transition(current, Stato.SCADUTO, id_op)
+        self._conn.execute(
+            "UPDATE requests SET stato = ? WHERE id_operazione = ?", (Stato.SCADUTO.value, id_op)
+        )
+        self._append_event(now, id_op, current, Stato.SCADUTO, "", origine)
+
+    # -- inputs ----------------------------------------------------------------------
+    def record_input(self, *, claim: str, file: str, tipo: str, sha256: str, now: datetime) -> None:
+        self._conn.execute(
+            "INSERT INTO inputs (claim, file, tipo, sha256, received) VALUES (?, ?, ?, ?, ?)",
+            (claim, file, tipo, sha256, format_utc(now)),
+        )
+
+    def set_receipt(self, claim: str, receipt: dict[str, Any], *, quarantined: bool) -> None:
+        self._conn.execute(
+            "UPDATE inputs SET receipt = ?, quarantined = ? WHERE claim = ?",
+            (json.dumps(receipt, ensure_ascii=False), int(quarantined), claim),
+        )
+
+    def forget_input(self, claim: str) -> None:
+        self._conn.execute("DELETE FROM inputs WHERE claim = ? AND receipt IS NULL", (claim,))
+
+    def mark_done(self, claims: list[str]) -> None:
+        self._conn.executemany("UPDATE inputs SET done = 1 WHERE claim = ?", [(c,) for c in claims])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def set_ocsp_until(self, rows: list[tuple[str, str]]) -> None:
+        """(id_operazione, until) pairs: when each published OCSP response goes stale."""
+        self._conn.executemany(
+            "UPDATE requests SET ocsp_until = ? WHERE id_operazione = ?",
+            [(until, id_op) for id_op, until in rows],
+        )
+
+    def reset_ocsp(self) -> None:
+        self._conn.execute("UPDATE requests SET ocsp_until = '' WHERE ocsp_until != ''")
+
+    def next_crl_number(self) -> int:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'crl_number'").fetchone()
+        number = int(row[0]) + 1 if row else 1
+        self._conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('crl_number', ?)", (str(number),)
+        )
+        return number
+
+
+class Store:
+    """A connection to the state store; one per process, used from one thread at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: a committed transaction survives power loss, not only a killed process;
+            # receipts are written only after the commit that they report.
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn.execute("PRAGMA busy_timeout = 10000")
+            self._conn.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open the state store {path}: {exc}") from None
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield Transaction(self._conn)
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # -- queries ---------------------------------------------------------------------
+    def get(self, id_op: str) -> RequestRecord | None:
+        row = self._conn.execute(
+            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE id_operazione = ?", (id_op,)
+        ).fetchone()
+        return _record(row) if row else None
+
+    def find(
+        self, *, codice_fiscale: str | None = None, stato: Stato | None = None
+    ) -> list[RequestRecord]:
+        clauses, params = [], []
+        if codice_fiscale is not None:
+            clauses.append("codice_fiscale = ?")
+            params.append(codice_fiscale)
+        if stato is not None:
+            clauses.append("stato = ?")
+            params.append(stato.value)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._conn.execute(
+            f"SELECT {_REQUEST_COLUMNS} FROM requests{where} ORDER BY id_operazione", params
+        ).fetchall()
+        return [_record(r) for r in rows]
+
+    def iter_requests(self) -> Iterator[RequestRecord]:
+        """Every request in IdOperazione order, streamed (constant memory)."""
+        cursor = self._conn.execute(
+            f"SELECT {_REQUEST_COLUMNS} FROM requests ORDER BY id_operazione"
+        )
+        while rows := cursor.fetchmany(10_000):
+            yield from (_record(r) for r in rows)
+
+    def iter_certificates(self) -> Iterator[tuple[str, bytes]]:
+        cursor = self._conn.execute(
+            "SELECT id_operazione, cert_der FROM requests WHERE cert_der IS NOT NULL"
+            " ORDER BY id_operazione"
+        )
+        while rows := cursor.fetchmany(1_000):
+            yield from ((r[0], r[1]) for r in rows)
+
+    def certificate_der(self, id_op: str) -> bytes | None:
+        row = self._conn.execute(
+            "SELECT cert_der FROM requests WHERE id_operazione = ?", (id_op,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def csr_der(self, id_op: str) -> bytes | None:
+        row = self._conn.execute(
+            "SELECT csr_der FROM requests WHERE id_operazione = ?", (id_op,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def pending_generation(self) -> list[RequestRecord]:
+        rows = self._conn.execute(
+            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE stato = ? ORDER BY id_operazione",
+            (Stato.IN_GENERAZIONE.value,),
+        ).fetchall()
+        return [_record(r) for r in rows]
+
+    def claim_of(self, id_op: str) -> str:
+        row = self._conn.execute(
+            "SELECT claim FROM requests WHERE id_operazione = ?", (id_op,)
+        ).fetchone()
+        return str(row[0]) if row else ""
+
+    def request_for_claim(self, claim: str) -> RequestRecord | None:
+        row = self._conn.execute(
+            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE claim = ?", (claim,)
+        ).fetchone()
+        return _record(row) if row else None
+
+    def live_request_with_input(self, sha256: str) -> RequestRecord | None:
+        """An earlier request made of the same bytes that is being issued or is valid."""
+        row = self._conn.execute(
+            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE input_sha256 = ? AND stato IN (?, ?)"
+            " ORDER BY id_operazione LIMIT 1",
+            (sha256, Stato.IN_GENERAZIONE.value, Stato.ATTIVATO.value),
+        ).fetchone()
+        return _record(row) if row else None
+
+    def key_uses(self, spki_sha256: str) -> list[RequestRecord]:
+        """Every accepted request (certified or being certified) for this public key."""
+        rows = self._conn.execute(
+            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE spki_sha256 = ? AND stato != ?",
+            (spki_sha256, Stato.RIFIUTATO.value),
+        ).fetchall()
+        return [_record(r) for r in rows]
+
+    def has_cancellation(self, codice_fiscale: str) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM requests WHERE codice_fiscale = ? AND stato = ? LIMIT 1",
+            (codice_fiscale, Stato.ANNULLATO.value),
+        ).fetchone()
+        return row is not None
+
+    def expired_active(self, now: datetime) -> list[str]:
+        rows = self._conn.execute(
+            "SELECT id_operazione FROM requests WHERE stato = ? AND data_scadenza <= ?",
+            (Stato.ATTIVATO.value, format_utc(now)),
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def revoked_entries(self) -> Iterator[tuple[str, str, str, str]]:
+        """(seriale, data_annullamento, motivazione, data_scadenza) of cancelled certificates."""
+        cursor = self._conn.execute(
+            "SELECT seriale, data_annullamento, motivazione, data_scadenza FROM requests"
+            " WHERE stato = ? ORDER BY data_annullamento",
+            (Stato.ANNULLATO.value,),
+        )
+        while rows := cursor.fetchmany(50_000):
+            yield from rows
+
+    def iter_events(self, after_seq: int = 0) -> Iterator[JournalEvent]:
+        cursor = self._conn.execute(
+            "SELECT seq, data, id_operazione, da_stato, a_stato, motivazione, file_origine, hash"
+            " FROM events WHERE seq > ? ORDER BY seq",
+            (after_seq,),
+        )
+        while rows := cursor.fetchmany(10_000):
+            yield from (_event(r) for r in rows)
+
+    def last_event_seq(self) -> int:
+        row = self._conn.execute("SELECT MAX(seq) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def events_for(self, id_op: str) -> list[JournalEvent]:
+        rows = self._conn.execute(
+            "SELECT seq, data, id_operazione, da_stato, a_stato, motivazione, file_origine, hash"
+            " FROM events WHERE id_operazione = ? ORDER BY seq",
+            (id_op,),
+        ).fetchall()
+        return [_event(r) for r in rows]
+
+    def input(self, claim: str) -> InputRecord | None:
+        row = self._conn.execute(
+            "SELECT claim, file, tipo, sha256, receipt, quarantined, done FROM inputs"
+            " WHERE claim = ?",
+            (claim,),
+        ).fetchone()
+        if row is None:
+            return None
+        return InputRecord(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            json.loads(row[4]) if row[4] else None,
+            bool(row[5]),
+            bool(row[6]),
+        )
+
+    def pending_inputs(self) -> list[InputRecord]:
+        rows = self._conn.execute(
+            "SELECT claim FROM inputs WHERE done = 0 ORDER BY claim"
+        ).fetchall()
+        return [rec for (claim,) in rows if (rec := self.input(claim)) is not None]
+
+    def iter_receipts(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        cursor = self._conn.execute(
+            "SELECT file, receipt FROM inputs WHERE receipt IS NOT NULL ORDER BY claim"
+        )
+        while rows := cursor.fetchmany(10_000):
+            yield from ((r[0], json.loads(r[1])) for r in rows)
+
+    def meta(self, key: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def ocsp_due(self, before: datetime, limit: int) -> list[tuple[str, bytes, str, str, str]]:
+        """(id, cert_der, stato, data_annullamento, motivazione) whose OCSP response is
+        missing or goes stale before ``before``."""
+        rows = self._conn.execute(
+            "SELECT id_operazione, cert_der, stato, COALESCE(data_annullamento, ''), motivazione"
+            " FROM requests WHERE stato IN ('ATTIVATO', 'ANNULLATO') AND ocsp_until < ?"
+            " ORDER BY ocsp_until LIMIT ?",
+            (format_utc(before), limit),
+        ).fetchall()
+        return [tuple(r) for r in rows]
+
+    def crl_number(self) -> int:
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'crl_number'").fetchone()
+        return int(row[0]) if row else 0
+
+    def counts_by_state(self) -> dict[str, int]:
+        rows = self._conn.execute("SELECT stato, COUNT(*) FROM requests GROUP BY stato").fetchall()
+        return {r[0]: r[1] for r in rows}
