@@ -12,6 +12,11 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.x509 import ocsp
+
 from ca_helpers import NOW, KeyType, TestPki, make_pki, pem, pkilint_findings, run
 from certdesk.errors import CaError
 from certdesk.revocation import (
@@ -22,10 +27,6 @@ from certdesk.revocation import (
     crl_to_pem,
     ocsp_file_name,
 )
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
-from cryptography.x509 import ocsp
 
 THIS_UPDATE = NOW
 NEXT_UPDATE = NOW + timedelta(hours=24)

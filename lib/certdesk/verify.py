@@ -69,7 +69,8 @@ def verify_journal(path: Path, store: Store) -> int:
     missing = next(events, None)
     if missing is not None:
         raise LedgerTampered(
-            f"{path.name} ends after {count} rows but the store has event Seq {missing.seq} "
+            f"{path.name} line {count + 2}: missing; the journal ends after {count} rows but "
+            f"the store has event Seq {missing.seq} "
             "and more: rows were deleted from the end (or the daemon is still writing)",
             row=count + 2,
         )

@@ -1,0 +1,227 @@
+"""The request rules, on CSRs made by the openssl command line (and cryptography for keys
+openssl will not make)."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+
+from certdesk.errors import RequestRejected
+from certdesk.policy import MAX_INPUT_BYTES, inspect_request
+from certdesk.weakkeys import weakness
+from conftest import CsrFactory
+
+
+def rejected(data: bytes, **kw: bool) -> RequestRejected:
+    with pytest.raises(RequestRejected) as caught:
+        inspect_request(data, **kw)
+    assert caught.value.code.isupper() and " " not in caught.value.code
+    assert len(caught.value.message) > 20  # a sentence a person can act on
+    return caught.value
+
+
+def test_valid_person_pem(csrs: CsrFactory) -> None:
+    request = inspect_request(csrs.csr("/CN=RSSMRA80A01H501U"))
+    assert request.codice_fiscale.value == "RSSMRA80A01H501U"
+    assert request.key_description == "RSA 2048"
+    assert len(request.spki_sha256) == 64
+
+
+def test_valid_company_der_with_other_attributes(csrs: CsrFactory) -> None:
+    data = csrs.csr("/C=IT/O=Esempio Srl/CN=00743110157/emailAddress=a@b.it", der=True)
+    assert inspect_request(data).codice_fiscale.value == "00743110157"
+
+
+def test_lowercase_codice_fiscale_is_normalised(csrs: CsrFactory) -> None:
+    assert inspect_request(csrs.csr("/CN=rssmra80a01h501u")).codice_fiscale.value == (
+        "RSSMRA80A01H501U"
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"", "FILE_VUOTO"),
+        (b"  \n", "FILE_VUOTO"),
+        (b"hello, this is not a CSR", "CSR_NON_LEGGIBILE"),
+        (b"\x30\x82\x01\x00garbage", "CSR_NON_LEGGIBILE"),
+        (b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+         "CSR_NON_LEGGIBILE"),
+        (b"A" * (MAX_INPUT_BYTES + 1), "FILE_TROPPO_GRANDE"),
+    ],
+)  # fmt: skip
+def test_unreadable_inputs(data: bytes, code: str) -> None:
+    assert rejected(data).code == code
+
+
+def test_private_key_is_refused_without_echoing_it(csrs: CsrFactory) -> None:
+    key = csrs.key().read_bytes()
+    error = rejected(key)
+    assert error.code == "CHIAVE_PRIVATA_RICEVUTA"
+    body = key.decode().splitlines()[1]
+    assert body not in error.message
+
+
+def test_certificate_instead_of_csr(csrs: CsrFactory, tmp_path: Path) -> None:
+    key = csrs.key()
+    pem = subprocess.run(
+        ["openssl", "req", "-x509", "-key", str(key), "-subj", "/CN=RSSMRA80A01H501U",
+         "-days", "1"],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    assert rejected(pem).code == "NON_E_UNA_CSR"
+    der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
+    assert rejected(der).code == "NON_E_UNA_CSR"
+
+
+def test_tampered_signature(csrs: CsrFactory) -> None:
+    der = bytearray(csrs.csr(der=True))
+    der[-1] ^= 0x01  # last byte of the signature
+    assert rejected(bytes(der)).code == "CSR_FIRMA_NON_VALIDA"
+
+
+def test_tampered_subject_breaks_proof_of_possession(csrs: CsrFactory) -> None:
+    der = csrs.csr("/CN=RSSMRA80A01H501U", der=True)
+    forged = der.replace(b"RSSMRA80A01H501U", b"BNCLRD70B02F205H")
+    assert rejected(forged).code == "CSR_FIRMA_NON_VALIDA"
+
+
+def test_sha1_signature_is_refused(csrs: CsrFactory) -> None:
+    assert rejected(csrs.csr(digest="-sha1")).code == "CSR_HASH_DEBOLE"
+
+
+def test_sha512_is_accepted(csrs: CsrFactory) -> None:
+    assert inspect_request(csrs.csr(digest="-sha512")).codice_fiscale.value == "RSSMRA80A01H501U"
+
+
+def test_small_rsa_key(csrs: CsrFactory) -> None:
+    assert rejected(csrs.csr(bits=1024)).code == "CHIAVE_DIMENSIONE_NON_AMMESSA"
+
+
+def test_large_rsa_key(csrs: CsrFactory) -> None:
+    assert rejected(csrs.csr(bits=4160)).code == "CHIAVE_DIMENSIONE_NON_AMMESSA"
+
+
+def test_rsa_4096_is_accepted(csrs: CsrFactory) -> None:
+    assert inspect_request(csrs.csr(bits=4096)).key_description == "RSA 4096"
+
+
+def test_exponent_3(csrs: CsrFactory, tmp_path: Path) -> None:
+    key = tmp_path / "e3.pem"
+    subprocess.run(
+        ["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048",
+         "-pkeyopt", "rsa_keygen_pubexp:3", "-out", str(key)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    assert rejected(csrs.csr(key=key)).code == "CHIAVE_ESPONENTE_NON_AMMESSO"
+
+
+def test_ecdsa_refused_by_default_and_allowed_by_switch(csrs: CsrFactory) -> None:
+    data = csrs.csr(key=csrs.key(algorithm="ec"))
+    assert rejected(data).code == "CHIAVE_TIPO_NON_AMMESSO"
+    assert inspect_request(data, allow_ec=True).key_description == "ECDSA secp256r1"
+
+
+def test_ed25519_refused(csrs: CsrFactory) -> None:
+    key = csrs.key(algorithm="ED25519")
+    data = subprocess.run(
+        ["openssl", "req", "-new", "-key", str(key), "-subj", "/CN=RSSMRA80A01H501U"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    assert rejected(data).code == "CHIAVE_TIPO_NON_AMMESSO"
+
+
+def test_missing_common_name(csrs: CsrFactory) -> None:
+    assert rejected(csrs.csr("/O=Esempio")).code == "CN_MANCANTE"
+
+
+def test_two_common_names(csrs: CsrFactory) -> None:
+    assert rejected(csrs.csr("/CN=RSSMRA80A01H501U/CN=00743110157")).code == "CN_MULTIPLO"
+
+
+@pytest.mark.parametrize("cn", ["RSSMRA80A01H501X", "00743110158", "www.example.it"])
+def test_invalid_codice_fiscale(csrs: CsrFactory, cn: str) -> None:
+    assert rejected(csrs.csr(f"/CN={cn}")).code == "CODICE_FISCALE_NON_VALIDO"
+
+
+# -- weak keys -------------------------------------------------------------------------
+def _is_probable_prime(n: int) -> bool:
+    if n < 4:
+        return n in (2, 3)
+    d, r = n - 1, 0
+    while d % 2 == 0:
+        d, r = d // 2, r + 1
+    for a in (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37):
+        x = pow(a, d, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(r - 1):
+            x = pow(x, 2, n)
+            if x == n - 1:
+                break
+        else:
+            return False
+    return True
+
+
+def _next_prime(n: int) -> int:
+    n |= 1
+    while not (_is_probable_prime(n) and (n - 1) % 65537):
+        n += 2
+    return n
+
+
+def _key_from_primes(p: int, q: int) -> rsa.RSAPrivateKey:
+    e = 65537
+    d = pow(e, -1, (p - 1) * (q - 1))
+    numbers = rsa.RSAPrivateNumbers(
+        p=p, q=q, d=d,
+        dmp1=rsa.rsa_crt_dmp1(d, p), dmq1=rsa.rsa_crt_dmq1(d, q),
+        iqmp=rsa.rsa_crt_iqmp(p, q),
+        public_numbers=rsa.RSAPublicNumbers(e, p * q),
+    )  # fmt: skip
+    return numbers.private_key(unsafe_skip_rsa_key_validation=True)
+
+
+def _csr_with(key: rsa.RSAPrivateKey) -> bytes:
+    return (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "RSSMRA80A01H501U")]))
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+    )
+
+
+def test_fermat_close_primes_are_refused() -> None:
+    rng = random.Random(5)
+    p = _next_prime(rng.getrandbits(1024) | (1 << 1023))
+    q = _next_prime(p + 2)
+    error = rejected(_csr_with(_key_from_primes(p, q)))
+    assert error.code == "CHIAVE_DEBOLE"
+    assert "Fermat" in error.message
+
+
+def test_small_factor_is_refused() -> None:
+    q = int(
+        subprocess.run(
+            ["openssl", "prime", "-generate", "-bits", "2042"],
+            check=True, capture_output=True, text=True,
+        ).stdout
+    )  # fmt: skip
+    assert (q - 1) % 65537
+    error = rejected(_csr_with(_key_from_primes(631, q)))
+    assert error.code == "CHIAVE_DEBOLE"
+
+
+def test_normal_modulus_has_no_weakness(csrs: CsrFactory) -> None:
+    key = serialization.load_pem_private_key(csrs.key().read_bytes(), None)
+    assert isinstance(key, rsa.RSAPrivateKey)
+    assert weakness(key.public_key().public_numbers().n) is None
