@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from .authority import CertificateAuthority, ca_exists, create_ca, resolve_passphrase
+from .clock import now_utc
 from .config import load_config
 from .home import Home
 from .publish import Publisher
@@ -51,6 +54,7 @@ def open_engine(
     passphrase_file: Path | None = None,
     workers: int | None = None,
     init_if_missing: bool = False,
+    clock: Callable[[], datetime] = now_utc,
 ) -> Engine:
     config = load_config(home.root)
     if init_if_missing and not ca_exists(home):
@@ -61,4 +65,4 @@ def open_engine(
     ca = CertificateAuthority.load(home, config, passphrase)
     store = Store(home.database)
     signer = make_signer(home, ca, passphrase, workers)
-    return Engine(home, config, ca, store, signer)
+    return Engine(home, config, ca, store, signer, clock=clock)

@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from .authority import CertificateAuthority, IssuedCertificate
 from .cancellation import decide_cancellation, load_cancellation_document, parse_cancellation
 from .clock import now_utc
@@ -37,7 +40,7 @@ from .records import RequestRecord
 from .revocation_publisher import RevocationPublisher
 from .signing import Signer, SignJob
 from .states import Stato
-from .store import Store
+from .store import InputRecord, Store
 
 __all__ = ["Engine", "Outcome"]
 
@@ -108,29 +111,10 @@ class Engine:
     def recover(self) -> list[Outcome]:
         """Finish everything a crash interrupted; make the outbox match the store."""
         self.publisher.ensure_layout()
+        self.publisher.remove_stale_asides()
         self.publisher.write_ca(self.ca.root_pem(), self.ca.issuing_pem())
         self.publisher.catch_up_journal(self.store)
-        outcomes: list[Outcome] = []
-        # Requests accepted but not signed (killed between the two commits).
-        pending = self.store.pending_generation()
-        if pending:
-            self._sign_and_activate(pending)
-        # Inputs recorded but not finished (receipt or archive missing).
-        for record in self.store.pending_inputs():
-            item = Claim(record.claim, record.file)
-            if record.receipt is None:
-                # A repeat whose receipt was not committed yet: deciding it again is
-                # idempotent, so forget the record and process the claim afresh below.
-                with self.store.transaction() as txn:
-                    txn.forget_input(record.claim)
-                continue
-            self.publisher.write_receipt(record.file, record.receipt)
-            settle_claim(self.home, item, quarantined=record.quarantined)
-            with self.store.transaction() as txn:
-                txn.mark_done([record.claim])
-        self.publisher.rebuild_ledger(self.store)
-        self.publisher.catch_up_journal(self.store)
-        self.revocation.publish_crl_if_due(force=not self.revocation.crl_exists())
+        outcomes = self.finish_interrupted()
         # Claims never recorded (killed right after the rename): process them now.
         leftovers = [c for c in list_claims(self.home) if self.store.input(c.claim) is None]
         if leftovers:
@@ -141,6 +125,89 @@ class Engine:
             assert settled is not None
             settle_claim(self.home, item, quarantined=settled.quarantined)
         return outcomes
+
+    def finish_interrupted(self) -> list[Outcome]:
+        """Finish the inputs whose outcome is committed but not yet published (a crash, or
+        a batch that failed half-way), in the order of a normal batch: certificates,
+        ledger, journal and CRL first, receipts last, then the move out of state/work/."""
+        # Requests accepted but not signed (killed between the two commits).
+        pending = self.store.pending_generation()
+        if pending:
+            self._sign_and_activate(pending)
+        # Inputs recorded but not finished (receipt or archive missing).
+        unfinished: list[InputRecord] = []
+        cancellation = False
+        for record in self.store.pending_inputs():
+            if record.receipt is None:
+                # A repeat whose receipt was not committed yet: deciding it again is
+                # idempotent, so forget the record; its claim is processed afresh.
+                with self.store.transaction() as txn:
+                    txn.forget_input(record.claim)
+                continue
+            unfinished.append(record)
+            if record.tipo == "annullamento" and record.receipt.get("esito") == "OK":
+                cancellation = True
+            # ATTIVATO was committed with the receipt, the certificate file maybe not.
+            request = self.store.request_for_claim(record.claim)
+            der = self.store.certificate_der(request.id_operazione) if request else None
+            if request is not None and der is not None:
+                pem = x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
+                self.publisher.write_certificate(request.id_operazione, pem, sync=False)
+        self.publisher.rebuild_ledger(self.store)
+        self.publisher.catch_up_journal(self.store)
+        self.revocation.publish_crl_if_due(
+            force=cancellation or not self.revocation.crl_exists(), now=self._clock()
+        )
+        outcomes: list[Outcome] = []
+        if not unfinished:
+            return outcomes
+        self.publisher.sync_folders()
+        for record in unfinished:
+            assert record.receipt is not None
+            self.publisher.write_receipt(record.file, record.receipt, sync=False)
+            outcomes.append(self._outcome(record.file, record.receipt))
+        self.publisher.sync_folders()
+        for record in unfinished:
+            item = Claim(record.claim, record.file)
+            settle_claim(self.home, item, quarantined=record.quarantined)
+        with self.store.transaction() as txn:
+            txn.mark_done([record.claim for record in unfinished])
+        return outcomes
+
+    def outcome_of(self, item: Claim) -> Outcome | None:
+        """The outcome of a claim from its recorded receipt, once it has one."""
+        record = self.store.input(item.claim)
+        if record is None or record.receipt is None:
+            return None
+        return self._outcome(record.file, record.receipt)
+
+    def refuse_internal(self, item: Claim, error: Exception) -> Outcome:
+        """Refuse a claim that processing failed on, even alone: receipt ERRORE_INTERNO,
+        input quarantined. Call ``finish_interrupted()`` first: a claim whose outcome was
+        committed after all keeps that outcome."""
+        now = self._clock()
+        tipo = _tipo_for(item.name)
+        refusal = InputRejected(
+            f"the input could not be processed because of an internal error "
+            f"({type(error).__name__}); the administrator has the details in the daemon's "
+            "log; the file was kept in quarantine: drop it again later",
+            code="ERRORE_INTERNO",
+        )
+        existing = self.store.input(item.claim)
+        if existing is not None and existing.receipt is not None:
+            if not existing.done:
+                self.finish_interrupted()
+            return self._outcome(existing.file, existing.receipt)
+        receipt = refusal_receipt(item.name, tipo, refusal)
+        with self.store.transaction() as txn:
+            txn.forget_input(item.claim)
+            txn.record_input(claim=item.claim, file=item.name, tipo=tipo, sha256="", now=now)
+            txn.set_receipt(item.claim, receipt, quarantined=True)
+        self.publisher.write_receipt(item.name, receipt)
+        settle_claim(self.home, item, quarantined=True)
+        with self.store.transaction() as txn:
+            txn.mark_done([item.claim])
+        return self._outcome(item.name, receipt)
 
     # -- the batch -------------------------------------------------------------------
     def process(self, items: Sequence[Claim]) -> list[Outcome]:
@@ -382,7 +449,8 @@ class Engine:
         document: dict[str, object] | None = None
         if pending.error is None and pending.data is not None:
             try:
-                if pending.tipo == "sconosciuto":
+                # A private key is refused (and quarantined 0600) whatever its name says.
+                if pending.tipo == "sconosciuto" or b"PRIVATE KEY-----" in pending.data.data:
                     self._refuse_unknown(pending.data.data)
                 document = load_cancellation_document(pending.data.data)
                 if document.get("tipo") != "annullamento":
@@ -431,9 +499,9 @@ class Engine:
             txn.set_receipt(item.claim, pending.receipt, quarantined=pending.quarantined)
         if cancelled_any:
             assert pending.receipt is not None
-            self.revocation.publish_crl_if_due(force=True)
+            self.revocation.publish_crl_if_due(force=True, now=now)
             # Cancelled rows have no OCSP response date, so they come first.
-            self.revocation.refresh_ocsp(limit=len(pending.receipt["id_operazione"]))
+            self.revocation.refresh_ocsp(limit=len(pending.receipt["id_operazione"]), now=now)
             self.publisher.rebuild_ledger(self.store)
             self.publisher.catch_up_journal(self.store)
         return self._finish([pending])[0]
@@ -474,7 +542,7 @@ class Engine:
         self.revocation.publish_crl(self._clock())
         with self.store.transaction() as txn:
             txn.reset_ocsp()
-        while self.revocation.refresh_ocsp(limit=5000):
+        while self.revocation.refresh_ocsp(limit=5000, now=self._clock()):
             pass
         return {"certificates": certificates, "receipts": receipts}
 
@@ -490,14 +558,15 @@ class Engine:
                 txn.expire(id_op, now=now)
         self.publisher.rebuild_ledger(self.store)
         self.publisher.catch_up_journal(self.store)
-        self.revocation.publish_crl_if_due(force=True)
+        self.revocation.publish_crl_if_due(force=True, now=now)
         return len(expired)
 
     def periodic(self) -> None:
         """What the daemon does between inputs: expiry, CRL before nextUpdate, OCSP."""
         self.sweep_expired()
-        self.revocation.publish_crl_if_due()
-        self.revocation.refresh_ocsp(limit=500)
+        now = self._clock()
+        self.revocation.publish_crl_if_due(now=now)
+        self.revocation.refresh_ocsp(limit=500, now=now)
 
     def scan_inbox(self) -> list[str]:
         """Names in inbox/ that are candidates (not hidden or being written)."""
