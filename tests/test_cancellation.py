@@ -301,7 +301,7 @@ def test_cancel_wait_with_a_live_daemon(home: Path, issued: dict[str, str]) -> N
     )  # fmt: skip
     try:
         ok = run_certdesk(home, "cancel", "--codice-fiscale", PERSON, "--motivazione",
-                          "FURTO_CERTIFICATO", "--wait", "--timeout", "60", check=False)  # fmt: skip
+                          "FURTO_CERTIFICATO", "--wait", check=False)  # fmt: skip
         assert ok.returncode == 0, ok.stderr
         lines = ok.stdout.splitlines()
         printed = json.loads("\n".join(lines[1:]))

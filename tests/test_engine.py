@@ -295,6 +295,14 @@ def test_ca_files_are_private_and_encrypted(home: Path) -> None:
     assert {"root.pem", "issuing.pem", "chain.pem"} <= set(published)
 
 
+def test_ca_certificates_lint_clean(home: Path) -> None:
+    for name in ("root.pem", "issuing.pem"):
+        pkilint_cert(home / "outbox" / "ca" / name)
+    issuing = x509.load_pem_x509_certificate((home / "outbox/ca/issuing.pem").read_bytes())
+    basic = issuing.extensions.get_extension_for_class(x509.BasicConstraints).value
+    assert basic.ca and basic.path_length == 0
+
+
 def test_init_refuses_to_overwrite(home: Path) -> None:
     result = run_certdesk(home, "init", check=False)
     assert result.returncode == 1

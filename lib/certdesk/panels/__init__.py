@@ -1,0 +1,29 @@
+"""The admin panels: ipywidgets front-ends of certdesk, one factory per notebook.
+
+Each factory takes the certdesk home and returns a widget to ``display``:
+
+- :func:`make_request_panel`: *Richiedi certificato* (upload a PKCS#10 request);
+- :func:`make_status_panel`: *Stato certificati* (the ledger, filters, charts, exports);
+- :func:`make_cancellation_panel`: *Annullamento certificato*.
+
+The panels never hold the CA key: they read ``outbox/`` and write requests into
+``inbox/`` like any other client, then wait (in a background thread, so the page stays
+responsive) for the daemon's receipt. :func:`notebook_home` is the home a notebook uses.
+"""
+
+from ._annullamento import CancellationPanel, make_cancellation_panel
+from ._common import DaemonHealth, daemon_health, notebook_home
+from ._richiesta import RequestPanel, make_request_panel
+from ._stato import StatusPanel, make_status_panel
+
+__all__ = [
+    "CancellationPanel",
+    "DaemonHealth",
+    "RequestPanel",
+    "StatusPanel",
+    "daemon_health",
+    "make_cancellation_panel",
+    "make_request_panel",
+    "make_status_panel",
+    "notebook_home",
+]

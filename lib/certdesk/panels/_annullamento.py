@@ -1,0 +1,289 @@
+"""Annullamento certificato: pick a codice fiscale, a reason, file the request, see the outcome.
+
+The rules are the daemon's (contract, section 7); the panel only says them plainly before
+the person files: only ``ATTIVATO`` certificates can be cancelled, and the first accepted
+cancellation of a codice fiscale cancels all of them at once (the portal's "prima
+richiesta cumulativa"); every later one names exactly one IdOperazione.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+
+from ..client import file_cancellation, receipt_path
+from ..frame import format_date
+from ..reasons import Motivazione
+from . import _common
+from ._common import (
+    Waiter,
+    daemon_health,
+    errors_html,
+    esc,
+    health_banner,
+    read_ledger,
+    table_html,
+)
+
+__all__ = ["CancellationPanel", "make_cancellation_panel"]
+
+
+class CancellationPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
+    """The "Annullamento certificato" panel; build it with :func:`make_cancellation_panel`."""
+
+    def __init__(self, home: Path, *, timeout: float = 120.0, interval: float = 0.2) -> None:
+        self.home = home
+        self.timeout = timeout
+        self.interval = interval
+        self.waiter = Waiter("certdesk-annullamento")
+        self.ledger, problem = read_ledger(home)
+        self.active: pd.DataFrame = self.ledger.iloc[0:0]
+        self.cumulative = False
+        self.last_receipt: dict[str, Any] | None = None
+        self.last_input: Path | None = None
+
+        self.daemon = widgets.HTML()
+        self.codice_fiscale = widgets.Combobox(
+            description="Codice fiscale", placeholder="digita o scegli", ensure_option=False,
+            continuous_update=False, style={"description_width": "initial"},
+        )
+        self.codice_fiscale.add_class("certdesk-cf")
+        self.cerca = widgets.Button(description="Cerca", icon="search")
+        self.cerca.add_class("certdesk-cerca")
+        self.certs = widgets.HTML()
+        self.certs.add_class("certdesk-active")
+        self.notice = widgets.HTML()
+        self.notice.add_class("certdesk-notice")
+        self.scelta = widgets.Dropdown(description="Id Operazione", options=[],
+                                       style={"description_width": "initial"},
+                                       layout=widgets.Layout(width="auto", display="none"))
+        self.scelta.add_class("certdesk-scelta")
+        self.motivazione = widgets.RadioButtons(
+            options=[(m.label, m.value) for m in Motivazione], value=None,
+            description="Motivazione:", style={"description_width": "initial"},
+        )
+        self.motivazione.add_class("certdesk-motivazione")
+        self.nota = widgets.Textarea(
+            description="Note:", placeholder="obbligatorie per la motivazione «Altro»",
+            style={"description_width": "initial"}, layout=widgets.Layout(width="32em"),
+        )
+        self.nota.add_class("certdesk-nota")
+        self.operatore = widgets.Text(
+            description="Operatore", value=os.environ.get("CERTDESK_OPERATORE", ""),
+            placeholder="chi richiede l'annullamento", style={"description_width": "initial"},
+        )
+        self.operatore.add_class("certdesk-operatore")
+        self.submit = widgets.Button(
+            description="Richiedi annullamento", button_style="danger", icon="ban",
+            layout=widgets.Layout(width="auto", display="none"),
+        )
+        self.submit.add_class("certdesk-submit")
+        self.status = widgets.HTML()
+        self.status.add_class("certdesk-status")
+        self.result = widgets.HTML()
+        self.result.add_class("certdesk-result")
+        self.form = widgets.VBox(
+            [self.scelta, self.motivazione, self.nota, self.operatore,
+             widgets.HBox([self.submit])],
+            layout=widgets.Layout(display="none"),
+        )
+
+        self.codice_fiscale.observe(lambda _c: self.select(), names="value")
+        self.cerca.on_click(lambda _b: self.select())
+        self.submit.on_click(self._on_submit)
+        super().__init__(
+            children=[
+                self.daemon,
+                widgets.HBox([self.codice_fiscale, self.cerca]),
+                self.certs,
+                self.notice,
+                self.form,
+                self.status,
+                self.result,
+            ]
+        )
+        self.add_class("certdesk-cancellation")
+        self._refresh_options()
+        self.daemon.value = health_banner(daemon_health(self.home)) + problem
+
+    # -- choosing the person ----------------------------------------------------------------
+
+    def _refresh_options(self) -> None:
+        active = self.ledger[self.ledger["Stato"].astype("string") == "ATTIVATO"]
+        self.codice_fiscale.options = sorted(set(active["CodiceFiscale"].dropna().astype(str)))
+
+    def select(self, codice_fiscale: str | None = None) -> None:
+        """Show the ATTIVATO certificates of a codice fiscale (re-reading the ledger)."""
+        if codice_fiscale is not None and codice_fiscale != self.codice_fiscale.value:
+            self.codice_fiscale.value = codice_fiscale  # observed: calls select() again
+            return
+        cf = self.codice_fiscale.value.strip().upper()
+        self.ledger, problem = read_ledger(self.home)
+        self.daemon.value = health_banner(daemon_health(self.home)) + problem
+        self._refresh_options()
+        if not cf:
+            self._show_person("", self.ledger.iloc[0:0], cumulative=False)
+            return
+        mine = self.ledger[self.ledger["CodiceFiscale"].str.upper() == cf]
+        active = mine[mine["Stato"].astype("string") == "ATTIVATO"]
+        # the first *accepted* cancellation is cumulative: any ANNULLATO row means one happened
+        cancelled_before = bool(
+            ((mine["Stato"].astype("string") == "ANNULLATO") | mine["DataAnnullamento"].notna())
+            .any()
+        )
+        self._show_person(cf, active.sort_values("DataRichiesta"), cumulative=not cancelled_before)
+
+    def _show_person(self, cf: str, active: pd.DataFrame, *, cumulative: bool) -> None:
+        self.active = active
+        self.cumulative = cumulative
+        has_active = not active.empty
+        if not has_active:
+            # the words first, then the button goes: a person never sees a stale list
+            self.certs.value = "" if not cf else (
+                f'<p class="certdesk-none">Nessun certificato in stato <b>ATTIVATO</b> per '
+                f"<code>{esc(cf)}</code>: non c'è nulla da annullare.</p>"
+            )
+            self.notice.value = ""
+            self.submit.layout.display = "none"
+            self.form.layout.display = "none"
+            return
+        rows = [
+            (r["IdOperazione"], format_date(r["DataRichiesta"]), format_date(r["DataScadenza"]))
+            for _, r in active.iterrows()
+        ]
+        self.certs.value = (
+            f"<p>Certificati in stato <b>ATTIVATO</b> di <code>{esc(cf)}</code>:</p>"
+            + table_html(["Id Operazione", "Data richiesta", "Data scadenza"], rows,
+                         css_class="certdesk-active-table")
+        )
+        ids = [str(r["IdOperazione"]) for _, r in active.iterrows()]
+        if cumulative:
+            n = len(ids)
+            which = "il certificato elencato" if n == 1 else f"TUTTI i {n} certificati elencati"
+            self.notice.value = (
+                '<div class="certdesk-cumulativa" style="background:#fff3cd;padding:6px 8px;'
+                'border-radius:4px">Questa è la <b>prima</b> richiesta di annullamento per '
+                f"<code>{esc(cf)}</code>: è cumulativa e annullerà <b>{which}</b>. "
+                "Dopo l'annullamento si può richiedere un nuovo certificato in ogni momento."
+                "</div>"
+            )
+            self.scelta.layout.display = "none"
+            self.scelta.options = []
+        else:
+            self.notice.value = (
+                '<div class="certdesk-singola">Scegli il certificato da annullare: dopo la '
+                "prima richiesta, ogni annullamento riguarda un solo IdOperazione.</div>"
+            )
+            self.scelta.options = [
+                (f"{r['IdOperazione']} (richiesto il {format_date(r['DataRichiesta'])})",
+                 str(r["IdOperazione"]))
+                for _, r in active.iterrows()
+            ]
+            self.scelta.value = ids[0]
+            self.scelta.layout.display = ""
+        self.form.layout.display = ""
+        self.submit.layout.display = ""
+
+    # -- filing -----------------------------------------------------------------------------
+
+    def _on_submit(self, _button: Any = None) -> None:
+        self.daemon.value = health_banner(daemon_health(self.home))
+        if self.waiter.busy:
+            self._say("warn", "Una richiesta è già in elaborazione: attendi il suo esito.")
+            return
+        cf = self.codice_fiscale.value.strip().upper()
+        if self.active.empty:
+            self._say("error", "Nessun certificato ATTIVATO da annullare.")
+            return
+        code = self.motivazione.value
+        if code is None:
+            self._say("error", "Scegli la motivazione dell'annullamento.")
+            return
+        reason = Motivazione(code)
+        nota = self.nota.value.strip()
+        if reason.requires_note and not nota:
+            self._say("error", "Per la motivazione «Altro» le note sono obbligatorie.")
+            return
+        operatore = self.operatore.value.strip()
+        if not operatore:
+            self._say("error", "Indica il nome dell'operatore che richiede l'annullamento.")
+            return
+        if self.cumulative:
+            ids = [str(i) for i in self.active["IdOperazione"]]
+        else:
+            if not self.scelta.value:
+                self._say("error", "Scegli il certificato da annullare.")
+                return
+            ids = [str(self.scelta.value)]
+        path = file_cancellation(self.home, codice_fiscale=cf, id_operazione=ids,
+                                 motivazione=reason, nota=nota, operatore=operatore)
+        self.last_input = path
+        self.last_receipt = None
+        self.result.value = ""
+        self.submit.disabled = True
+        self._say("info", f"Richiesta <code>{esc(path.name)}</code> depositata in "
+                          "<code>inbox/</code>: in attesa dell'elaborazione…")
+        self.waiter.start(lambda: self._wait(path.name, cf, reason), self._on_error)
+
+    def _wait(self, name: str, cf: str, reason: Motivazione) -> None:
+        try:
+            path = receipt_path(self.home, name)
+            receipt = _common.poll(lambda: _common.read_receipt(path), timeout=self.timeout,
+                                   interval=self.interval)
+            if receipt is None:
+                self._say(
+                    "warn",
+                    f"Nessuna risposta dal daemon entro {int(self.timeout)} s. La richiesta "
+                    f"<code>{esc(name)}</code> resta in coda e sarà elaborata quando il "
+                    "daemon sarà attivo: l'esito comparirà in <i>Stato certificati</i>.",
+                )
+                return
+            self.last_receipt = receipt
+            self._show(receipt, cf, reason)
+            self.select()  # the ledger already shows the outcome when the receipt appears
+        finally:
+            self.submit.disabled = False
+
+    def _show(self, receipt: dict[str, Any], cf: str, reason: Motivazione) -> None:
+        ids = receipt.get("id_operazione") or []
+        if isinstance(ids, str):
+            ids = [ids]
+        if receipt.get("esito") == "OK":
+            items = "".join(f"<li><code>{esc(i)}</code></li>" for i in ids)
+            self._say("ok", "Annullamento eseguito.")
+            self.result.value = (
+                '<div class="certdesk-conferma" style="background:#e8f5e9;padding:6px 8px;'
+                f'border-radius:4px">Annullamento eseguito per <code>{esc(cf)}</code>, '
+                f"motivazione «{esc(reason.label)}». Certificati annullati ({len(ids)}):"
+                f"<ul class=\"certdesk-annullati\">{items}</ul>"
+                "Sono già nella lista di revoca (CRL). Si può richiedere un nuovo certificato "
+                "in ogni momento.</div>"
+            )
+            self.motivazione.value = None
+            self.nota.value = ""
+        else:
+            self._say("error", "Richiesta di annullamento rifiutata:")
+            self.result.value = (
+                f'<div class="certdesk-rifiuto">{errors_html(receipt)}</div>'
+            )
+
+    def _on_error(self, exc: BaseException) -> None:
+        self._say("error", f"Errore inatteso: {esc(type(exc).__name__)}: {esc(exc)}")
+
+    def _say(self, kind: str, message: str) -> None:
+        colours = {"ok": "#1b5e20", "info": "#0d47a1", "warn": "#8a6d00", "error": "#8a1c1c"}
+        self.status.value = (
+            f'<div class="certdesk-msg certdesk-msg-{kind}" '
+            f'style="color:{colours[kind]}">{message}</div>'
+        )
+
+
+def make_cancellation_panel(
+    home: str | os.PathLike[str], *, timeout: float = 120.0, interval: float = 0.2
+) -> CancellationPanel:
+    """The "Annullamento certificato" panel for the certdesk home ``home``."""
+    return CancellationPanel(Path(home), timeout=timeout, interval=interval)

@@ -1,0 +1,293 @@
+"""What the three panels share: the home, the daemon's heartbeat, HTML bits, a waiter.
+
+Nothing here signs or changes state: the panels read ``outbox/`` and write requests into
+``inbox/`` through :mod:`certdesk.client`, exactly as any other client does.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..errors import CertdeskError
+from ..frame import ROME, empty_ledger, load_ledger
+
+__all__ = [
+    "DaemonHealth",
+    "Waiter",
+    "daemon_health",
+    "data_link",
+    "health_banner",
+    "notebook_home",
+    "table_html",
+]
+
+#: A heartbeat older than this means the daemon is gone (it refreshes it every <= 5 s).
+HEARTBEAT_STALE_SECONDS = 20.0
+
+
+def _now() -> datetime:
+    """The one clock seam of the panels (patched in tests)."""
+    return datetime.now(UTC)
+
+
+def notebook_home(cwd: str | os.PathLike[str] | None = None) -> Path:
+    """The certdesk home a notebook works on.
+
+    ``CERTDESK_HOME`` when set (``python -m certdesk.webapp`` always sets it). Otherwise
+    the repository root: Jupyter, Voila and nbclient (given the notebook's path) start the
+    kernel in the notebook's folder, ``notebooks/``, whose parent is the home. A kernel
+    started anywhere else uses its working directory, like the ``certdesk`` CLI.
+    """
+    env = os.environ.get("CERTDESK_HOME", "").strip()
+    if env:
+        return Path(env).expanduser().resolve()
+    here = Path(cwd if cwd is not None else os.getcwd()).resolve()
+    if here.name == "notebooks":
+        return here.parent
+    return here
+
+
+@dataclass(frozen=True)
+class DaemonHealth:
+    """Whether the daemon answers, read from ``outbox/daemon.json``."""
+
+    alive: bool
+    reason: str
+    pid: int | None = None
+    updated: datetime | None = None
+    version: str | None = None
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def daemon_health(home: Path, *, now: datetime | None = None) -> DaemonHealth:
+    """Alive when the heartbeat says running, is younger than 20 s, and its pid exists.
+
+    The pid is checked only on the daemon's own host (a home on a network share may be
+    watched from another machine).
+    """
+    path = home / "outbox" / "daemon.json"
+    try:
+        beat: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return DaemonHealth(False, "il daemon non è mai stato avviato su questa cartella")
+    except (OSError, ValueError):
+        return DaemonHealth(False, "il battito del daemon (outbox/daemon.json) non è leggibile")
+    pid = beat.get("pid") if isinstance(beat.get("pid"), int) else None
+    version = str(beat["version"]) if beat.get("version") is not None else None
+    try:
+        updated: datetime | None = datetime.fromisoformat(str(beat.get("updated")))
+    except ValueError:
+        updated = None
+    if updated is not None and updated.tzinfo is None:
+        updated = updated.replace(tzinfo=UTC)
+    if beat.get("state") == "stopped":
+        return DaemonHealth(False, "il daemon è stato fermato", pid, updated, version)
+    if updated is None:
+        return DaemonHealth(False, "il battito del daemon non ha un orario", pid, updated, version)
+    age = ((now or _now()) - updated).total_seconds()
+    if age > HEARTBEAT_STALE_SECONDS:
+        return DaemonHealth(
+            False, f"il daemon non dà segni di vita da {int(age)} s", pid, updated, version
+        )
+    host = beat.get("host")
+    same_host = host is None or host == socket.gethostname()
+    if pid is not None and same_host and not _pid_exists(pid):
+        return DaemonHealth(False, f"il processo del daemon (pid {pid}) non esiste più", pid,
+                            updated, version)
+    return DaemonHealth(True, "il daemon è attivo", pid, updated, version)
+
+
+def health_banner(health: DaemonHealth) -> str:
+    """A one-line HTML banner: green when the daemon answers, a warning otherwise."""
+    if health.alive:
+        when = health.updated.astimezone(ROME).strftime("%H:%M:%S") if health.updated else ""
+        return (
+            '<div class="certdesk-daemon certdesk-daemon-ok" style="color:#1b5e20">'
+            f"● Daemon attivo (pid {health.pid}, ultimo segnale alle {when})</div>"
+        )
+    return (
+        '<div class="certdesk-daemon certdesk-daemon-ko" style="color:#8a1c1c;'
+        'background:#fdecea;padding:4px 8px;border-radius:4px">'
+        f"⚠ Daemon non attivo: {html.escape(health.reason)}. Le richieste restano in "
+        "<code>inbox/</code> e saranno elaborate quando il daemon ripartirà "
+        "(<code>make run</code>).</div>"
+    )
+
+
+def esc(value: object) -> str:
+    """HTML-escape anything for display; missing values are empty."""
+    if value is None:
+        return ""
+    text = str(value)
+    if text in ("<NA>", "NaT", "nan"):
+        return ""
+    return html.escape(text)
+
+
+def table_html(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    css_class: str,
+    row_classes: Sequence[str] | None = None,
+) -> str:
+    """A plain HTML table with escaped cells; ``row_classes`` style single rows."""
+    head = "".join(f'<th style="text-align:left;padding:2px 8px">{esc(h)}</th>' for h in headers)
+    body = []
+    for i, row in enumerate(rows):
+        extra = row_classes[i] if row_classes is not None else ""
+        style = ' style="background:#fff3cd"' if "in-scadenza" in extra else ""
+        cells = "".join(f'<td style="padding:2px 8px">{esc(c)}</td>' for c in row)
+        body.append(f'<tr class="{esc(extra)}"{style}>{cells}</tr>')
+    return (
+        f'<table class="{esc(css_class)}" style="border-collapse:collapse">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def data_link(data: bytes, *, filename: str, mime: str, text: str, css_class: str) -> str:
+    """An ``<a download>`` carrying ``data`` inline: works in Jupyter and in Voila alike.
+
+    Voila serves no file of the home (and must not: ``state/`` is private), so the panel
+    hands the browser the bytes it already read.
+    """
+    payload = base64.b64encode(data).decode("ascii")
+    return (
+        f'<a class="{esc(css_class)}" download="{esc(filename)}" '
+        f'href="data:{esc(mime)};base64,{payload}" style="{_LINK_STYLE}">{esc(text)}</a>'
+    )
+
+
+# Voila's page resets link styles: make the download look like what it is, a button
+_LINK_STYLE = ("display:inline-block;padding:2px 10px;border-radius:3px;background:#1565c0;"
+               "color:#ffffff;text-decoration:none")
+
+
+class Waiter:
+    """Runs one job at a time in a background thread, so the kernel keeps serving widgets.
+
+    A panel's button handler returns at once; the job polls ``outbox/`` and updates the
+    widgets when the daemon answers. Tests call :meth:`join` instead of sleeping.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.error: BaseException | None = None
+
+    @property
+    def busy(self) -> bool:
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def start(self, job: Callable[[], None], on_error: Callable[[BaseException], None]) -> bool:
+        """Start ``job`` unless one is running; False when busy."""
+        with self._lock:
+            if self.busy:
+                return False
+
+            def run() -> None:
+                try:
+                    job()
+                except BaseException as exc:  # shown in the panel, never lost in a thread
+                    self.error = exc
+                    on_error(exc)
+
+            self.error = None
+            self._thread = threading.Thread(target=run, name=self._name, daemon=True)
+            self._thread.start()
+            return True
+
+    def join(self, timeout: float) -> bool:
+        """Wait for the running job; True when none is left running."""
+        thread = self._thread
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+
+def poll(
+    check: Callable[[], Any],
+    *,
+    timeout: float,
+    interval: float = 0.2,
+    tick: Callable[[float], None] | None = None,
+) -> Any:
+    """Call ``check`` until it returns something not None, or ``timeout`` passes (None)."""
+    start = time.monotonic()
+    while True:
+        found = check()
+        if found is not None:
+            return found
+        elapsed = time.monotonic() - start
+        if elapsed >= timeout:
+            return None
+        if tick is not None:
+            tick(elapsed)
+        time.sleep(min(interval, max(0.0, timeout - elapsed)))
+
+
+def read_receipt(path: Path) -> dict[str, Any] | None:
+    """A receipt once it exists (receipts appear atomically), else None."""
+    try:
+        loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return loaded
+
+
+def errors_html(receipt: dict[str, Any]) -> str:
+    """The refusal reasons of a KO receipt: code and message, one per line."""
+    errori = receipt.get("errori") or []
+    items = []
+    for err in errori:
+        if isinstance(err, dict):
+            items.append(
+                f'<li><code class="certdesk-error-code">{esc(err.get("codice"))}</code>: '
+                f"{esc(err.get('messaggio'))}</li>"
+            )
+        else:
+            items.append(f"<li>{esc(err)}</li>")
+    if not items:
+        items.append("<li>nessun motivo indicato dal daemon</li>")
+    return f'<ul class="certdesk-errors">{"".join(items)}</ul>'
+
+
+def read_ledger(home: Path) -> tuple[pd.DataFrame, str]:
+    """The ledger, and an HTML warning when it cannot be read (then an empty ledger).
+
+    A panel must open even on a broken ledger, and say why it shows nothing.
+    """
+    try:
+        return load_ledger(home), ""
+    except CertdeskError as exc:
+        return empty_ledger(), (
+            '<div class="certdesk-ledger-error" style="color:#8a1c1c">⚠ Registro non '
+            f"leggibile: <code>{esc(exc.code)}</code>: {esc(exc.message)}</div>"
+        )

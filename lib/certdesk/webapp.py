@@ -1,0 +1,157 @@
+"""The admin notebooks as a web app: Voila on 127.0.0.1, token-protected.
+
+    python -m certdesk.webapp --home DIR        (``make admin``)
+
+- listens on 127.0.0.1 only, port ``CERTDESK_ADMIN_PORT`` (default 8866); a busy port is
+  an error (``--Voila.port_retries=0``), never a silent move to another port;
+- the token is ``CERTDESK_ADMIN_TOKEN``, or a random one printed at start: a request
+  without it is refused (Voila redirects it to its login page). The token reaches Voila
+  through the environment (``JUPYTER_TOKEN``), not the command line, so ``ps`` does not
+  show it;
+- every page load starts a kernel that outlives the tab: idle kernels are culled;
+- the kernels find the home in ``CERTDESK_HOME`` (see :func:`certdesk.panels.notebook_home`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import secrets
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["DEFAULT_PORT", "AdminServer", "build_command", "main", "notebooks_dir"]
+
+DEFAULT_PORT = 8866
+#: Kernels idle this long are shut down, tab open or not (a person's clicks keep it busy).
+DEFAULT_CULL_IDLE = 1800
+CULL_INTERVAL = 60
+
+
+def notebooks_dir() -> Path:
+    """The repository's ``notebooks/`` (lib/certdesk/webapp.py -> ../../notebooks)."""
+    return Path(__file__).resolve().parents[2] / "notebooks"
+
+
+@dataclass(frozen=True)
+class AdminServer:
+    """What :func:`build_command` needs: the home, where, and the token."""
+
+    home: Path
+    notebooks: Path
+    port: int
+    token: str
+    token_generated: bool
+    cull_idle: int = DEFAULT_CULL_IDLE
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/?token={self.token}"
+
+
+def resolve(
+    home: str | os.PathLike[str],
+    *,
+    environ: Mapping[str, str] | None = None,
+    port: int | None = None,
+    notebooks: str | os.PathLike[str] | None = None,
+    cull_idle: int = DEFAULT_CULL_IDLE,
+) -> AdminServer:
+    """Settings from the arguments and the environment (a random token when none is set)."""
+    env = os.environ if environ is None else environ
+    if port is None:
+        raw = env.get("CERTDESK_ADMIN_PORT", "").strip() or str(DEFAULT_PORT)
+        try:
+            port = int(raw)
+        except ValueError:
+            raise SystemExit(
+                f"certdesk admin: CERTDESK_ADMIN_PORT non è un numero: {raw!r}"
+            ) from None
+    if not 0 < port < 65536:
+        raise SystemExit(f"certdesk admin: porta non valida: {port}")
+    token = env.get("CERTDESK_ADMIN_TOKEN", "").strip()
+    generated = not token
+    if generated:
+        token = secrets.token_urlsafe(24)
+    return AdminServer(
+        home=Path(home).expanduser().resolve(),
+        notebooks=Path(notebooks).resolve() if notebooks else notebooks_dir(),
+        port=port,
+        token=token,
+        token_generated=generated,
+        cull_idle=cull_idle,
+    )
+
+
+def build_command(server: AdminServer, python: str = sys.executable) -> list[str]:
+    """The Voila command line (without the token, which goes in the environment)."""
+    return [
+        python, "-m", "voila", str(server.notebooks),
+        "--no-browser",
+        "--Voila.ip=127.0.0.1",
+        f"--Voila.port={server.port}",
+        "--Voila.port_retries=0",
+        # the token comes from JUPYTER_TOKEN; auto_token makes Voila ask for one at all
+        "--Voila.auto_token=True",
+        f"--MappingKernelManager.cull_idle_timeout={server.cull_idle}",
+        f"--MappingKernelManager.cull_interval={CULL_INTERVAL}",
+        "--MappingKernelManager.cull_connected=True",
+        "--VoilaConfiguration.show_tracebacks=False",
+    ]
+
+
+def build_env(server: AdminServer, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ if base is None else base)
+    env["CERTDESK_HOME"] = str(server.home)
+    env["JUPYTER_TOKEN"] = server.token
+    env.pop("JUPYTER_TOKEN_FILE", None)
+    return env
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m certdesk.webapp",
+        description="Serve the certdesk admin notebooks with Voila on 127.0.0.1 (token required).",
+    )
+    parser.add_argument("--home", default=os.environ.get("CERTDESK_HOME", "."),
+                        help="the certdesk home (inbox/, outbox/); default: $CERTDESK_HOME or .")
+    parser.add_argument("--port", type=int, default=None,
+                        help=f"default: $CERTDESK_ADMIN_PORT or {DEFAULT_PORT}")
+    parser.add_argument("--notebooks", default=None, help="default: the repository's notebooks/")
+    parser.add_argument("--cull-idle", type=int, default=DEFAULT_CULL_IDLE, metavar="SECONDS",
+                        help="shut down kernels idle this long (default %(default)s)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    server = resolve(args.home, port=args.port, notebooks=args.notebooks,
+                     cull_idle=args.cull_idle)
+    if not server.home.is_dir():
+        print(f"certdesk admin: la cartella {server.home} non esiste", file=sys.stderr)
+        return 2
+    if importlib.util.find_spec("voila") is None:
+        print("certdesk admin: Voila non è installato: pip install -e '.[notebooks]'",
+              file=sys.stderr)
+        return 2
+    if not (server.notebooks / "richiesta.ipynb").is_file():
+        print(f"certdesk admin: nessun notebook in {server.notebooks}", file=sys.stderr)
+        return 2
+    print(f"certdesk admin: home {server.home}", flush=True)
+    print(f"certdesk admin: http://127.0.0.1:{server.port}/", flush=True)
+    if server.token_generated:
+        print(f"certdesk admin: token generato (CERTDESK_ADMIN_TOKEN non impostato): "
+              f"{server.token}", flush=True)
+        print(f"certdesk admin: apri {server.url}", flush=True)
+    else:
+        print("certdesk admin: token da CERTDESK_ADMIN_TOKEN", flush=True)
+    command = build_command(server)
+    # exec: Voila gets the signals (Ctrl-C, SIGTERM) and shuts its kernels down itself
+    os.execve(sys.executable, command, build_env(server))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

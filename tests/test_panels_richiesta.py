@@ -1,0 +1,172 @@
+"""Richiedi certificato, headless: upload with set_state, button.click(), read what it shows."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+from conftest_panels import CF_COMPANY, CF_PERSON, FakeDaemon, make_csr, write_heartbeat
+from cryptography import x509
+
+from certdesk.frame import format_date, load_ledger
+from certdesk.panels import make_request_panel
+from certdesk.panels._richiesta import MAX_CSR_BYTES, RequestPanel
+
+
+def upload(panel: RequestPanel, name: str, data: bytes) -> None:
+    """What the browser sends when a person picks a file (ipywidgets 8's wire format)."""
+    panel.upload.set_state({"value": [{
+        "name": name, "type": "application/pkcs10", "size": len(data), "content": data,
+        "last_modified": int(time.time() * 1000),
+    }]})
+
+
+def submit_and_wait(panel: RequestPanel, timeout: float = 20.0) -> None:
+    panel.submit.click()
+    assert panel.waiter.join(timeout), "the panel is still waiting"
+    assert panel.waiter.error is None
+
+
+def inbox_files(home: Path) -> list[Path]:
+    return sorted(p for p in (home / "inbox").glob("*") if not p.name.startswith("."))
+
+
+def test_request_is_filed_and_its_outcome_shown(tmp_path: Path) -> None:
+    csr = make_csr(CF_PERSON)
+    with FakeDaemon(tmp_path) as daemon:
+        panel = make_request_panel(tmp_path)
+        assert "certdesk-daemon-ok" in panel.daemon.value
+        upload(panel, "mia richiesta.pem", csr)
+        assert "mia richiesta.pem" in panel.chosen.value
+        submit_and_wait(panel)
+    # what it wrote: the very bytes uploaded, under a plain *.csr name the daemon takes
+    assert len(daemon.processed) == 1
+    filed = daemon.processed[0]
+    assert re.fullmatch(r"richiesta-\d{8}T\d+-[0-9a-f]{8}\.csr", filed)
+    assert (tmp_path / "state" / "archive" / filed).read_bytes() == csr
+    # what it shows: the portal's fields
+    receipt = panel.last_receipt
+    assert receipt is not None and receipt["esito"] == "OK"
+    id_op = receipt["id_operazione"]
+    shown = panel.result.value
+    for label in ("IdOperazione", "Certificato", "Stato", "Data Richiesta", "Data Scadenza",
+                  "Esito"):
+        assert f">{label}</th>" in shown
+    assert id_op in shown and f"{id_op}.pem" in shown and "ATTIVATO" in shown
+    assert format_date(receipt["data_richiesta"]) in shown
+    assert format_date(receipt["data_scadenza"]) in shown
+    assert re.search(r"\d{2}/\d{2}/\d{4}", shown)
+    assert "Richiesta elaborata" in panel.status.value
+    # the download link carries the certificate published in outbox/certs
+    link = re.search(r'download="([^"]+)" href="data:application/x-pem-file;base64,([^"]+)"',
+                     shown)
+    assert link is not None
+    assert link.group(1) == f"{id_op}.pem"
+    pem = base64.b64decode(link.group(2))
+    assert pem == (tmp_path / "outbox" / "certs" / f"{id_op}.pem").read_bytes()
+    cert = x509.load_pem_x509_certificate(pem)
+    assert cert.subject.rfc4514_string() == f"CN={CF_PERSON}"
+    # ready for the next one
+    assert panel.upload.value == ()
+    assert not panel.submit.disabled
+
+
+def test_der_request_of_a_company(tmp_path: Path) -> None:
+    csr = make_csr(CF_COMPANY, pem=False)
+    with FakeDaemon(tmp_path):
+        panel = make_request_panel(tmp_path)
+        upload(panel, "azienda.der", csr)
+        submit_and_wait(panel)
+    assert panel.last_receipt is not None and panel.last_receipt["esito"] == "OK"
+    ledger = load_ledger(tmp_path)
+    assert ledger.loc[0, "CodiceFiscale"] == CF_COMPANY
+    assert ledger.loc[0, "IdOperazione"] in panel.result.value
+
+
+def test_refusal_shows_code_and_message(tmp_path: Path) -> None:
+    with FakeDaemon(tmp_path):
+        panel = make_request_panel(tmp_path)
+        upload(panel, "rotto.csr", b"-----BEGIN CERTIFICATE REQUEST-----\nnope\n")
+        submit_and_wait(panel)
+    assert panel.last_receipt is not None and panel.last_receipt["esito"] == "KO"
+    assert "Richiesta rifiutata" in panel.status.value
+    assert '<code class="certdesk-error-code">CSR_NON_VALIDA</code>' in panel.result.value
+    assert "richiesta illeggibile" in panel.result.value
+    assert "certdesk-download" not in panel.result.value
+    assert ">KO<" in panel.result.value
+
+
+def test_accepted_then_issued_follows_the_ledger(tmp_path: Path) -> None:
+    with FakeDaemon(tmp_path, two_phase=True):
+        panel = make_request_panel(tmp_path)
+        upload(panel, "lenta.csr", make_csr(CF_PERSON))
+        submit_and_wait(panel)
+    receipt = panel.last_receipt
+    assert receipt is not None and receipt["stato"] == "IN_GENERAZIONE"
+    assert "ATTIVATO" in panel.result.value
+    assert "certdesk-download" in panel.result.value
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [(b"", "FILE_VUOTO"), (b"x" * (MAX_CSR_BYTES + 1), "FILE_TROPPO_GRANDE")],
+)
+def test_unfit_files_are_not_filed(tmp_path: Path, data: bytes, code: str) -> None:
+    panel = make_request_panel(tmp_path)
+    upload(panel, "file.csr", data)
+    panel.submit.click()
+    assert code in panel.status.value
+    assert not panel.waiter.busy
+    assert not (tmp_path / "inbox").exists() or inbox_files(tmp_path) == []
+
+
+def test_nothing_chosen(tmp_path: Path) -> None:
+    panel = make_request_panel(tmp_path)
+    panel.submit.click()
+    assert "Seleziona prima il file" in panel.status.value
+    assert not (tmp_path / "inbox").exists()
+
+
+def test_ui_is_not_frozen_and_request_stays_queued_without_daemon(tmp_path: Path) -> None:
+    write_heartbeat(tmp_path, age=120)  # a daemon that died two minutes ago
+    panel = make_request_panel(tmp_path, timeout=1.0, interval=0.05)
+    assert "certdesk-daemon-ko" in panel.daemon.value
+    assert "non dà segni di vita" in panel.daemon.value
+    upload(panel, "a.csr", make_csr(CF_PERSON))
+    started = time.monotonic()
+    panel.submit.click()
+    assert time.monotonic() - started < 0.5  # the handler returns at once
+    assert panel.waiter.busy and panel.submit.disabled
+    assert "in attesa" in panel.status.value
+    panel.submit.click()  # a second click while waiting files nothing more
+    assert "già in elaborazione" in panel.status.value
+    assert panel.waiter.join(10)
+    assert "resta in coda" in panel.status.value
+    queued = inbox_files(tmp_path)
+    assert len(queued) == 1 and queued[0].suffix == ".csr"
+    assert panel.last_input == queued[0]
+    assert not panel.submit.disabled
+
+
+def test_dates_are_italian_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A receipt stamped 23:30 UTC on 31 December is shown as 01/01 in Rome."""
+    name = "richiesta-x.csr"
+    monkeypatch.setattr("certdesk.panels._richiesta.unique_name", lambda *_a: name)
+    receipts = tmp_path / "outbox" / "receipts"
+    receipts.mkdir(parents=True)
+    (receipts / f"{name}.json").write_text(json.dumps({
+        "file": name, "tipo": "richiesta", "esito": "OK", "id_operazione": "abc",
+        "stato": "ATTIVATO", "certificato": "abc.pem",
+        "data_richiesta": "2026-12-31T23:30:00Z", "data_scadenza": "2027-12-31T23:30:00Z",
+        "errori": [],
+    }))
+    panel = make_request_panel(tmp_path)
+    upload(panel, "x.csr", make_csr(CF_PERSON))
+    submit_and_wait(panel)
+    assert ">01/01/2027<" in panel.result.value
+    assert ">01/01/2028<" in panel.result.value
+    assert "non è ancora in outbox/certs" in panel.result.value  # no PEM: said, not crashed

@@ -1,0 +1,223 @@
+"""Stato certificati, headless: filters, counters, highlights, charts, exports, heartbeat."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import io
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest_panels import CF_COMPANY, CF_PERSON, ledger_row, write_heartbeat, write_ledger
+
+from certdesk.frame import LEDGER_COLUMNS, load_ledger
+from certdesk.panels import _charts, daemon_health, make_status_panel
+from certdesk.panels._stato import StatusPanel, excel_available
+
+NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
+CF_OTHER = "BNCLRA85M41F205X"
+
+
+@pytest.fixture(autouse=True)
+def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("certdesk.panels._common._now", lambda: NOW)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    days = dt.timedelta(days=1)
+    write_ledger(tmp_path, [
+        # expires in 10 days: "in scadenza"
+        ledger_row("op-soon", CF_PERSON, "ATTIVATO", NOW - 355 * days),
+        ledger_row("op-late", CF_PERSON, "ATTIVATO", NOW - 30 * days),
+        ledger_row("op-gone", CF_PERSON, "ANNULLATO", NOW - 60 * days,
+                   motivazione="CHIAVE_SMARRITA", annullamento="2026-10-30T10:00:00Z"),
+        ledger_row("op-co1", CF_COMPANY, "ATTIVATO", NOW - 5 * days),
+        ledger_row("op-co2", CF_COMPANY, "ANNULLATO", NOW - 90 * days, motivazione="ALTRO",
+                   annullamento="2026-09-01T10:00:00Z"),
+        ledger_row("op-ko", CF_COMPANY, "RIFIUTATO", NOW - 2 * days),
+        ledger_row("op-old", CF_OTHER, "SCADUTO", NOW - 400 * days),
+        ledger_row("op-new", CF_OTHER, "IN_GENERAZIONE", NOW),
+    ])
+    return tmp_path
+
+
+def table_ids(panel: StatusPanel) -> list[str]:
+    return re.findall(r"<td[^>]*>(op-[a-z0-9-]+)</td>", panel.table.value)
+
+
+def test_table_counters_and_highlight(home: Path) -> None:
+    panel = make_status_panel(home)
+    assert len(panel.filtered) == 8
+    assert table_ids(panel)[0] == "op-new"  # newest request first
+    assert set(table_ids(panel)) == {r for r in load_ledger(home)["IdOperazione"]}
+    counters = panel.counters.value
+    assert "<b>8</b> richieste su 8" in counters
+    for state, n in {"ATTIVATO": 3, "ANNULLATO": 2, "RIFIUTATO": 1, "SCADUTO": 1,
+                     "IN_GENERAZIONE": 1}.items():
+        assert f"{state}: <b>{n}</b>" in counters
+    assert "in scadenza entro 30 giorni: <b>1</b>" in counters
+    highlighted = re.findall(r'<tr class="in-scadenza"[^>]*><td[^>]*>(op-[a-z-]+)<',
+                             panel.table.value)
+    assert highlighted == ["op-soon"]
+    # people's labels and dates
+    assert "Chiave primaria smarrita" in panel.table.value
+    assert ">30/10/2026<" in panel.table.value
+    for header in ("IdOperazione", "Stato", "Data Richiesta", "Data Scadenza", "Esito"):
+        assert f">{header}</th>" in panel.table.value
+
+
+def test_filters(home: Path) -> None:
+    panel = make_status_panel(home)
+    panel.codice_fiscale.value = "rssmra"  # part of it, any case
+    assert set(table_ids(panel)) == {"op-soon", "op-late", "op-gone"}
+    panel.stato.value = "ATTIVATO"
+    assert set(table_ids(panel)) == {"op-soon", "op-late"}
+    assert "<b>2</b> richieste su 8" in panel.counters.value
+    panel.codice_fiscale.value = ""
+    panel.stato.value = ""
+    panel.dal.value = (NOW - dt.timedelta(days=31)).date()
+    panel.al.value = (NOW - dt.timedelta(days=2)).date()
+    assert set(table_ids(panel)) == {"op-late", "op-co1", "op-ko"}
+    panel.dal.value = None
+    panel.al.value = None
+    panel.solo_in_scadenza.value = True
+    assert table_ids(panel) == ["op-soon"]
+    panel.solo_in_scadenza.value = False
+    panel.codice_fiscale.value = "NESSUNO"
+    assert "Nessuna richiesta corrisponde ai filtri" in panel.table.value
+
+
+def test_request_date_filter_uses_italian_days(tmp_path: Path) -> None:
+    write_ledger(tmp_path, [
+        ledger_row("op-night", CF_PERSON, "ATTIVATO",
+                   dt.datetime(2026, 11, 26, 23, 30, tzinfo=dt.UTC)),  # 27/11 in Rome
+    ])
+    panel = make_status_panel(tmp_path)
+    panel.dal.value = dt.date(2026, 11, 27)
+    assert table_ids(panel) == ["op-night"]
+    panel.dal.value = None
+    panel.al.value = dt.date(2026, 11, 26)
+    assert table_ids(panel) == []
+
+
+def test_charts_are_drawn(home: Path) -> None:
+    panel = make_status_panel(home)
+    for key, image in panel.charts.items():
+        assert bytes(image.value).startswith(b"\x89PNG"), key
+    before = panel.charts["stato"].value
+    panel.codice_fiscale.value = CF_COMPANY
+    assert panel.charts["stato"].value != before  # charts follow the filters
+
+
+def test_chart_data(home: Path) -> None:
+    ledger = load_ledger(home)
+    by_state = _charts.counts_by_state(ledger)
+    assert list(by_state.index) == ["IN_GENERAZIONE", "ATTIVATO", "SCADUTO", "ANNULLATO",
+                                    "RIFIUTATO"]
+    assert by_state.to_dict() == {"IN_GENERAZIONE": 1, "ATTIVATO": 3, "SCADUTO": 1,
+                                  "ANNULLATO": 2, "RIFIUTATO": 1}
+    issued = _charts.issued_per_month(ledger)
+    assert int(issued.sum()) == 6  # ATTIVATO, SCADUTO, ANNULLATO
+    assert str(issued.index[0]) == "2025-10" and str(issued.index[-1]) == "2026-11"
+    assert len(issued) == 14  # months without issues are zeros, not gaps
+    ahead = _charts.expiries_ahead(ledger, NOW)
+    assert len(ahead) == 12 and str(ahead.index[0]) == "2026-11"
+    # op-soon on 7 December, op-late next October; op-co1 (November 2027) is beyond
+    assert int(ahead.sum()) == 2
+    assert int(ahead.iloc[0]) == 0 and int(ahead.iloc[1]) == 1 and int(ahead.iloc[11]) == 1
+    reasons = _charts.cancellations_by_reason(ledger)
+    assert list(reasons.index) == ["Chiave primaria smarrita", "Attività cessata",
+                                   "Furto certificato", "Rinnovo scadenza", "Malfunzionamento",
+                                   "Altro"]
+    assert reasons["Chiave primaria smarrita"] == 1 and reasons["Altro"] == 1
+    assert int(reasons.sum()) == 2
+
+
+def exported(panel: StatusPanel, css: str) -> tuple[str, bytes]:
+    link = re.search(rf'class="{css}" download="([^"]+)" href="data:[^;]+;base64,([^"]+)"',
+                     panel.exports.value)
+    assert link is not None, panel.exports.value
+    return link.group(1), base64.b64decode(link.group(2))
+
+
+def test_export_of_the_filtered_table(home: Path, tmp_path_factory: pytest.TempPathFactory
+                                      ) -> None:
+    panel = make_status_panel(home)
+    panel.stato.value = "ATTIVATO"
+    assert panel.exports.value == ""
+    panel.export.click()
+    name, data = exported(panel, "certdesk-export-csv")
+    assert re.fullmatch(r"certificati-\d{8}-\d{4}\.csv", name)
+    out = tmp_path_factory.mktemp("export") / "ledger.csv"
+    out.write_bytes(data)
+    assert data.decode().splitlines()[0] == ",".join(LEDGER_COLUMNS)
+    again = load_ledger(out)  # the export is a ledger: it reads back to the same frame
+    pd.testing.assert_frame_equal(again, panel.filtered.reset_index(drop=True))
+    assert set(again["IdOperazione"]) == {"op-soon", "op-late", "op-co1"}
+    # changing a filter drops links to the old selection
+    panel.stato.value = ""
+    assert panel.exports.value == ""
+
+
+@pytest.mark.skipif(not excel_available(), reason="openpyxl not installed")
+def test_export_to_excel(home: Path) -> None:
+    panel = make_status_panel(home)
+    panel.export.click()
+    name, data = exported(panel, "certdesk-export-xlsx")
+    assert name.endswith(".xlsx")
+    sheet = pd.read_excel(io.BytesIO(data), sheet_name="Certificati", engine="openpyxl")
+    assert list(sheet.columns) == list(LEDGER_COLUMNS)
+    assert len(sheet) == 8
+    row = sheet[sheet["IdOperazione"] == "op-new"].iloc[0]
+    # Excel has no time zones: the workbook holds Italian wall-clock time (UTC+1 in November)
+    assert row["DataRichiesta"] == pd.Timestamp("2026-11-27 13:00:00")
+
+
+def test_empty_home(tmp_path: Path) -> None:
+    panel = make_status_panel(tmp_path)
+    assert "Il registro è vuoto" in panel.table.value
+    assert "<b>0</b> richieste su 0" in panel.counters.value
+    assert all(bytes(img.value).startswith(b"\x89PNG") for img in panel.charts.values())
+    assert "certdesk-daemon-ko" in panel.daemon.value
+    assert "mai stato avviato" in panel.daemon.value
+    panel.export.click()
+    assert "CSV (0 righe)" in panel.exports.value
+
+
+def test_refresh_reads_the_ledger_again(home: Path) -> None:
+    panel = make_status_panel(home)
+    write_ledger(home, [ledger_row("op-only", CF_PERSON, "ATTIVATO", NOW)])
+    assert "op-only" not in panel.table.value
+    panel.refresh.click()
+    assert table_ids(panel) == ["op-only"]
+
+
+def test_heartbeat(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("certdesk.panels._common._now", lambda: dt.datetime.now(dt.UTC))
+    write_heartbeat(home)
+    panel = make_status_panel(home)
+    assert "certdesk-daemon-ok" in panel.daemon.value and "Daemon attivo" in panel.daemon.value
+    assert daemon_health(home).alive
+    write_heartbeat(home, age=25)
+    panel.refresh.click()
+    assert "certdesk-daemon-ko" in panel.daemon.value
+    assert "non dà segni di vita da 2" in panel.daemon.value
+    write_heartbeat(home, state="stopped")
+    assert daemon_health(home).reason == "il daemon è stato fermato"
+    write_heartbeat(home, pid=2**22 + 12345)  # fresh, but no such process
+    health = daemon_health(home)
+    assert not health.alive and "non esiste più" in health.reason
+    (home / "outbox" / "daemon.json").write_text("{not json")
+    assert not daemon_health(home).alive
+
+
+def test_a_broken_ledger_is_said_not_crashed(tmp_path: Path) -> None:
+    (tmp_path / "outbox").mkdir()
+    (tmp_path / "outbox" / "ledger.csv").write_text("colonna,sbagliata\n1,2\n")
+    panel = make_status_panel(tmp_path)
+    assert "certdesk-ledger-error" in panel.daemon.value
+    assert "REGISTRO_NON_LEGGIBILE" in panel.daemon.value
+    assert "Il registro è vuoto" in panel.table.value
