@@ -33,6 +33,7 @@ import pandas as pd
 
 from .errors import CertdeskError
 from .reasons import Motivazione
+from .records import LEDGER_COLUMNS
 from .states import Stato
 
 __all__ = [
@@ -48,22 +49,7 @@ __all__ = [
     "to_rome",
 ]
 
-#: The columns of ``outbox/ledger.csv``, in the contract's order.
-LEDGER_COLUMNS: tuple[str, ...] = (
-    "IdOperazione",
-    "CodiceFiscale",
-    "Profilo",
-    "Certificato",
-    "Stato",
-    "DataRichiesta",
-    "DataScadenza",
-    "Esito",
-    "Seriale",
-    "ImprontaSHA256",
-    "Motivazione",
-    "DataAnnullamento",
-    "FileOrigine",
-)
+#: The columns of ``outbox/ledger.csv``, in the contract's order (one definition: records).
 
 #: Every state of the contract (section 6), in lifecycle order.
 STATI: tuple[str, ...] = tuple(s.value for s in Stato)

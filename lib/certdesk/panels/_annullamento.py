@@ -235,12 +235,7 @@ class CancellationPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships
             receipt = _common.poll(lambda: _common.read_receipt(path), timeout=self.timeout,
                                    interval=self.interval)
             if receipt is None:
-                self._say(
-                    "warn",
-                    f"Nessuna risposta dal daemon entro {int(self.timeout)} s. La richiesta "
-                    f"<code>{esc(name)}</code> resta in coda e sarà elaborata quando il "
-                    "daemon sarà attivo: l'esito comparirà in <i>Stato certificati</i>.",
-                )
+                self._say("warn", _common.no_answer_message(name, self.timeout))
                 return
             self.last_receipt = receipt
             self._show(receipt, cf, reason)

@@ -291,3 +291,12 @@ def read_ledger(home: Path) -> tuple[pd.DataFrame, str]:
             '<div class="certdesk-ledger-error" style="color:#8a1c1c">⚠ Registro non '
             f"leggibile: <code>{esc(exc.code)}</code>: {esc(exc.message)}</div>"
         )
+
+
+def no_answer_message(name: str, timeout: float) -> str:
+    """What a panel says when the daemon did not answer in time (the request stays queued)."""
+    return (
+        f"Nessuna risposta dal daemon entro {int(timeout)} s. La richiesta "
+        f"<code>{html.escape(name)}</code> resta in coda e sarà elaborata quando il "
+        "daemon sarà attivo: l'esito comparirà in <i>Stato certificati</i>."
+    )

@@ -129,12 +129,7 @@ class RequestPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no t
                 tick=lambda elapsed: self._tick(name, elapsed),
             )
             if receipt is None:
-                self._say(
-                    "warn",
-                    f"Nessuna risposta dal daemon entro {int(self.timeout)} s. La richiesta "
-                    f"<code>{esc(name)}</code> resta in coda e sarà elaborata quando il "
-                    "daemon sarà attivo: l'esito comparirà in <i>Stato certificati</i>.",
-                )
+                self._say("warn", _common.no_answer_message(name, self.timeout))
                 return
             self.last_receipt = receipt
             if receipt.get("esito") == "OK" and receipt.get("stato") == "IN_GENERAZIONE":
