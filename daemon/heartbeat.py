@@ -1,12 +1,14 @@
 """``outbox/daemon.json``: is the daemon alive, since when, and what has it done.
 
-Nothing secret: pid, version, times and counters. Readers treat the daemon as dead when
-``updated`` is older than a few heartbeats or the state is ``stopped``.
+Nothing secret: pid, host, version, times and counters. Readers treat the daemon as dead
+when ``updated`` is older than a few ``heartbeat_seconds`` or ``state`` is ``stopped``.
+Writing it never stops the daemon: a failure (a full disk) is logged once and retried.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import time
@@ -20,6 +22,8 @@ from certdesk.service import Outcome
 
 __all__ = ["Heartbeat"]
 
+log = logging.getLogger("certdesk.daemon")
+
 
 class Heartbeat:
     def __init__(self, path: Path, every_seconds: float = 2.0) -> None:
@@ -28,15 +32,20 @@ class Heartbeat:
         self.started = format_utc(now_utc())
         self.last_scan = ""
         self.state = "starting"
+        self.waiting = 0  # candidates in inbox/ at the last scan
         self.counts: Counter[str] = Counter()
         self._written = 0.0
+        self._failing = False
 
     def count(self, outcome: Outcome) -> None:
         self.counts["input"] += 1
         self.counts["ok" if outcome.esito == "OK" else "ko"] += 1
+        if outcome.codice == "ERRORE_INTERNO":
+            self.counts["errore_interno"] += 1
 
-    def scanned(self) -> None:
+    def scanned(self, waiting: int) -> None:
         self.last_scan = format_utc(now_utc())
+        self.waiting = waiting
 
     def maybe_write(self) -> None:
         if time.monotonic() - self._written >= self.every:
@@ -54,9 +63,17 @@ class Heartbeat:
             "updated": format_utc(now_utc()),
             "last_scan": self.last_scan or None,
             "heartbeat_seconds": self.every,
-            "counts": dict(self.counts),
+            "inbox": self.waiting,
+            "counts": {"input": 0, "ok": 0, "ko": 0, **self.counts},
         }
         data = (json.dumps(document, indent=2) + "\n").encode("utf-8")
-        # The heartbeat need not survive power loss: skip the folder fsync.
-        atomic_write(self.path, data, sync_dir=False)
         self._written = time.monotonic()
+        try:
+            # The heartbeat need not survive power loss: skip the folder fsync.
+            atomic_write(self.path, data, sync_dir=False)
+        except OSError as exc:
+            if not self._failing:
+                log.warning("cannot write the heartbeat %s: %s", self.path, exc)
+            self._failing = True
+            return
+        self._failing = False

@@ -1,42 +1,95 @@
 """One daemon per home: an exclusive ``flock`` on ``state/daemon.lock``.
 
 The kernel drops the lock when the process dies, even by ``kill -9``, so a crash never
-leaves a stale lock behind.
+leaves a stale lock behind. Two details keep that true:
+
+- a forked child (a signing worker) inherits the open file, and with it the lock: were
+  it to outlive a killed daemon, the restart would be refused. Every child closes its
+  copy right after the fork (``os.register_at_fork``); the descriptor is also
+  close-on-exec, as Python opens every file.
+- the lock is re-entrant inside one process: the command line may take it before it
+  opens the engine (so a second daemon says so before doing anything), and the daemon
+  takes it again; the file is unlocked when the last holder releases it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from certdesk.errors import CertdeskError
 
-__all__ = ["DaemonLock"]
+__all__ = ["DaemonLock", "holding_lock"]
+
+_guard = threading.Lock()
+_held: dict[str, tuple[int, int]] = {}  # resolved path -> (fd, holders)
+
+
+def _forget_in_child() -> None:
+    """After a fork, in the child: the lock belongs to the parent, not to us."""
+    for fd, _holders in _held.values():
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _held.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 class DaemonLock:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._fd: int | None = None
+        self._key = str(path.resolve())
+        self._acquired = False
 
     def acquire(self) -> None:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
-            os.close(fd)
-            raise CertdeskError(
-                f"another certdesk daemon (pid {holder}) is already running on this home; "
-                "stop it first (only one daemon may sign and change state)",
-                code="DAEMON_GIA_ATTIVO",
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
-        self._fd = fd
+        with _guard:
+            if self._acquired:
+                return
+            if self._key in _held:
+                fd, holders = _held[self._key]
+                _held[self._key] = (fd, holders + 1)
+                self._acquired = True
+                return
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+                os.close(fd)
+                raise CertdeskError(
+                    f"another certdesk daemon (pid {holder}) is already running on this "
+                    "home; stop it first (only one daemon may sign and change state)",
+                    code="DAEMON_GIA_ATTIVO",
+                ) from None
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+            _held[self._key] = (fd, 1)
+            self._acquired = True
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        with _guard:
+            if not self._acquired:
+                return
+            self._acquired = False
+            fd, holders = _held[self._key]
+            if holders > 1:
+                _held[self._key] = (fd, holders - 1)
+                return
+            del _held[self._key]
+            os.close(fd)  # closing the only descriptor drops the flock
+
+
+@contextlib.contextmanager
+def holding_lock(path: Path) -> Iterator[DaemonLock]:
+    """``with holding_lock(home.lock_file):`` the daemon's lock, or DAEMON_GIA_ATTIVO."""
+    lock = DaemonLock(path)
+    lock.acquire()
+    try:
+        yield lock
+    finally:
+        lock.release()

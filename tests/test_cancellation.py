@@ -315,3 +315,25 @@ def test_cancel_wait_with_a_live_daemon(home: Path, issued: dict[str, str]) -> N
         daemon.terminate()
         code = daemon.wait(timeout=30)
     assert code == 0
+
+
+def test_ocsp_of_a_cancellation_is_signed_before_its_receipt(
+    home: Path, csrs: CsrFactory, issued: dict[str, str]
+) -> None:
+    """The revoked OCSP response exists before the receipt appears, even while new
+    certificates are still waiting for their first response."""
+    for index in range(3):
+        drop(home, f"a{index}.csr", csrs.csr(f"/CN={COMPANY}"))
+    drop(home, "z-annullamento.json", json.dumps({
+        "tipo": "annullamento", "codice_fiscale": OTHER, "id_operazione": [issued["o"]],
+        "motivazione": "CHIAVE_SMARRITA", "operatore": "test",
+    }).encode())  # fmt: skip
+    process(home)
+    answer = home / "outbox" / "receipts" / "z-annullamento.json.json"
+    assert json.loads(answer.read_text())["esito"] == "OK"
+    response = home / "outbox" / "ocsp" / f"{serial(home, issued['o']):x}.der"
+    assert response.stat().st_mtime_ns <= answer.stat().st_mtime_ns
+    assert (
+        ": revoked" in _ocsp(home, issued["o"]).stdout
+        or "revoked" in _ocsp(home, issued["o"]).stdout
+    )

@@ -69,6 +69,18 @@ def test_private_key_is_refused_without_echoing_it(csrs: CsrFactory) -> None:
     assert body not in error.message
 
 
+@pytest.mark.parametrize("encrypted", [False, True])
+def test_der_private_key_is_refused(csrs: CsrFactory, encrypted: bool) -> None:
+    key = serialization.load_pem_private_key(csrs.key().read_bytes(), None)
+    encryption = (
+        serialization.BestAvailableEncryption(b"pw") if encrypted else serialization.NoEncryption()
+    )
+    der = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, encryption
+    )
+    assert rejected(der).code == "CHIAVE_PRIVATA_RICEVUTA"
+
+
 def test_certificate_instead_of_csr(csrs: CsrFactory, tmp_path: Path) -> None:
     key = csrs.key()
     pem = subprocess.run(

@@ -86,6 +86,8 @@ def load_cancellation_document(data: bytes) -> dict[str, object]:
         document = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _reject("JSON_NON_VALIDO", f"the file is not valid UTF-8 JSON: {exc}") from None
+    except RecursionError:
+        raise _reject("JSON_NON_VALIDO", "the JSON is nested too deeply to be a request") from None
     if not isinstance(document, dict):
         raise _reject("JSON_NON_VALIDO", "the file must hold one JSON object")
     return document

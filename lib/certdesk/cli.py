@@ -113,7 +113,7 @@ def _cmd_init(home: Home, args: argparse.Namespace) -> int:
 
 
 def _cmd_watch(home: Home, args: argparse.Namespace) -> int:
-    from certdesk.daemon import DaemonOptions, run_daemon
+    from certdesk.daemon import DaemonOptions, holding_lock, run_daemon
 
     from .config import load_config
     from .runtime import open_engine
@@ -122,12 +122,6 @@ def _cmd_watch(home: Home, args: argparse.Namespace) -> int:
     config = load_config(home.root)
     if args.workers is not None and args.workers < 1:
         raise CertdeskError("--workers must be at least 1", code="OPZIONE_NON_VALIDA")
-    engine = open_engine(
-        home,
-        passphrase_file=args.passphrase_file,
-        workers=args.workers,
-        init_if_missing=args.init_if_missing,
-    )
     options = DaemonOptions(
         once=args.once,
         polling=args.polling,
@@ -136,11 +130,24 @@ def _cmd_watch(home: Home, args: argparse.Namespace) -> int:
         batch_size=config.daemon.batch_size,
         progress=args.once and sys.stderr.isatty(),
     )
-    if not args.once:
-        logging.getLogger("certdesk").info(
-            "certdesk %s watching %s -> %s (Ctrl-C to stop)", __version__, home.inbox, home.outbox
+    home.ensure()
+    # The lock first: a second daemon must refuse before it decrypts the CA key or
+    # starts signing workers.
+    with holding_lock(home.lock_file):
+        engine = open_engine(
+            home,
+            passphrase_file=args.passphrase_file,
+            workers=args.workers,
+            init_if_missing=args.init_if_missing,
         )
-    code: int = run_daemon(engine, options)
+        if not args.once:
+            logging.getLogger("certdesk").info(
+                "certdesk %s watching %s -> %s (Ctrl-C to stop)",
+                __version__,
+                home.inbox,
+                home.outbox,
+            )
+        code: int = run_daemon(engine, options)
     return code
 
 
@@ -291,5 +298,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except OSError as exc:
-        print(f"certdesk: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"certdesk: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1

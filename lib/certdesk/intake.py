@@ -8,7 +8,6 @@ FIFO or device for a blocking read, and never reads more than the size limit.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import secrets
@@ -22,7 +21,15 @@ from .errors import InputRejected
 from .home import Home
 from .policy import MAX_INPUT_BYTES
 
-__all__ = ["Claim", "InputFile", "claim", "list_claims", "read_claimed", "settle_claim"]
+__all__ = [
+    "Claim",
+    "InputFile",
+    "claim",
+    "list_claims",
+    "read_claimed",
+    "recordable_name",
+    "settle_claim",
+]
 
 
 @dataclass(frozen=True)
@@ -40,26 +47,54 @@ class InputFile:
     sha256: str
 
 
+_NAME_MAX = 255  # bytes in one file name (Linux NAME_MAX)
+
+
 def _new_claim_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{secrets.token_hex(4)}"
 
 
+def recordable_name(name: str) -> str:
+    """``name`` as text the store, receipts and logs can hold.
+
+    A file system name is bytes; one that is not valid UTF-8 reaches Python with lone
+    surrogates, which neither SQLite nor a UTF-8 receipt can encode. Such a name is
+    recorded with each undecodable byte written as ``\\xNN`` (``caf\\xe9.csr``).
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = os.fsencode(name)
+        text = raw.decode("utf-8", "backslashreplace")
+        if len(text.encode("utf-8")) > _NAME_MAX:
+            # Four characters per bad byte may not fit in a name: cut, keep the suffix
+            # (it says .csr or .json) and tell different names apart by a digest.
+            _stem, dot, suffix = text.rpartition(".")
+            tail = f".{suffix}" if dot and len(suffix) <= 10 else ""
+            text = f"{text[:200]}~{hashlib.sha256(raw).hexdigest()[:12]}{tail}"
+        return text
+    return name
+
+
 def claim(home: Home, name: str) -> Claim | None:
-    """Move ``inbox/name`` under ``state/work/``; None if another taker got it first."""
+    """Move ``inbox/name`` under ``state/work/``; None if another taker got it first.
+
+    The entry is renamed, never opened: a symlink moves as a link, a FIFO is not read.
+    A name that is not UTF-8 is claimed under its ``recordable_name``.
+    """
     claim_id = _new_claim_id()
     folder = home.work / claim_id
     folder.mkdir(mode=0o700)
+    kept = recordable_name(name)
     try:
-        os.rename(home.inbox / name, folder / name)
+        os.rename(home.inbox / name, folder / kept)
     except FileNotFoundError:
         folder.rmdir()
-        return None
-    except OSError as exc:
+        return None  # another taker got it, or the writer took it back
+    except OSError:
         folder.rmdir()
-        if exc.errno in (errno.ENAMETOOLONG, errno.EXDEV):
-            raise
-        return None
-    return Claim(claim_id, name)
+        raise  # EXDEV, EACCES, ...: the caller logs it and leaves the entry alone
+    return Claim(claim_id, kept)
 
 
 def list_claims(home: Home) -> list[Claim]:

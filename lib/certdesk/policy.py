@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
@@ -45,6 +46,16 @@ class InspectedRequest:
 
 def _reject(code: str, message: str) -> RequestRejected:
     return RequestRejected(message, code=code)
+
+
+def _is_der_private_key(data: bytes) -> bool:
+    try:
+        serialization.load_der_private_key(data, password=None)
+    except TypeError:
+        return True  # an encrypted PKCS#8 key: it wants a password
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    return True
 
 
 def _load(data: bytes) -> x509.CertificateSigningRequest:
@@ -81,6 +92,12 @@ def _load(data: bytes) -> x509.CertificateSigningRequest:
         return x509.load_der_x509_csr(data)
     except ValueError:
         pass
+    if _is_der_private_key(data):
+        raise _reject(
+            "CHIAVE_PRIVATA_RICEVUTA",
+            "the file holds a PRIVATE KEY (DER), which must never leave its owner: it was not "
+            "processed; create a new key pair and send only the certificate request (CSR)",
+        )
     try:
         x509.load_der_x509_certificate(data)
     except ValueError:

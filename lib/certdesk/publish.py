@@ -3,18 +3,31 @@
 Costs stay independent of the store's size on the hot path: certificates and receipts
 are single files, new ledger rows and journal rows are appended. Only a change to an
 existing row (annullamento, expiry) rewrites ``ledger.csv``, streamed from the store.
+
+``publish_batch`` publishes a whole batch of requests with one durability barrier:
+certificates, ledger rows and journal rows are on disk before any receipt is renamed in.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .fsutil import append_durably, atomic_write, fsync_dir
+from .fsutil import (
+    append_durably,
+    append_unsynced,
+    atomic_write,
+    fsync_dir,
+    rename_into_place,
+    sync_data,
+    write_aside,
+)
 from .home import Home
 from .names import safe_name
 from .records import (
@@ -22,7 +35,6 @@ from .records import (
     LEDGER_COLUMNS,
     RequestRecord,
     csv_line,
-    journal_line,
     ledger_line,
 )
 from .store import Store
@@ -75,6 +87,25 @@ class Publisher:
         for folder in (self.outbox, self.certs, self.receipts, self.ca, self.ocsp):
             folder.mkdir(parents=True, exist_ok=True)
 
+    def remove_stale_asides(self) -> int:
+        """Delete the ``.*.tmp`` files a killed writer left beside their targets.
+
+        Only safe while no other process publishes (the daemon holds its lock)."""
+        removed = 0
+        for folder in (self.outbox, self.certs, self.receipts, self.ca, self.ocsp):
+            try:
+                entries = os.scandir(folder)
+            except FileNotFoundError:
+                continue
+            # Streamed: certs/ may hold a million names, never listed whole in memory.
+            with entries:
+                for entry in entries:
+                    if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(entry.path)
+                            removed += 1
+        return removed
+
     # -- single files ----------------------------------------------------------------
     def certificate_path(self, id_operazione: str) -> Path:
         return self.certs / f"{id_operazione}.pem"
@@ -82,12 +113,25 @@ class Publisher:
     def write_certificate(self, id_operazione: str, pem: bytes, *, sync: bool = True) -> None:
         atomic_write(self.certificate_path(id_operazione), pem, sync_dir=sync)
 
+    def write_certificates(self, certificates: Sequence[tuple[str, bytes]]) -> None:
+        """Many certificates, durable when this returns, with one barrier for all."""
+        folder = os.fspath(self.certs)
+        pairs = []
+        try:
+            for id_op, pem in certificates:
+                final = f"{folder}/{id_op}.pem"
+                pairs.append((write_aside(final, pem), final))
+            sync_data(aside for aside, _ in pairs)
+            rename_into_place(pairs)
+        except BaseException:
+            _remove_asides(pairs)
+            raise
+
     def receipt_path(self, input_name: str) -> Path:
         return self.receipts / f"{safe_name(input_name)}.json"
 
     def write_receipt(self, input_name: str, receipt: dict[str, Any], *, sync: bool = True) -> None:
-        data = json.dumps(receipt, ensure_ascii=False, indent=2, sort_keys=False) + "\n"
-        atomic_write(self.receipt_path(input_name), data.encode("utf-8"), sync_dir=sync)
+        atomic_write(self.receipt_path(input_name), _receipt_bytes(receipt), sync_dir=sync)
 
     def write_ca(self, root_pem: bytes, issuing_pem: bytes) -> None:
         atomic_write(self.ca / "root.pem", root_pem)
@@ -99,54 +143,132 @@ class Publisher:
             fsync_dir(folder)
 
     # -- ledger ----------------------------------------------------------------------
-    def append_ledger(self, records: Iterable[RequestRecord]) -> None:
+    def _ledger_text(self, records: Iterable[RequestRecord]) -> str:
         text = "".join(ledger_line(r) for r in records)
-        if not text:
-            return
-        if not self.ledger.exists():
+        if text and (not self.ledger.exists() or self.ledger.stat().st_size == 0):
             text = _LEDGER_HEADER + text
-        append_durably(self.ledger, text.encode("utf-8"))
+        return text
+
+    def append_ledger(self, records: Iterable[RequestRecord]) -> None:
+        text = self._ledger_text(records)
+        if text:
+            append_durably(self.ledger, text.encode("utf-8"))
 
     def rebuild_ledger(self, store: Store) -> None:
-        """Rewrite ledger.csv from the store: streamed, then renamed into place."""
+        """Rewrite ledger.csv from the store: streamed, then renamed into place.
+
+        The rows come straight from SQLite as the text the ledger holds (times are stored
+        in the ledger's own format), so no record objects are built: a million rows take
+        seconds, in constant memory."""
         aside = self.ledger.with_name(".ledger.csv.rebuild.tmp")
         with open(aside, "w", encoding="utf-8", newline="") as fh:
             fh.write(_LEDGER_HEADER)
-            batch: list[str] = []
-            for record in store.iter_requests():
-                batch.append(ledger_line(record))
-                if len(batch) >= 10_000:
-                    fh.write("".join(batch))
-                    batch.clear()
-            fh.write("".join(batch))
+            writer = csv.writer(fh, lineterminator="\n")
+            for rows in store.iter_ledger_rows():
+                writer.writerows(rows)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(aside, self.ledger)
         fsync_dir(self.outbox)
 
     # -- journal ---------------------------------------------------------------------
-    def catch_up_journal(self, store: Store) -> int:
-        """Append every store event the journal does not have yet; returns how many."""
+    def _journal_text(self, store: Store) -> tuple[str, int]:
         if self._journal_seq is None:
             self._journal_seq = _journal_last_seq(self.journal)
         if store.last_event_seq() <= self._journal_seq:
-            return 0
-        lines = [journal_line(e) for e in store.iter_events(self._journal_seq)]
-        text = "".join(lines)
+            return "", 0
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        count = 0
+        for rows in store.iter_journal_rows(self._journal_seq):
+            writer.writerows(rows)
+            count += len(rows)
+        text = buffer.getvalue()
         if not self.journal.exists() or self.journal.stat().st_size == 0:
             text = _JOURNAL_HEADER + text
-        append_durably(self.journal, text.encode("utf-8"))
-        self._journal_seq += len(lines)
-        return len(lines)
+        return text, count
+
+    def catch_up_journal(self, store: Store) -> int:
+        """Append every store event the journal does not have yet; returns how many."""
+        text, count = self._journal_text(store)
+        if count:
+            append_durably(self.journal, text.encode("utf-8"))
+            assert self._journal_seq is not None
+            self._journal_seq += count
+        return count
+
+    # -- a batch of requests ---------------------------------------------------------
+    def publish_batch(
+        self,
+        store: Store,
+        *,
+        certificates: Sequence[tuple[str, bytes]],
+        ledger: Sequence[RequestRecord],
+        receipts: Sequence[tuple[str, dict[str, Any]]],
+    ) -> None:
+        """Publish a batch in the contract's order with one durability barrier.
+
+        1. certificates and receipts are written aside, ledger and journal rows appended;
+        2. all of it is made durable at once (``sync_data``);
+        3. the certificates are renamed into place and their folder synced;
+        4. only then the receipts are renamed in, and their folder synced.
+        A receipt therefore never appears before what it reports is on disk."""
+        cert_folder, receipt_folder = os.fspath(self.certs), os.fspath(self.receipts)
+        certs: list[tuple[str, str]] = []
+        notes: list[tuple[str, str]] = []
+        try:
+            for id_op, pem in certificates:
+                final = f"{cert_folder}/{id_op}.pem"
+                certs.append((write_aside(final, pem), final))
+            for name, receipt in receipts:
+                final = f"{receipt_folder}/{safe_name(name)}.json"
+                notes.append((write_aside(final, _receipt_bytes(receipt)), final))
+        except BaseException:
+            _remove_asides(certs + notes)
+            raise
+        touched: list[str | Path] = [aside for aside, _ in certs + notes]
+        created: list[Path] = []
+        ledger_text = self._ledger_text(ledger)
+        if ledger_text:
+            if append_unsynced(self.ledger, ledger_text.encode("utf-8")):
+                created.append(self.outbox)
+            touched.append(self.ledger)
+        journal_text, count = self._journal_text(store)
+        if count:
+            if append_unsynced(self.journal, journal_text.encode("utf-8")):
+                created.append(self.outbox)
+            touched.append(self.journal)
+        try:
+            sync_data(touched)
+            rename_into_place(certs, also_sync=created)
+        except BaseException:
+            _remove_asides(certs + notes)
+            self._journal_seq = None  # re-read from the file: the append may not be durable
+            raise
+        if count:
+            assert self._journal_seq is not None
+            self._journal_seq += count
+        rename_into_place(notes)
 
     def rebuild_journal(self, store: Store) -> None:
         aside = self.journal.with_name(".journal.csv.rebuild.tmp")
         with open(aside, "w", encoding="utf-8", newline="") as fh:
             fh.write(_JOURNAL_HEADER)
-            for event in store.iter_events():
-                fh.write(journal_line(event))
+            writer = csv.writer(fh, lineterminator="\n")
+            for rows in store.iter_journal_rows():
+                writer.writerows(rows)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(aside, self.journal)
         fsync_dir(self.outbox)
         self._journal_seq = None
+
+
+def _receipt_bytes(receipt: dict[str, Any]) -> bytes:
+    return (json.dumps(receipt, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+def _remove_asides(pairs: Sequence[tuple[str, str]]) -> None:
+    for aside, _ in pairs:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(aside)

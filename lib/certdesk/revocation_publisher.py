@@ -9,6 +9,7 @@ cancellation signs its responses at once, before its receipt.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from cryptography import x509
@@ -16,7 +17,7 @@ from cryptography import x509
 from .authority import CertificateAuthority
 from .clock import format_utc, now_utc, parse_utc
 from .config import Config
-from .fsutil import atomic_write
+from .fsutil import atomic_write, fsync_dir
 from .home import Home
 from .reasons import Motivazione
 from .revocation import (
@@ -91,13 +92,19 @@ class RevocationPublisher:
     def refresh_ocsp(self, *, limit: int, now: datetime | None = None) -> int:
         """Sign OCSP responses that are missing or going stale, at most ``limit`` of them."""
         now = now or now_utc()
-        due = self.store.ocsp_due(now + OCSP_REFRESH_MARGIN, limit)
-        if not due:
+        return self._sign_ocsp(self.store.ocsp_due(now + OCSP_REFRESH_MARGIN, limit), now)
+
+    def publish_ocsp(self, id_operazioni: Sequence[str], *, now: datetime | None = None) -> int:
+        """Sign the responses of these certificates now (a cancellation, before its receipt)."""
+        return self._sign_ocsp(self.store.ocsp_rows(id_operazioni), now or now_utc())
+
+    def _sign_ocsp(self, rows: Sequence[tuple[str, bytes, str, str, str]], now: datetime) -> int:
+        if not rows:
             return 0
         self.ocsp_dir.mkdir(parents=True, exist_ok=True)
         next_update = now + OCSP_VALIDITY
         done: list[tuple[str, str]] = []
-        for id_op, cert_der, stato, revoked, motivazione in due:
+        for id_op, cert_der, stato, revoked, motivazione in rows:
             cert = x509.load_der_x509_certificate(cert_der)
             revoked_state = stato == "ANNULLATO"
             response = build_ocsp_response(
@@ -114,6 +121,7 @@ class RevocationPublisher:
                 self.ocsp_dir / ocsp_file_name(cert.serial_number), response, sync_dir=False
             )
             done.append((id_op, format_utc(next_update)))
+        fsync_dir(self.ocsp_dir)
         with self.store.transaction() as txn:
             txn.set_ocsp_until(done)
         return len(done)

@@ -1,15 +1,22 @@
 """Signers: where certificates get their CA signature, in this process or in workers.
 
-A signature with the CA key costs milliseconds and holds the GIL, so throughput on
-several cores needs processes. Each worker loads (and decrypts) the CA key once, in its
-initializer; jobs carry only the codice fiscale and the public key.
+A signature with the CA key costs about a millisecond and holds the GIL, so throughput
+needs processes. Each worker loads (and decrypts) the CA key once, in its initializer;
+jobs carry only the codice fiscale and the public key, results only the certificate.
+
+``submit`` does not wait: the engine hands batch k+1 to the workers, then publishes batch
+k while they sign, so even one worker process keeps the main process' file and database
+work off the signing path.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -18,7 +25,16 @@ from .authority import CertificateAuthority, IssuedCertificate
 from .config import load_config
 from .home import Home
 
-__all__ = ["InProcessSigner", "PoolSigner", "SignJob", "Signer", "make_signer"]
+__all__ = [
+    "InProcessSigner",
+    "PendingSignatures",
+    "PoolSigner",
+    "SignJob",
+    "Signer",
+    "make_signer",
+]
+
+log = logging.getLogger("certdesk")
 
 
 @dataclass(frozen=True)
@@ -28,18 +44,55 @@ class SignJob:
     now: datetime
 
 
+class PendingSignatures(Protocol):
+    """Certificates being signed; ``result()`` waits for them, in the order of the jobs."""
+
+    def result(self) -> list[IssuedCertificate]: ...
+
+
 class Signer(Protocol):
+    #: how many processes sign in parallel (the engine sizes its batches with it)
+    workers: int
+
     def sign(self, jobs: Sequence[SignJob]) -> list[IssuedCertificate]: ...
+
+    def submit(self, jobs: Sequence[SignJob]) -> PendingSignatures: ...
 
     def close(self) -> None: ...
 
 
+class _Ready:
+    """Signatures already made (or the error that stopped them)."""
+
+    def __init__(
+        self, done: list[IssuedCertificate] | None, error: BaseException | None = None
+    ) -> None:
+        self._done = done
+        self._error = error
+
+    def result(self) -> list[IssuedCertificate]:
+        if self._error is not None:
+            raise self._error
+        assert self._done is not None
+        return self._done
+
+
 class InProcessSigner:
+    """Signs in the calling process: no IPC, no parallelism (tests, one-off tools)."""
+
+    workers = 1
+
     def __init__(self, ca: CertificateAuthority) -> None:
         self._ca = ca
 
     def sign(self, jobs: Sequence[SignJob]) -> list[IssuedCertificate]:
         return [self._ca.issue(j.codice_fiscale, j.spki_der, j.now) for j in jobs]
+
+    def submit(self, jobs: Sequence[SignJob]) -> PendingSignatures:
+        try:
+            return _Ready(self.sign(jobs))
+        except Exception as exc:
+            return _Ready(None, exc)
 
     def close(self) -> None:
         pass
@@ -50,8 +103,15 @@ _worker_ca: CertificateAuthority | None = None
 
 def _init_worker(root: str, passphrase: bytes) -> None:
     global _worker_ca
+    # Ctrl-C reaches the whole process group: the daemon decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     home = Home.at(root)
     _worker_ca = CertificateAuthority.load(home, load_config(home.root), passphrase)
+
+
+def _warm_up() -> int:
+    assert _worker_ca is not None, "worker initializer did not run"
+    return os.getpid()
 
 
 def _sign_chunk(jobs: Sequence[SignJob]) -> list[IssuedCertificate]:
@@ -59,22 +119,75 @@ def _sign_chunk(jobs: Sequence[SignJob]) -> list[IssuedCertificate]:
     return [_worker_ca.issue(j.codice_fiscale, j.spki_der, j.now) for j in jobs]
 
 
+class _PoolSignatures:
+    def __init__(
+        self,
+        signer: PoolSigner,
+        jobs: Sequence[SignJob],
+        futures: list[Future[list[IssuedCertificate]]],
+        *,
+        retry: bool,
+    ) -> None:
+        self._signer = signer
+        self._jobs = jobs
+        self._futures = futures
+        self._retry = retry
+
+    def result(self) -> list[IssuedCertificate]:
+        try:
+            signed: list[IssuedCertificate] = []
+            for future in self._futures:
+                signed.extend(future.result())
+            return signed
+        except BrokenProcessPool:
+            if not self._retry:
+                raise
+            # A worker died (killed, out of memory): start a fresh pool and try once more.
+            log.warning("a signing worker died: restarting the signing processes")
+            self._signer.restart()
+            return self._signer.submit(self._jobs, retry=False).result()
+
+
 class PoolSigner:
+    """``workers`` processes, each holding the CA key; started (and the key loaded) at once,
+    while the daemon recovers, so the first request does not wait for them."""
+
     def __init__(self, home: Home, passphrase: bytes, workers: int) -> None:
-        self._workers = workers
-        self._pool = ProcessPoolExecutor(
-            max_workers=workers, initializer=_init_worker, initargs=(str(home.root), passphrase)
+        self.workers = max(1, workers)
+        self._initargs = (str(home.root), passphrase)
+        self._pool = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        pool = ProcessPoolExecutor(
+            max_workers=self.workers, initializer=_init_worker, initargs=self._initargs
         )
+        for _ in range(self.workers):
+            pool.submit(_warm_up)  # launches every worker now; nobody waits for it
+        return pool
+
+    def restart(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._start()
+
+    def submit(self, jobs: Sequence[SignJob], *, retry: bool = True) -> PendingSignatures:
+        if not jobs:
+            return _Ready([])
+        size = -(-len(jobs) // self.workers)  # one chunk per worker: fewest round trips
+        try:
+            futures = [
+                self._pool.submit(_sign_chunk, jobs[i : i + size])
+                for i in range(0, len(jobs), size)
+            ]
+        except BrokenProcessPool as exc:
+            if not retry:
+                return _Ready(None, exc)
+            log.warning("the signing processes had stopped: restarting them")
+            self.restart()
+            return self.submit(jobs, retry=False)
+        return _PoolSignatures(self, jobs, futures, retry=retry)
 
     def sign(self, jobs: Sequence[SignJob]) -> list[IssuedCertificate]:
-        if not jobs:
-            return []
-        size = max(1, -(-len(jobs) // self._workers))
-        chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-        signed: list[IssuedCertificate] = []
-        for part in self._pool.map(_sign_chunk, chunks):
-            signed.extend(part)
-        return signed
+        return self.submit(jobs).result()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -83,8 +196,10 @@ class PoolSigner:
 def make_signer(
     home: Home, ca: CertificateAuthority, passphrase: bytes, workers: int | None
 ) -> Signer:
-    """In-process for one worker (no IPC); a process pool for more."""
+    """Worker processes, the number of cores by default.
+
+    Even ``--workers 1`` signs in a worker: the main process reads, checks, commits and
+    writes files meanwhile, which beats doing both in turn on one core."""
+    del ca  # the workers load their own copy of the key
     count = workers if workers is not None else (os.cpu_count() or 1)
-    if count <= 1:
-        return InProcessSigner(ca)
     return PoolSigner(home, passphrase, count)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +19,7 @@ from typing import Any
 
 from .clock import format_utc, parse_utc
 from .errors import StoreError
-from .records import GENESIS_HASH, JournalEvent, RequestRecord, chain_hash
+from .records import GENESIS_HASH, JournalEvent, RequestRecord, chain_hash, printable
 from .states import Stato, check_transition
 
 __all__ = ["InputRecord", "Store", "Transaction"]
@@ -52,6 +52,7 @@ CREATE INDEX IF NOT EXISTS requests_ocsp ON requests (ocsp_until)
 CREATE INDEX IF NOT EXISTS requests_cf ON requests (codice_fiscale, stato);
 CREATE INDEX IF NOT EXISTS requests_spki ON requests (spki_sha256) WHERE spki_sha256 != '';
 CREATE INDEX IF NOT EXISTS requests_input ON requests (input_sha256);
+CREATE INDEX IF NOT EXISTS requests_claim ON requests (claim);
 CREATE INDEX IF NOT EXISTS requests_stato_scadenza ON requests (stato, data_scadenza);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,
@@ -144,6 +145,8 @@ class Transaction:
         self._conn = conn
         self._head: str | None = None
         self._next_seq = 0
+        self._next_id: int | None = None  # the IdOperazione counter, written before COMMIT
+        self._id_dirty = False
 
     # -- journal ---------------------------------------------------------------------
     def _append_event(
@@ -178,12 +181,21 @@ class Transaction:
     def _allocate_id(self, now: datetime) -> str:
         """Time-ordered, unique, file-name safe; the counter commits with the request, so
         a crash can never hand the same IdOperazione out twice."""
-        row = self._conn.execute("SELECT value FROM meta WHERE key = 'next_id'").fetchone()
-        number = int(row[0]) if row else 1
-        self._conn.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('next_id', ?)", (str(number + 1),)
-        )
+        if self._next_id is None:
+            row = self._conn.execute("SELECT value FROM meta WHERE key = 'next_id'").fetchone()
+            self._next_id = int(row[0]) if row else 1
+        number = self._next_id
+        self._next_id += 1
+        self._id_dirty = True
         return f"{now:%Y%m%d}-{number:09d}"
+
+    def _before_commit(self) -> None:
+        if self._id_dirty:
+            self._conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('next_id', ?)",
+                (str(self._next_id),),
+            )
+            self._id_dirty = False
 
     def record_new(
         self,
@@ -349,7 +361,9 @@ class Store:
     def transaction(self) -> Iterator[Transaction]:
         self._conn.execute("BEGIN IMMEDIATE")
         try:
-            yield Transaction(self._conn)
+            txn = Transaction(self._conn)
+            yield txn
+            txn._before_commit()
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
@@ -385,6 +399,19 @@ class Store:
         )
         while rows := cursor.fetchmany(10_000):
             yield from (_record(r) for r in rows)
+
+    def iter_ledger_rows(self) -> Iterator[list[tuple[str, ...]]]:
+        """Every request as its ``ledger.csv`` fields (``records.ledger_line`` without the
+        objects), in IdOperazione order, in chunks: the ledger rebuild's fast path."""
+        cursor = self._conn.execute(
+            "SELECT id_operazione, codice_fiscale, profilo,"
+            " CASE WHEN COALESCE(seriale, '') != '' THEN id_operazione || '.pem' ELSE '' END,"
+            " stato, data_richiesta, COALESCE(data_scadenza, ''), esito, COALESCE(seriale, ''),"
+            " impronta_sha256, motivazione, COALESCE(data_annullamento, ''), file_origine"
+            " FROM requests ORDER BY id_operazione"
+        )
+        while rows := cursor.fetchmany(10_000):
+            yield [(*r[:12], printable(r[12])) for r in rows]
 
     def iter_certificates(self) -> Iterator[tuple[str, bytes]]:
         cursor = self._conn.execute(
@@ -436,8 +463,13 @@ class Store:
 
     def key_uses(self, spki_sha256: str) -> list[RequestRecord]:
         """Every accepted request (certified or being certified) for this public key."""
+        if not spki_sha256:
+            return []
+        # "spki_sha256 != ''" lets SQLite use the partial index requests_spki: without
+        # it every request would scan the whole table.
         rows = self._conn.execute(
-            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE spki_sha256 = ? AND stato != ?",
+            f"SELECT {_REQUEST_COLUMNS} FROM requests"
+            " WHERE spki_sha256 = ? AND spki_sha256 != '' AND stato != ?",
             (spki_sha256, Stato.RIFIUTATO.value),
         ).fetchall()
         return [_record(r) for r in rows]
@@ -474,6 +506,17 @@ class Store:
         )
         while rows := cursor.fetchmany(10_000):
             yield from (_event(r) for r in rows)
+
+    def iter_journal_rows(self, after_seq: int = 0) -> Iterator[list[tuple[str, ...]]]:
+        """Events after ``after_seq`` as their ``journal.csv`` fields (``records.journal_line``
+        without the objects: times are stored in the journal's own format), in chunks."""
+        cursor = self._conn.execute(
+            "SELECT seq, data, id_operazione, da_stato, a_stato, motivazione, file_origine, hash"
+            " FROM events WHERE seq > ? ORDER BY seq",
+            (after_seq,),
+        )
+        while rows := cursor.fetchmany(10_000):
+            yield [(str(r[0]), *r[1:6], printable(r[6]), r[7]) for r in rows]
 
     def last_event_seq(self) -> int:
         row = self._conn.execute("SELECT MAX(seq) FROM events").fetchone()
@@ -532,6 +575,19 @@ class Store:
             (format_utc(before), limit),
         ).fetchall()
         return [tuple(r) for r in rows]
+
+    def ocsp_rows(self, id_operazioni: Sequence[str]) -> list[tuple[str, bytes, str, str, str]]:
+        """The same rows as ``ocsp_due`` for the given certificates."""
+        rows = []
+        for id_op in id_operazioni:
+            row = self._conn.execute(
+                "SELECT id_operazione, cert_der, stato, COALESCE(data_annullamento, ''),"
+                " motivazione FROM requests WHERE id_operazione = ? AND cert_der IS NOT NULL",
+                (id_op,),
+            ).fetchone()
+            if row is not None:
+                rows.append(tuple(row))
+        return rows
 
     def crl_number(self) -> int:
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'crl_number'").fetchone()

@@ -1,0 +1,307 @@
+"""Signers, batched durable writes and the pipelined request batch.
+
+The pipeline (``Engine._process_requests``) hands chunk k+1 to the signing workers before
+it publishes chunk k; these tests force tiny chunks so that repeats, key conflicts and
+signing failures cross chunk boundaries, and check the order the contract fixes: nothing
+is renamed into place before the batch is durable, receipts after certificates.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from stdnum.it import codicefiscale
+
+from certdesk import fsutil, service
+from certdesk.authority import CertificateAuthority, IssuedCertificate
+from certdesk.config import load_config
+from certdesk.home import Home
+from certdesk.intake import claim
+from certdesk.publish import Publisher
+from certdesk.records import journal_line, ledger_line
+from certdesk.runtime import open_engine
+from certdesk.service import Engine
+from certdesk.signing import InProcessSigner, PendingSignatures, PoolSigner, SignJob
+from certdesk.store import Store
+from conftest import PASSPHRASE
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _cf(n: int) -> str:
+    prefix = f"RSSMRA80A{1 + n % 28:02d}H{500 + n // 28:03d}"
+    return prefix + codicefiscale.calc_check_digit(prefix)
+
+
+_KEYS: list[rsa.RSAPrivateKey] = []
+
+
+def _key(i: int) -> rsa.RSAPrivateKey:
+    while len(_KEYS) <= i:
+        _KEYS.append(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    return _KEYS[i]
+
+
+def _csr(cf: str, key: rsa.RSAPrivateKey) -> bytes:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cf)])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+def _spki(key: rsa.RSAPrivateKey) -> bytes:
+    return key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+@pytest.fixture
+def ca(home: Path) -> CertificateAuthority:
+    where = Home.at(home)
+    return CertificateAuthority.load(where, load_config(where.root), PASSPHRASE.encode())
+
+
+@pytest.fixture
+def engine(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    monkeypatch.setenv("CERTDESK_CA_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setattr(service, "_CHUNK_PER_WORKER", 2)  # chunks of 2 (the first of 1)
+    opened = open_engine(Home.at(home), workers=1)
+    opened.recover()
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+# -- signers -----------------------------------------------------------------------------
+def test_pool_signer_keeps_the_order_of_the_jobs(home: Path, ca: CertificateAuthority) -> None:
+    now = datetime.now(UTC)
+    jobs = [SignJob(_cf(i), _spki(_key(i % 3)), now) for i in range(7)]
+    pool = PoolSigner(Home.at(home), PASSPHRASE.encode(), 2)
+    try:
+        pending = pool.submit(jobs)  # returns at once; the workers sign meanwhile
+        signed = pending.result()
+    finally:
+        pool.close()
+    assert [c.serial for c in signed] == [x509.load_der_x509_certificate(c.der).serial_number
+                                          for c in signed]  # fmt: skip
+    for job, cert in zip(jobs, signed, strict=True):
+        parsed = x509.load_der_x509_certificate(cert.der)
+        assert parsed.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == (
+            job.codice_fiscale
+        )
+        assert (
+            parsed.public_key().public_bytes(
+                serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            == job.spki_der
+        )
+        parsed.verify_directly_issued_by(ca.issuing_cert)
+    # Same profile as in this process: only serial, dates and signature differ.
+    local = InProcessSigner(ca).sign(jobs[:1])[0]
+    mine = x509.load_der_x509_certificate(local.der)
+    theirs = x509.load_der_x509_certificate(signed[0].der)
+    assert [e.oid for e in mine.extensions] == [e.oid for e in theirs.extensions]
+
+
+def test_pool_signer_survives_a_killed_worker(home: Path) -> None:
+    pool = PoolSigner(Home.at(home), PASSPHRASE.encode(), 1)
+    try:
+        now = datetime.now(UTC)
+        assert len(pool.sign([SignJob(_cf(1), _spki(_key(0)), now)])) == 1
+        for pid in list(pool._pool._processes):  # the worker dies (OOM killer, kill -9)
+            os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        signed = pool.sign([SignJob(_cf(2), _spki(_key(1)), now)])
+        assert len(signed) == 1
+    finally:
+        pool.close()
+
+
+def test_in_process_signer_reports_errors_at_result(ca: CertificateAuthority) -> None:
+    pending = InProcessSigner(ca).submit([SignJob(_cf(1), b"not a key", datetime.now(UTC))])
+    with pytest.raises(ValueError):
+        pending.result()
+
+
+# -- batched durable writes --------------------------------------------------------------
+@pytest.mark.parametrize("syncfs", [True, False], ids=["syncfs", "fsync-each"])
+def test_write_aside_sync_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                 syncfs: bool) -> None:  # fmt: skip
+    if not syncfs:
+        monkeypatch.setattr(fsutil, "_syncfs", None)
+    targets = [tmp_path / f"f{i}.txt" for i in range(5)]
+    (tmp_path / "f0.txt").write_bytes(b"old")
+    pairs = [(fsutil.write_aside(t, f"new {i}".encode()), t) for i, t in enumerate(targets)]
+    assert (tmp_path / "f0.txt").read_bytes() == b"old"  # nothing visible yet
+    assert not any(t.exists() for t in targets[1:])
+    fsutil.sync_data(a for a, _ in pairs)
+    fsutil.rename_into_place(pairs)
+    assert [t.read_bytes() for t in targets] == [f"new {i}".encode() for i in range(5)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(t.name for t in targets)
+
+
+def test_publish_batch_renames_receipts_after_certificates(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    where = Home.at(home)
+    publisher = Publisher(where)
+    publisher.ensure_layout()
+    store = Store(where.database)
+    events: list[str] = []
+    real_sync, real_replace = fsutil.sync_data, os.replace
+
+    def sync(paths: object) -> None:
+        events.append("sync")
+        real_sync(paths)  # type: ignore[arg-type]
+
+    def replace(src: str, dst: str) -> None:
+        events.append(os.path.basename(os.path.dirname(dst)))
+        real_replace(src, dst)
+
+    monkeypatch.setattr("certdesk.publish.sync_data", sync)
+    monkeypatch.setattr(fsutil.os, "replace", replace)
+    try:
+        publisher.publish_batch(
+            store,
+            certificates=[("20260101-000000001", b"pem 1"), ("20260101-000000002", b"pem 2")],
+            ledger=[],
+            receipts=[("a.csr", {"esito": "OK"}), ("b.csr", {"esito": "KO"})],
+        )
+    finally:
+        store.close()
+    assert events == ["sync", "certs", "certs", "receipts", "receipts"]
+    assert json.loads((where.outbox / "receipts" / "b.csr.json").read_text()) == {"esito": "KO"}
+    leftovers = [p for p in where.outbox.rglob(".*.tmp")]
+    assert leftovers == []
+
+
+# -- the store at scale: indexes and the ledger fast path --------------------------------
+def test_key_lookup_uses_its_index(home: Path) -> None:
+    store = Store(Home.at(home).database)
+    try:
+        plan = store._conn.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM requests"
+            " WHERE spki_sha256 = ? AND spki_sha256 != '' AND stato != ?",
+            ("ab", "RIFIUTATO"),
+        ).fetchall()
+    finally:
+        store.close()
+    assert "requests_spki" in " ".join(str(row) for row in plan)
+
+
+def test_fast_ledger_rebuild_equals_record_by_record(engine: Engine) -> None:
+    names = ["plain.csr", 'with,comma "quoted".csr', "new\nline\x07.csr", "refused.csr"]
+    for i, name in enumerate(names):
+        data = _csr(_cf(40 + i), _key(10 + i)) if name != "refused.csr" else b"garbage"
+        (engine.home.inbox / name).write_bytes(data)
+    claims = [c for n in names if (c := claim(engine.home, n)) is not None]
+    engine.process(claims)
+    engine.publisher.rebuild_ledger(engine.store)
+    expected = "".join(ledger_line(r) for r in engine.store.iter_requests())
+    text = engine.publisher.ledger.read_text(encoding="utf-8")
+    assert text.split("\n", 1)[1] == expected
+    assert len(expected.splitlines()) == 4
+    journal = "".join(journal_line(e) for e in engine.store.iter_events())
+    assert engine.publisher.journal.read_text(encoding="utf-8").split("\n", 1)[1] == journal
+    engine.publisher.rebuild_journal(engine.store)
+    assert engine.publisher.journal.read_text(encoding="utf-8").split("\n", 1)[1] == journal
+
+
+# -- the pipelined batch -----------------------------------------------------------------
+def _drop_all(engine: Engine, files: Sequence[tuple[str, bytes]]) -> list[dict[str, object]]:
+    for name, data in files:
+        (engine.home.inbox / name).write_bytes(data)
+    claims = [c for name, _ in files if (c := claim(engine.home, name)) is not None]
+    outcomes = engine.process(claims)
+    assert [o.file for o in outcomes] == [name for name, _ in files]
+    receipts = []
+    for name, _ in files:
+        path = engine.home.outbox / "receipts" / f"{name}.json"
+        receipts.append(json.loads(path.read_text(encoding="utf-8")))
+    return receipts
+
+
+def test_pipeline_across_chunks(engine: Engine) -> None:
+    first = _csr(_cf(1), _key(0))
+    files = [
+        ("a.csr", first),
+        ("b.csr", _csr(_cf(2), _key(1))),
+        ("c.csr", first),  # a repeat of a request two chunks back: same answer
+        ("d.csr", _csr(_cf(3), _key(1))),  # b's key for another person: refused
+        ("e.csr", b"not a request"),
+        ("f.csr", _csr(_cf(4), _key(2))),
+        ("g.csr", _csr(_cf(5), _key(3))),
+    ]
+    receipts = _drop_all(engine, files)
+    esiti = [(r["esito"], (r["errori"] or [{"codice": ""}])[0]["codice"]) for r in receipts]
+    assert esiti == [
+        ("OK", ""),
+        ("OK", ""),
+        ("OK", ""),
+        ("KO", "CHIAVE_GIA_CERTIFICATA"),
+        ("KO", "CSR_NON_LEGGIBILE"),
+        ("OK", ""),
+        ("OK", ""),
+    ]
+    assert receipts[2]["id_operazione"] == receipts[0]["id_operazione"]
+    assert receipts[2].get("ripetizione") is True
+    # Every accepted request has its certificate, a ledger row in order, and is done.
+    ids = [r["id_operazione"] for r in receipts]
+    for r in receipts:
+        if r["esito"] == "OK":
+            assert (engine.home.outbox / "certs" / f"{r['id_operazione']}.pem").exists()
+    ledger = engine.publisher.ledger.read_text().splitlines()[1:]
+    assert [line.split(",")[0] for line in ledger] == sorted(set(ids))
+    assert engine.store.pending_inputs() == []
+    assert list(engine.home.work.iterdir()) == []
+    # The journal and ledger match the store.
+    from certdesk.verify import verify_journal, verify_ledger
+
+    verify_journal(engine.publisher.journal, engine.store)
+    verify_ledger(engine.publisher.ledger, engine.store)
+
+
+class _FailSecond:
+    """Signs in this process, but the second submitted chunk fails."""
+
+    workers = 1
+
+    def __init__(self, inner: InProcessSigner) -> None:
+        self.inner = inner
+        self.calls = 0
+
+    def submit(self, jobs: Sequence[SignJob]) -> PendingSignatures:
+        self.calls += 1
+        if self.calls == 2:
+            jobs = [SignJob(j.codice_fiscale, b"broken", j.now) for j in jobs]
+        return self.inner.submit(jobs)
+
+    def sign(self, jobs: Sequence[SignJob]) -> list[IssuedCertificate]:
+        return self.submit(jobs).result()
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_failed_chunk_is_refused_and_the_others_issued(
+    engine: Engine, ca: CertificateAuthority
+) -> None:
+    engine.signer.close()
+    engine.signer = _FailSecond(InProcessSigner(ca))
+    files = [(f"{c}.csr", _csr(_cf(20 + i), _key(20 + i))) for i, c in enumerate("abcde")]
+    receipts = _drop_all(engine, files)
+    # chunks: [a] [b c] [d e]; the second fails as a whole
+    assert [r["esito"] for r in receipts] == ["OK", "KO", "KO", "OK", "OK"]
+    assert receipts[1]["errori"][0]["codice"] == "FIRMA_NON_RIUSCITA"
+    assert receipts[1]["stato"] == "RIFIUTATO"
