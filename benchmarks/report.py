@@ -128,7 +128,11 @@ def render_markdown(rows: list[Row], env: dict[str, str], notes: list[str], comm
         "## Results",
         "",
         f"Targets met: {met} of {met + len(missed)}"
-        + (f"; missed: {', '.join(r.measure for r in missed)}." if missed else "."),
+        + (
+            f"; missed: {'; '.join(f'{r.section}: {r.measure}' for r in missed)}."
+            if missed
+            else "."
+        ),
         "",
         "| section | measure | result | ratio | target | status |",
         "| --- | --- | --- | --- | --- | --- |",

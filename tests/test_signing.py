@@ -114,6 +114,16 @@ def test_pool_signer_keeps_the_order_of_the_jobs(home: Path, ca: CertificateAuth
     assert [e.oid for e in mine.extensions] == [e.oid for e in theirs.extensions]
 
 
+def test_forked_workers_reuse_the_loaded_key(home: Path, ca: CertificateAuthority) -> None:
+    # A wrong passphrase would fail a worker that decrypts the key again: it does not.
+    pool = PoolSigner(Home.at(home), b"not the passphrase", 1, ca)
+    try:
+        signed = pool.sign([SignJob(_cf(3), _spki(_key(0)), datetime.now(UTC))])
+    finally:
+        pool.close()
+    x509.load_der_x509_certificate(signed[0].der).verify_directly_issued_by(ca.issuing_cert)
+
+
 def test_pool_signer_survives_a_killed_worker(home: Path) -> None:
     pool = PoolSigner(Home.at(home), PASSPHRASE.encode(), 1)
     try:
@@ -135,11 +145,19 @@ def test_in_process_signer_reports_errors_at_result(ca: CertificateAuthority) ->
 
 
 # -- batched durable writes --------------------------------------------------------------
-@pytest.mark.parametrize("syncfs", [True, False], ids=["syncfs", "fsync-each"])
+@pytest.mark.parametrize("mode", ["syncfs", "no-syncfs", "dirty"])
 def test_write_aside_sync_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                 syncfs: bool) -> None:  # fmt: skip
-    if not syncfs:
+                                 mode: str) -> None:  # fmt: skip
+    calls: list[int] = []
+    real = fsutil._syncfs
+    if mode == "no-syncfs" or real is None:
         monkeypatch.setattr(fsutil, "_syncfs", None)
+    else:
+        monkeypatch.setattr(fsutil, "_syncfs", lambda fd: calls.append(fd) or real(fd))
+    if mode == "dirty":  # much else waiting to be written back: one fsync per file
+        monkeypatch.setattr(fsutil, "_dirty_bytes", lambda: 2**40)
+    elif mode == "syncfs":
+        monkeypatch.setattr(fsutil, "_dirty_bytes", lambda: 0)
     targets = [tmp_path / f"f{i}.txt" for i in range(5)]
     (tmp_path / "f0.txt").write_bytes(b"old")
     pairs = [(fsutil.write_aside(t, f"new {i}".encode()), t) for i, t in enumerate(targets)]
@@ -147,6 +165,8 @@ def test_write_aside_sync_rename(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert not any(t.exists() for t in targets[1:])
     fsutil.sync_data(a for a, _ in pairs)
     fsutil.rename_into_place(pairs)
+    if real is not None:
+        assert len(calls) == (1 if mode == "syncfs" else 0)
     assert [t.read_bytes() for t in targets] == [f"new {i}".encode() for i in range(5)]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(t.name for t in targets)
 
@@ -187,17 +207,39 @@ def test_publish_batch_renames_receipts_after_certificates(
 
 
 # -- the store at scale: indexes and the ledger fast path --------------------------------
-def test_key_lookup_uses_its_index(home: Path) -> None:
+def test_per_request_queries_use_indexes(home: Path) -> None:
+    """What the daemon asks per request and per idle pass never scans the whole store
+    (the plan SQLite picks without statistics, as on a fresh million-row store)."""
     store = Store(Home.at(home).database)
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
+    now = datetime.now(UTC)
     try:
-        plan = store._conn.execute(
-            "EXPLAIN QUERY PLAN SELECT * FROM requests"
-            " WHERE spki_sha256 = ? AND spki_sha256 != '' AND stato != ?",
-            ("ab", "RIFIUTATO"),
-        ).fetchall()
+        store.key_uses("ab" * 32)
+        store.live_request_with_input("cd" * 32)
+        store.find(codice_fiscale=_cf(1))
+        store.get("20260101-000000001")
+        store.has_cancellation(_cf(1))
+        store.expired_active(now)
+        store.ocsp_due(now, 500)
+        store.pending_generation()
+        store.pending_inputs()
+        store.request_for_claim("x")
+        store._conn.set_trace_callback(None)
+        plans = {
+            sql: " | ".join(row[3] for row in store._conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
+            for sql in statements
+            if sql.lstrip().upper().startswith("SELECT")
+        }
     finally:
         store.close()
-    assert "requests_spki" in " ".join(str(row) for row in plan)
+    assert len(plans) >= 10
+    for sql, plan in plans.items():
+        assert "SCAN" not in plan, (sql, plan)
+    ocsp = next(plan for sql, plan in plans.items() if "ocsp_until <" in sql)
+    assert "requests_ocsp" in ocsp
+    keys = next(plan for sql, plan in plans.items() if "spki_sha256 =" in sql)
+    assert "requests_spki" in keys
 
 
 def test_fast_ledger_rebuild_equals_record_by_record(engine: Engine) -> None:
@@ -216,6 +258,45 @@ def test_fast_ledger_rebuild_equals_record_by_record(engine: Engine) -> None:
     assert engine.publisher.journal.read_text(encoding="utf-8").split("\n", 1)[1] == journal
     engine.publisher.rebuild_journal(engine.store)
     assert engine.publisher.journal.read_text(encoding="utf-8").split("\n", 1)[1] == journal
+
+
+@pytest.mark.parametrize("kernel_copy", [True, False], ids=["copy_file_range", "read-write"])
+def test_ledger_update_patches_rows_like_a_rebuild(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch, kernel_copy: bool
+) -> None:
+    if not kernel_copy:
+        monkeypatch.delattr(os, "copy_file_range")
+    names = [f"r{i}.csr" for i in range(6)] + ['odd, "name"\x01.csr']
+    for i, name in enumerate(names):
+        (engine.home.inbox / name).write_bytes(_csr(_cf(60 + i), _key(30 + i)))
+    engine.process([c for n in names if (c := claim(engine.home, n)) is not None])
+    ids = [r.id_operazione for r in engine.store.iter_requests()]
+    changed = [ids[0], ids[3], ids[-1]]  # first, middle and last rows
+    now = datetime.now(UTC)
+    with engine.store.transaction() as txn:
+        for id_op in changed:
+            txn.cancel(id_op, now=now, motivazione="ALTRO", nota="prova", operatore="test")
+    engine.publisher.update_ledger(engine.store, changed)
+    patched = engine.publisher.ledger.read_bytes()
+    engine.publisher.rebuild_ledger(engine.store)
+    assert patched == engine.publisher.ledger.read_bytes()
+    assert patched.count(b"ANNULLATO") == 3
+
+
+def test_ledger_update_rebuilds_when_a_row_is_missing(engine: Engine) -> None:
+    names = [f"m{i}.csr" for i in range(3)]
+    for i, name in enumerate(names):
+        (engine.home.inbox / name).write_bytes(_csr(_cf(80 + i), _key(40 + i)))
+    engine.process([c for n in names if (c := claim(engine.home, n)) is not None])
+    ledger = engine.publisher.ledger
+    lines = ledger.read_text(encoding="utf-8").splitlines(keepends=True)
+    ledger.write_text(lines[0] + lines[2], encoding="utf-8")  # the first row lost
+    first = lines[1].split(",")[0]
+    with engine.store.transaction() as txn:
+        txn.cancel(first, now=datetime.now(UTC), motivazione="ALTRO", nota="x", operatore="t")
+    engine.publisher.update_ledger(engine.store, [first])
+    expected = "".join(ledger_line(r) for r in engine.store.iter_requests())
+    assert ledger.read_text(encoding="utf-8").split("\n", 1)[1] == expected
 
 
 # -- the pipelined batch -----------------------------------------------------------------

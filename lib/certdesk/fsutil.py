@@ -91,6 +91,21 @@ def _load_syncfs() -> Callable[[int], int] | None:
 
 
 _syncfs = _load_syncfs()
+# syncfs flushes every dirty page of the file system, also other programs' (a large copy
+# in progress): above this much dirty data in the machine, one fsync per file is cheaper.
+_SYNCFS_DIRTY_LIMIT = 64 * 2**20
+
+
+def _dirty_bytes() -> int | None:
+    """Dirty page cache waiting for writeback, from /proc/meminfo (None if unknown)."""
+    try:
+        with open("/proc/meminfo", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"Dirty:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 _aside_numbers = itertools.count()
@@ -137,11 +152,13 @@ def append_unsynced(path: StrPath, data: bytes) -> bool:
 
 def sync_data(paths: Iterable[StrPath]) -> None:
     """Make the contents of ``paths`` durable: one ``syncfs`` per file system where the C
-    library has it, otherwise one ``fsync`` per file."""
+    library has it and little else is waiting to be written, otherwise one ``fsync`` per
+    file."""
     paths = list(paths)
     if not paths:
         return
-    if _syncfs is not None:
+    dirty = _dirty_bytes() if _syncfs is not None else None
+    if _syncfs is not None and dirty is not None and dirty < _SYNCFS_DIRTY_LIMIT:
         devices: dict[int, StrPath] = {}
         for path in paths:
             devices.setdefault(os.stat(path).st_dev, path)

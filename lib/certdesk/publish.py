@@ -171,6 +171,74 @@ class Publisher:
         os.replace(aside, self.ledger)
         fsync_dir(self.outbox)
 
+    def update_ledger(self, store: Store, id_operazioni: Iterable[str]) -> None:
+        """Rewrite the rows of ``id_operazioni`` (an annullamento, an expiry), in constant
+        time per row instead of per ledger row.
+
+        ledger.csv is a CSV with one row per request, so a row that changes length moves
+        every row after it: the file is still written anew, but the unchanged byte ranges
+        are copied by the kernel (``copy_file_range``) and only the changed rows are
+        formatted. The rows are found by binary search on IdOperazione, which orders the
+        file. Anything unexpected (a row missing, too many rows) rebuilds from the store.
+        """
+        wanted = sorted(set(id_operazioni))
+        if not wanted:
+            return
+        try:
+            spans = self._locate_rows(wanted) if len(wanted) <= _PATCH_MAX_ROWS else None
+        except (OSError, ValueError):
+            spans = None
+        if spans is None:
+            self.rebuild_ledger(store)
+            return
+        lines = []
+        for id_op in wanted:
+            record = store.get(id_op)
+            if record is None:
+                self.rebuild_ledger(store)
+                return
+            lines.append(ledger_line(record).encode("utf-8"))
+        aside = self.ledger.with_name(".ledger.csv.patch.tmp")
+        try:
+            # Unbuffered target: the kernel copies and our writes share one file offset.
+            with open(self.ledger, "rb") as source, open(aside, "wb", buffering=0) as target:
+                position = 0
+                for (start, end), line in zip(spans, lines, strict=True):
+                    _copy_range(source, target, position, start - position)
+                    _write_all(target.fileno(), line)
+                    position = end
+                size = os.fstat(source.fileno()).st_size
+                _copy_range(source, target, position, size - position)
+                os.fsync(target.fileno())
+        except (OSError, ValueError):
+            aside.unlink(missing_ok=True)
+            self.rebuild_ledger(store)
+            return
+        os.replace(aside, self.ledger)
+        fsync_dir(self.outbox)
+
+    def _locate_rows(self, wanted: Sequence[str]) -> list[tuple[int, int]] | None:
+        """(start, end) byte offsets of each wanted row, or None if one is not there."""
+        spans = []
+        with open(self.ledger, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            first = len(fh.readline())
+            for id_op in wanted:
+                key = id_op.encode("ascii")
+                lo, hi = first, size
+                while lo < hi:  # the first position whose next row has an id >= key
+                    mid = (lo + hi) // 2
+                    row = _row_from(fh, mid, first, size)
+                    if row is None or row[2] >= key:
+                        hi = mid
+                    else:
+                        lo = row[1]
+                row = _row_from(fh, lo, first, size)
+                if row is None or row[2] != key:
+                    return None
+                spans.append((row[0], row[1]))
+        return spans
+
     # -- journal ---------------------------------------------------------------------
     def _journal_text(self, store: Store) -> tuple[str, int]:
         if self._journal_seq is None:
@@ -272,3 +340,58 @@ def _remove_asides(pairs: Sequence[tuple[str, str]]) -> None:
     for aside, _ in pairs:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(aside)
+
+
+# Above this many changed rows at once (a mass expiry), a rebuild is as cheap.
+_PATCH_MAX_ROWS = 10_000
+
+
+def _row_from(fh: Any, position: int, first: int, size: int) -> tuple[int, int, bytes] | None:
+    """The first row starting at or after ``position``: (start, end, IdOperazione)."""
+    start = position
+    if position > first:
+        fh.seek(position - 1)
+        while True:  # the row containing position - 1 ends at the next newline
+            block = fh.read(4096)
+            if not block:
+                return None
+            cut = block.find(b"\n")
+            if cut >= 0:
+                start = fh.tell() - len(block) + cut + 1
+                break
+    if start >= size:
+        return None
+    fh.seek(start)
+    line = fh.readline()
+    if not line.endswith(b"\n"):
+        raise ValueError("ledger.csv ends with a partial row")
+    return start, start + len(line), line.split(b",", 1)[0]
+
+
+def _copy_range(source: Any, target: Any, offset: int, count: int) -> None:
+    """Copy ``count`` bytes at ``offset`` of ``source`` to the end of ``target`` (an
+    unbuffered file), in the kernel where it can: no trip through Python for hundreds of
+    megabytes."""
+    src, dst = source.fileno(), target.fileno()
+    while count > 0:
+        try:
+            done = os.copy_file_range(src, dst, count, offset)
+        except (AttributeError, OSError):  # not Linux, or a file system that refuses
+            source.seek(offset)
+            while count > 0:
+                block = source.read(min(count, 1 << 20))
+                if not block:
+                    raise ValueError("ledger.csv shrank while it was copied") from None
+                _write_all(dst, block)
+                count -= len(block)
+            return
+        if done == 0:
+            raise ValueError("ledger.csv shrank while it was copied")
+        offset += done
+        count -= done
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

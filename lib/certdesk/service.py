@@ -88,7 +88,7 @@ class _Flight:
 
 # Requests per chunk and per signing process, and chunks in flight: measured on two cores
 # (make bench); a chunk amortises one commit and one durability barrier.
-_CHUNK_PER_WORKER = 16
+_CHUNK_PER_WORKER = 32
 _PIPELINE_DEPTH = 2
 
 
@@ -665,7 +665,7 @@ class Engine:
             assert pending.receipt is not None
             self.revocation.publish_crl_if_due(force=True, now=now)
             self.revocation.publish_ocsp(pending.receipt["id_operazione"], now=now)
-            self.publisher.rebuild_ledger(self.store)
+            self.publisher.update_ledger(self.store, pending.receipt["id_operazione"])
             self.publisher.catch_up_journal(self.store)
         return self._finish([pending])[0]
 
@@ -719,7 +719,7 @@ class Engine:
         with self.store.transaction() as txn:
             for id_op in expired:
                 txn.expire(id_op, now=now)
-        self.publisher.rebuild_ledger(self.store)
+        self.publisher.update_ledger(self.store, expired)
         self.publisher.catch_up_journal(self.store)
         self.revocation.publish_crl_if_due(force=True, now=now)
         return len(expired)

@@ -99,12 +99,20 @@ class InProcessSigner:
 
 
 _worker_ca: CertificateAuthority | None = None
+# The daemon's own loaded CA, set before its workers are forked: a forked worker starts
+# with it in memory and skips decrypting the key again (the passphrase's key derivation
+# costs about 0.1 s, on the path to the first certificate). Workers started any other
+# way (spawn, forkserver) load the key from disk.
+_inherited_ca: CertificateAuthority | None = None
 
 
 def _init_worker(root: str, passphrase: bytes) -> None:
     global _worker_ca
     # Ctrl-C reaches the whole process group: the daemon decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if _inherited_ca is not None:
+        _worker_ca = _inherited_ca
+        return
     home = Home.at(root)
     _worker_ca = CertificateAuthority.load(home, load_config(home.root), passphrase)
 
@@ -152,12 +160,21 @@ class PoolSigner:
     """``workers`` processes, each holding the CA key; started (and the key loaded) at once,
     while the daemon recovers, so the first request does not wait for them."""
 
-    def __init__(self, home: Home, passphrase: bytes, workers: int) -> None:
+    def __init__(
+        self,
+        home: Home,
+        passphrase: bytes,
+        workers: int,
+        ca: CertificateAuthority | None = None,
+    ) -> None:
         self.workers = max(1, workers)
         self._initargs = (str(home.root), passphrase)
+        self._ca = ca
         self._pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
+        global _inherited_ca
+        _inherited_ca = self._ca  # forked with the pool's first jobs, just below
         pool = ProcessPoolExecutor(
             max_workers=self.workers, initializer=_init_worker, initargs=self._initargs
         )
@@ -200,6 +217,5 @@ def make_signer(
 
     Even ``--workers 1`` signs in a worker: the main process reads, checks, commits and
     writes files meanwhile, which beats doing both in turn on one core."""
-    del ca  # the workers load their own copy of the key
     count = workers if workers is not None else (os.cpu_count() or 1)
-    return PoolSigner(home, passphrase, count)
+    return PoolSigner(home, passphrase, count, ca)

@@ -350,6 +350,9 @@ class Store:
             # receipts are written only after the commit that they report.
             self._conn.execute("PRAGMA synchronous = FULL")
             self._conn.execute("PRAGMA busy_timeout = 10000")
+            # 32 MiB of page cache (SQLite's default is 2 MiB): the upper levels of the
+            # indexes of a million-request store stay in memory between batches.
+            self._conn.execute("PRAGMA cache_size = -32768")
             self._conn.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the state store {path}: {exc}") from None
@@ -569,8 +572,11 @@ class Store:
         """(id, cert_der, stato, data_annullamento, motivazione) whose OCSP response is
         missing or goes stale before ``before``."""
         rows = self._conn.execute(
+            # INDEXED BY: without statistics SQLite prefers (stato, data_scadenza) and then
+            # sorts every valid certificate, seconds at a million, at every idle pass.
             "SELECT id_operazione, cert_der, stato, COALESCE(data_annullamento, ''), motivazione"
-            " FROM requests WHERE stato IN ('ATTIVATO', 'ANNULLATO') AND ocsp_until < ?"
+            " FROM requests INDEXED BY requests_ocsp"
+            " WHERE stato IN ('ATTIVATO', 'ANNULLATO') AND ocsp_until < ?"
             " ORDER BY ocsp_until LIMIT ?",
             (format_utc(before), limit),
         ).fetchall()
