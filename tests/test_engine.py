@@ -169,6 +169,12 @@ def test_every_broken_input_gets_its_coded_receipt(home: Path, csrs: CsrFactory)
         if name.endswith(".csr"):
             assert rows[name]["Stato"] == "RIFIUTATO" and rows[name]["Esito"] == code
     assert not list((home / "outbox" / "certs").iterdir())
+    # every refused original is kept in quarantine (mode 0600), none is archived or lost
+    quarantine = home / "state" / "quarantine"
+    assert sorted(p.name for p in quarantine.glob("*/*")) == sorted(files)
+    assert not list((home / "state" / "archive").glob("*/*"))
+    for kept in quarantine.glob("*/*"):
+        assert stat.S_IMODE(kept.stat().st_mode) == 0o600
     # the private key is quarantined privately and never reaches outbox/
     quarantined = next((home / "state" / "quarantine").glob("*/chiave.csr"))
     assert stat.S_IMODE(quarantined.stat().st_mode) == 0o600
@@ -291,6 +297,9 @@ def test_ca_files_are_private_and_encrypted(home: Path) -> None:
         key = state / "ca" / name
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
         assert key.read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    run_certdesk(home, "watch", "--once")
+    for database in state.glob("certdesk.sqlite3*"):
+        assert stat.S_IMODE(database.stat().st_mode) == 0o600, database
     published = sorted(p.name for p in (home / "outbox" / "ca").iterdir())
     assert {"root.pem", "issuing.pem", "chain.pem"} <= set(published)
 
@@ -369,3 +378,33 @@ def test_missing_ca_is_a_clear_error(tmp_path: Path) -> None:
     result = run_certdesk(tmp_path, "watch", "--once", check=False)
     assert result.returncode == 1
     assert "CA_NON_INIZIALIZZATA" in result.stderr and "certdesk init" in result.stderr
+
+
+def test_restart_rebuilds_the_ledger_only_when_it_may_be_stale(
+    home: Path, csrs: CsrFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clean start leaves ledger.csv alone (a rebuild costs seconds at a million rows);
+    a state change committed without its ledger update (a crash in between) is repaired."""
+    from certdesk.clock import now_utc
+    from certdesk.home import Home
+    from certdesk.store import Store
+    from conftest import PASSPHRASE
+
+    issue(home, csrs, {"a.csr": csrs.csr()})
+    ledger = home / "outbox" / "ledger.csv"
+    inode = ledger.stat().st_ino
+    run_certdesk(home, "watch", "--once", "--workers", "1")
+    assert ledger.stat().st_ino == inode  # not rewritten
+
+    id_op = ledger_rows(home)[0]["IdOperazione"]
+    store = Store(Home.at(home).database)
+    try:
+        with store.transaction() as txn:  # what a kill right after this commit leaves
+            txn.cancel(id_op, now=now_utc(), motivazione="ALTRO", nota="n", operatore="t")
+    finally:
+        store.close()
+    assert ledger_rows(home)[0]["Stato"] == "ATTIVATO"
+    monkeypatch.setenv("CERTDESK_CA_PASSPHRASE", PASSPHRASE)
+    run_certdesk(home, "watch", "--once", "--workers", "1")
+    assert ledger_rows(home)[0]["Stato"] == "ANNULLATO"
+    assert run_certdesk(home, "verify-ledger").returncode == 0

@@ -69,7 +69,12 @@ class _Pending:
     id_operazione: str = ""
     repeated_of: RequestRecord | None = None
     receipt: dict[str, Any] | None = None
-    quarantined: bool = False
+
+    @property
+    def quarantined(self) -> bool:
+        """A refused input's original goes to state/quarantine/, as the contract says."""
+        return self.receipt is not None and self.receipt.get("esito") != "OK"
+
     extra: dict[str, Any] = field(default_factory=dict)
     record: RequestRecord | None = None  # an accepted request, as committed
 
@@ -175,7 +180,15 @@ class Engine:
             if request is not None and der is not None:
                 pem = x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
                 self.publisher.write_certificate(request.id_operazione, pem, sync=False)
-        self.publisher.rebuild_ledger(self.store)
+        # A full rebuild costs seconds at a million rows: only when something may be
+        # missing or stale (a crash mid-batch or mid-update, or no ledger at all).
+        if (
+            pending
+            or unfinished
+            or not self.store.ledger_is_current()
+            or not (self.publisher.ledger.exists())
+        ):
+            self._refresh_ledger()
         self.publisher.catch_up_journal(self.store)
         self.revocation.publish_crl_if_due(
             force=cancellation or not self.revocation.crl_exists(), now=self._clock()
@@ -225,7 +238,7 @@ class Engine:
         with self.store.transaction() as txn:
             txn.forget_input(item.claim)
             txn.record_input(claim=item.claim, file=item.name, tipo=tipo, sha256="", now=now)
-            txn.set_receipt(item.claim, receipt, quarantined=True)
+            txn.set_receipt(item.claim, receipt)
         self.publisher.write_receipt(item.name, receipt)
         settle_claim(self.home, item, quarantined=True)
         with self.store.transaction() as txn:
@@ -254,12 +267,10 @@ class Engine:
             pending.data = read_claimed(self.home, pending.item)
         except InputRejected as exc:
             pending.error = exc
-            pending.quarantined = True
         except OSError as exc:
             pending.error = InputRejected(
                 f"the file could not be read ({exc.strerror})", code="INPUT_NON_LEGGIBILE"
             )
-            pending.quarantined = True
 
     def _request_chunk(self) -> int:
         """Requests per signing round trip: enough to amortise the commit and the
@@ -324,7 +335,6 @@ class Engine:
             )
         except RequestRejected as exc:
             pending.error = exc
-            pending.quarantined = exc.code == "CHIAVE_PRIVATA_RICEVUTA"
         except Exception as exc:  # a parser bug must not stop the batch
             log.exception("unexpected error inspecting %r", pending.item.name)
             pending.error = RequestRejected(
@@ -422,9 +432,7 @@ class Engine:
                 pending.receipt = refusal_receipt(
                     pending.item.name, "richiesta", pending.error, record
                 )
-                txn.set_receipt(
-                    pending.item.claim, pending.receipt, quarantined=pending.quarantined
-                )
+                txn.set_receipt(pending.item.claim, pending.receipt)
         jobs = []
         for pending in accepted:
             assert pending.inspected is not None and pending.record is not None
@@ -451,7 +459,7 @@ class Engine:
             if pending.repeated_of is not None:
                 current = self._get(pending.repeated_of.id_operazione)
                 pending.receipt = request_receipt(pending.item.name, current, repeated=True)
-                txn.set_receipt(pending.item.claim, pending.receipt, quarantined=False)
+                txn.set_receipt(pending.item.claim, pending.receipt)
         return certificates
 
     def _publish_flight(
@@ -524,7 +532,7 @@ class Engine:
                 )
                 certificates.append((record.id_operazione, cert.pem))
                 receipt = request_receipt(record.file_origine, updated)
-            txn.set_receipt(claim, receipt, quarantined=False)
+            txn.set_receipt(claim, receipt)
             settled.append(updated)
             receipts.append(receipt)
         return settled, certificates, receipts
@@ -625,7 +633,6 @@ class Engine:
                     )
             except InputRejected as exc:
                 pending.error = exc
-                pending.quarantined = exc.code == "CHIAVE_PRIVATA_RICEVUTA"
         cancelled_any = False
         with self.store.transaction() as txn:
             txn.record_input(
@@ -660,12 +667,12 @@ class Engine:
             if pending.error is not None:
                 pending.receipt = refusal_receipt(item.name, pending.tipo, pending.error)
             assert pending.receipt is not None
-            txn.set_receipt(item.claim, pending.receipt, quarantined=pending.quarantined)
+            txn.set_receipt(item.claim, pending.receipt)
         if cancelled_any:
             assert pending.receipt is not None
             self.revocation.publish_crl_if_due(force=True, now=now)
             self.revocation.publish_ocsp(pending.receipt["id_operazione"], now=now)
-            self.publisher.update_ledger(self.store, pending.receipt["id_operazione"])
+            self._refresh_ledger(pending.receipt["id_operazione"])
             self.publisher.catch_up_journal(self.store)
         return self._finish([pending])[0]
 
@@ -700,7 +707,7 @@ class Engine:
             self.publisher.write_receipt(file, receipt, sync=False)
             receipts += 1
         self.publisher.sync_folders()
-        self.publisher.rebuild_ledger(self.store)
+        self._refresh_ledger()
         self.publisher.rebuild_journal(self.store)
         self.revocation.publish_crl(self._clock())
         with self.store.transaction() as txn:
@@ -708,6 +715,15 @@ class Engine:
         while self.revocation.refresh_ocsp(limit=5000, now=self._clock()):
             pass
         return {"certificates": certificates, "receipts": receipts}
+
+    def _refresh_ledger(self, changed: Sequence[str] | None = None) -> None:
+        """Bring ledger.csv up to date (the changed rows, or all of it), then say so."""
+        if changed is None:
+            self.publisher.rebuild_ledger(self.store)
+        else:
+            self.publisher.update_ledger(self.store, changed)
+        with self.store.transaction() as txn:
+            txn.mark_ledger(current=True)
 
     # -- time-driven work ------------------------------------------------------------
     def sweep_expired(self) -> int:
@@ -719,7 +735,7 @@ class Engine:
         with self.store.transaction() as txn:
             for id_op in expired:
                 txn.expire(id_op, now=now)
-        self.publisher.update_ledger(self.store, expired)
+        self._refresh_ledger(expired)
         self.publisher.catch_up_journal(self.store)
         self.revocation.publish_crl_if_due(force=True, now=now)
         return len(expired)

@@ -9,6 +9,7 @@ this database, rebuilt by ``certdesk republish``.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -288,6 +289,7 @@ class Transaction:
             (Stato.ANNULLATO.value, motivazione, format_utc(now), nota, operatore, id_op),
         )
         self._append_event(now, id_op, current, Stato.ANNULLATO, motivazione, origine)
+        self.mark_ledger(current=False)
 
     def expire(self, id_op: str, *, now: datetime) -> None:
         current, origine = self._current(id_op)
@@ -296,6 +298,7 @@ class Transaction:
             "UPDATE requests SET stato = ? WHERE id_operazione = ?", (Stato.SCADUTO.value, id_op)
         )
         self._append_event(now, id_op, current, Stato.SCADUTO, "", origine)
+        self.mark_ledger(current=False)
 
     # -- inputs ----------------------------------------------------------------------
     def record_input(self, *, claim: str, file: str, tipo: str, sha256: str, now: datetime) -> None:
@@ -304,7 +307,9 @@ class Transaction:
             (claim, file, tipo, sha256, format_utc(now)),
         )
 
-    def set_receipt(self, claim: str, receipt: dict[str, Any], *, quarantined: bool) -> None:
+    def set_receipt(self, claim: str, receipt: dict[str, Any]) -> None:
+        """Record an input's outcome; a refused input is kept in quarantine."""
+        quarantined = receipt.get("esito") != "OK"
         self._conn.execute(
             "UPDATE inputs SET receipt = ?, quarantined = ? WHERE claim = ?",
             (json.dumps(receipt, ensure_ascii=False), int(quarantined), claim),
@@ -315,6 +320,13 @@ class Transaction:
 
     def mark_done(self, claims: list[str]) -> None:
         self._conn.executemany("UPDATE inputs SET done = 1 WHERE claim = ?", [(c,) for c in claims])
+
+    def mark_ledger(self, *, current: bool) -> None:
+        """Whether ledger.csv shows every row as the store has it. A change to an existing
+        row (annullamento, expiry) clears the mark in its own transaction, and only a
+        finished ledger update sets it again: a start-up after a crash in between knows
+        it must rebuild. New rows need no mark: their inputs stay unfinished until then."""
+        self.set_meta("ledger_current", "1" if current else "0")
 
     def set_meta(self, key: str, value: str) -> None:
         self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
@@ -344,6 +356,9 @@ class Store:
     def __init__(self, path: Path) -> None:
         self.path = path
         try:
+            # Operators' names and notes live here: 0600 like the keys (SQLite gives its
+            # -wal and -shm files the database file's mode).
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
             self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode = WAL")
             # FULL: a committed transaction survives power loss, not only a killed process;
@@ -563,6 +578,9 @@ class Store:
         )
         while rows := cursor.fetchmany(10_000):
             yield from ((r[0], json.loads(r[1])) for r in rows)
+
+    def ledger_is_current(self) -> bool:
+        return self.meta("ledger_current") == "1"
 
     def meta(self, key: str) -> str | None:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
