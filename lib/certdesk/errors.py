@@ -8,7 +8,8 @@
     ├── CaError                        the CA is missing, exists already, or is unsafe
     ├── StoreError                     the state store refuses an operation
     │   └── InvalidTransition          a state change outside the contract's diagram
-    └── LedgerTampered                 verify-ledger found a bad journal or ledger row
+    ├── LedgerTampered                 verify-ledger found a bad journal or ledger row
+    └── LedgerUnreadable               ledger.csv is not the contract's ledger (analysts)
 
 ``TypeError``/``ValueError`` stay for programming mistakes, never for bad input files.
 """
@@ -23,6 +24,7 @@ __all__ = [
     "InputRejected",
     "InvalidTransition",
     "LedgerTampered",
+    "LedgerUnreadable",
     "RequestRejected",
     "StoreError",
 ]
@@ -78,3 +80,9 @@ class LedgerTampered(CertdeskError):
     def __init__(self, message: str, *, row: int | None = None) -> None:
         super().__init__(message)
         self.row = row
+
+
+class LedgerUnreadable(CertdeskError):
+    """``ledger.csv`` exists but is not the contract's ledger (wrong columns, bad dates)."""
+
+    default_code = "REGISTRO_NON_LEGGIBILE"

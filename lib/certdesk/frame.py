@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from .errors import CertdeskError
+from .errors import LedgerUnreadable
 from .reasons import Motivazione
 from .records import LEDGER_COLUMNS
 from .states import Stato
@@ -64,12 +64,6 @@ _CATEGORIES: dict[str, tuple[str, ...]] = {
     "Stato": STATI,
     "Motivazione": tuple(m.value for m in Motivazione),
 }
-
-
-class LedgerUnreadable(CertdeskError):
-    """``ledger.csv`` exists but is not the contract's ledger (wrong columns, bad dates)."""
-
-    default_code = "REGISTRO_NON_LEGGIBILE"
 
 
 def ledger_path(home_or_path: str | os.PathLike[str]) -> Path:

@@ -12,6 +12,7 @@ work off the signing path.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import signal
 from collections.abc import Sequence
@@ -175,8 +176,13 @@ class PoolSigner:
     def _start(self) -> ProcessPoolExecutor:
         global _inherited_ca
         _inherited_ca = self._ca  # forked with the pool's first jobs, just below
+        # "fork" explicitly (Python 3.14 defaults to forkserver): workers inherit the
+        # loaded CA, and certdesk.daemon's after-fork hook ties their life to the daemon.
         pool = ProcessPoolExecutor(
-            max_workers=self.workers, initializer=_init_worker, initargs=self._initargs
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_init_worker,
+            initargs=self._initargs,
         )
         for _ in range(self.workers):
             pool.submit(_warm_up)  # launches every worker now; nobody waits for it
