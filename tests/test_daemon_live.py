@@ -190,6 +190,18 @@ def test_observer_restarts_when_inbox_is_replaced(home: Path, daemon_log: _Recor
 
 
 # -- 1. an exception on one file never stops the daemon --------------------------------
+def _inject_bug_for(monkeypatch: pytest.MonkeyPatch, doomed: str) -> None:
+    """Make the engine raise (a stand-in for any bug) on requests for ``doomed`` only."""
+    check_key_use = Engine._check_key_use
+
+    def buggy(self: Engine, inspected: Any, batch_keys: dict[str, str]) -> None:
+        if inspected.codice_fiscale.value == doomed:
+            raise RuntimeError("an injected bug")
+        check_key_use(self, inspected, batch_keys)
+
+    monkeypatch.setattr(Engine, "_check_key_use", buggy)
+
+
 def test_a_bug_on_one_input_gives_errore_interno_and_quarantine(
     home: Path, monkeypatch: pytest.MonkeyPatch, daemon_log: _Records
 ) -> None:
@@ -199,14 +211,7 @@ def test_a_bug_on_one_input_gives_errore_interno_and_quarantine(
     from daemon_support import codice_fiscale
 
     doomed = codice_fiscale(41)
-    check_key_use = Engine._check_key_use
-
-    def buggy(self: Engine, inspected: Any, batch_keys: dict[str, str]) -> None:
-        if inspected.codice_fiscale.value == doomed:
-            raise RuntimeError("an injected bug")
-        check_key_use(self, inspected, batch_keys)
-
-    monkeypatch.setattr(Engine, "_check_key_use", buggy)
+    _inject_bug_for(monkeypatch, doomed)
     for n, name in ((40, "first.csr"), (41, "doomed.csr"), (42, "third.csr")):
         drop(home, name, make_csr(n))
     with ThreadDaemon(home, **QUICK) as running:
@@ -241,14 +246,7 @@ def test_a_crash_leftover_that_fails_does_not_stop_the_start(
     from certdesk.intake import claim
 
     doomed = codice_fiscale(44)
-    check_key_use = Engine._check_key_use
-
-    def buggy(self: Engine, inspected: Any, batch_keys: dict[str, str]) -> None:
-        if inspected.codice_fiscale.value == doomed:
-            raise RuntimeError("an injected bug")
-        check_key_use(self, inspected, batch_keys)
-
-    monkeypatch.setattr(Engine, "_check_key_use", buggy)
+    _inject_bug_for(monkeypatch, doomed)
     for n, name in ((44, "left-doomed.csr"), (45, "left-fine.csr")):
         drop(home, name, make_csr(n))
         assert claim(Home.at(home), name) is not None
