@@ -333,6 +333,28 @@ def test_wrong_passphrase_is_one_clear_line(home: Path) -> None:
     assert result.stderr.strip().count("\n") == 0 and "PASSPHRASE_ERRATA" in result.stderr
 
 
+def test_a_swapped_issuing_key_is_refused_at_start(home: Path) -> None:
+    """The key is loaded without OpenSSL's slow RSA check; the probe signature against the
+    issuing certificate still stops a key that is not the certificate's."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from conftest import PASSPHRASE
+
+    key_path = home / "state" / "ca" / "issuing.key.pem"
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_path.write_bytes(
+        other.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(PASSPHRASE.encode()),
+        )
+    )
+    result = run_certdesk(home, "watch", "--once", check=False)
+    assert result.returncode == 1
+    assert "CHIAVE_CA_NON_VALIDA" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_init_without_passphrase_generates_one(tmp_path: Path) -> None:
     home = tmp_path / "fresh"
     (home).mkdir()

@@ -3,6 +3,7 @@ openssl will not make)."""
 
 from __future__ import annotations
 
+import math
 import random
 import subprocess
 from pathlib import Path
@@ -219,6 +220,31 @@ def test_fermat_close_primes_are_refused() -> None:
     error = rejected(_csr_with(_key_from_primes(p, q)))
     assert error.code == "CHIAVE_DEBOLE"
     assert "Fermat" in error.message
+
+
+def _fermat_round(n: int, rounds: int) -> int | None:
+    """The round in which plain Fermat factorisation splits ``n`` (None: not within rounds)."""
+    a = math.isqrt(n)
+    a += a * a < n
+    for i in range(rounds):
+        b2 = a * a - n
+        if math.isqrt(b2) ** 2 == b2:
+            return i
+        a += 1
+    return None
+
+
+@pytest.mark.parametrize("target_round", [1, 40, 99, 101, 150])
+def test_fermat_check_agrees_with_plain_fermat(target_round: int) -> None:
+    """The residue filters skip rounds, never hits: the check finds exactly what plain
+    Fermat finds in 100 rounds, also late ones, and nothing later (goodkey's bound)."""
+    rng = random.Random(target_round)
+    p = _next_prime(rng.getrandbits(1024) | (1 << 1023))
+    # (q - p)^2 / (8 sqrt(n)) rounds are needed when q - p is larger than ~ n^(1/4).
+    q = _next_prime(p + math.isqrt(8 * target_round * p))
+    found = _fermat_round(p * q, 300)
+    assert found is not None and abs(found - target_round) <= 2
+    assert (weakness(p * q) is not None) == (found < 100)
 
 
 def test_small_factor_is_refused() -> None:

@@ -27,17 +27,45 @@ def _primes_below(bound: int) -> list[int]:
 _SMALL_PRIMES_PRODUCT = math.prod(_primes_below(_SMALL_PRIME_BOUND))
 
 
+# Squares modulo small numbers: a value that is not a square modulo one of these is not a
+# perfect square. Together they rule out all but ~1 % of Fermat's rounds with small-integer
+# arithmetic, so only those few pay for a 2048-bit ``isqrt`` (goodkey's trick too).
+def _squares_mod(m: int) -> bytes:
+    table = bytearray(m)
+    for x in range(m):
+        table[x * x % m] = 1
+    return bytes(table)
+
+
+_SQ64, _SQ63, _SQ65, _SQ11 = (_squares_mod(m) for m in (64, 63, 65, 11))
+_FILTER_MODULUS = 64 * 63 * 65 * 11
+
+
 def weakness(modulus: int) -> str | None:
     """Why ``modulus`` is weak, or None when neither check finds a factor."""
     if math.gcd(modulus, _SMALL_PRIMES_PRODUCT) != 1:
         return "the modulus has a small prime factor"
+    # Fermat: is a*a - n a square b*b for one of the first rounds of a = ceil(sqrt(n)),
+    # a+1, ...? Then n = (a - b)(a + b). a*a - n is followed modulo _FILTER_MODULUS
+    # ((a+1)^2 - a^2 = 2a + 1), and computed in full only when the filters let it pass.
     a = math.isqrt(modulus)
     if a * a < modulus:
         a += 1
-    for _ in range(_FERMAT_ROUNDS):
-        b2 = a * a - modulus
-        b = math.isqrt(b2)
-        if b * b == b2:
-            return "the modulus' two primes are too close to each other (Fermat factorisation)"
-        a += 1
+    residue = (a * a - modulus) % _FILTER_MODULUS
+    step = (2 * a + 1) % _FILTER_MODULUS
+    for offset in range(_FERMAT_ROUNDS):
+        if (
+            _SQ64[residue & 63]
+            and _SQ63[residue % 63]
+            and _SQ65[residue % 65]
+            and _SQ11[residue % 11]
+        ):
+            b2 = (a + offset) ** 2 - modulus
+            b = math.isqrt(b2)
+            if b * b == b2:
+                return (
+                    "the modulus' two primes are too close to each other (Fermat factorisation)"
+                )
+        residue = (residue + step) % _FILTER_MODULUS
+        step = (step + 2) % _FILTER_MODULUS
     return None
