@@ -71,13 +71,13 @@ class DaemonOptions:
     polling: bool = False
     rescan_seconds: float = 2.0
     settle_seconds: float = 0.5
-    batch_size: int = 64
     heartbeat_seconds: float = 2.0
     progress: bool = False
     # A file opened for writing (inotify) is taken anyway after this long without change:
     # a lost close event or a writer that never closes must not hold it forever.
     write_timeout_seconds: float = 60.0
     # During a long backlog, expiry and CRL work still runs this often (OCSP waits for idle).
+    # Also how long idle work rests after it failed.
     busy_periodic_seconds: float = 60.0
     # After a failure the store could not even record, recovery is retried this often.
     recovery_retry_seconds: float = 10.0
@@ -196,6 +196,7 @@ class Daemon:
         self._recovery_due = False
         self._recovery_tried = 0.0
         self._last_periodic = time.monotonic()
+        self._idle_paused_until = 0.0
         self._watch_failing = False
         self._failed = False  # --once: the loop itself failed
 
@@ -272,24 +273,33 @@ class Daemon:
             return None
 
     def _process(self, names: Sequence[str]) -> None:
-        for start in range(0, len(names), self.options.batch_size):
-            if start and self._stop.is_set():
-                break  # SIGTERM/SIGINT: the batch in hand is done; the rest waits in inbox/
-            claims = [
-                taken
-                for name in names[start : start + self.options.batch_size]
-                if (taken := self._claim(name)) is not None
-            ]
-            if claims:
-                self._report(self._safe_process(claims))
+        """Claim and process ``names`` as one pipeline: each file is taken out of inbox/
+        only when the engine wants the next chunk, so a stop request leaves the rest
+        untouched, and outcomes are reported chunk by chunk."""
+        taken: list[Claim] = []
+        reported: set[str] = set()
+
+        def claims() -> Iterator[Claim]:
+            for name in names:
+                if self._stop.is_set():
+                    return  # SIGTERM/SIGINT: what is in hand finishes; the rest waits
+                if (item := self._claim(name)) is not None:
+                    taken.append(item)
+                    yield item
+
+        def report(outcomes: list[Outcome]) -> None:
+            reported.update(outcome.file for outcome in outcomes)
+            self._report(outcomes)
             self.heartbeat.maybe_write()
 
-    def _safe_process(self, claims: list[Claim]) -> list[Outcome]:
         try:
-            return self.engine.process(claims)
+            self.engine.process(claims(), report=report)
         except Exception:
-            log.exception("processing %d inputs failed; retrying them one by one", len(claims))
-        return self._retry_one_by_one(claims)
+            log.exception(
+                "processing %d inputs failed; retrying them one by one", len(taken) - len(reported)
+            )
+            self._report(self._retry_one_by_one([c for c in taken if c.name not in reported]))
+        self.heartbeat.maybe_write()
 
     def _retry_one_by_one(self, claims: list[Claim]) -> list[Outcome]:
         """After a failed batch: finish what it committed, then each input alone; an input
@@ -376,7 +386,19 @@ class Daemon:
         try:
             self.engine.periodic()
         except Exception:
-            log.exception("periodic work (expiry, CRL, OCSP) failed")
+            log.exception("periodic work (expiry, CRL) failed")
+
+    def _idle_work(self) -> bool:
+        """One short slice of OCSP pre-signing, between two looks at inbox/; False when
+        nothing is due (or it failed: then it rests until the next periodic pass)."""
+        if time.monotonic() < self._idle_paused_until:
+            return False
+        try:
+            return self.engine.presign_ocsp() > 0
+        except Exception:
+            log.exception("pre-signing OCSP responses failed; trying again later")
+            self._idle_paused_until = time.monotonic() + self.options.busy_periodic_seconds
+            return False
 
     # -- the observer ----------------------------------------------------------------
     def _start_observer(self) -> None:
@@ -504,9 +526,13 @@ class Daemon:
             if options.once:
                 if next_check is None:
                     self._periodic()  # --once leaves nothing pending: OCSP too
+                    while not self._stop.is_set() and self._idle_work():
+                        pass
                     return
                 self._stop.wait(min(next_check, 0.1))
                 continue
+            if self._idle_work():
+                continue  # one slice done: look at inbox/ before the next
             timeout = min(options.rescan_seconds, self.heartbeat.every)
             if next_check is not None:
                 timeout = min(timeout, next_check)

@@ -329,3 +329,26 @@ def test_a_second_daemon_on_the_same_home_refuses(home: Path) -> None:
         assert first.stop() == 0
     # The lock went with the first daemon: a new one starts.
     assert run_certdesk(home, "watch", "--once", "--workers", "1").returncode == 0
+
+
+# -- idle work ---------------------------------------------------------------------------
+def test_endless_idle_work_never_holds_up_a_drop(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OCSP pre-signing runs in short slices between looks at inbox/: even when it never
+    runs out (a store of a million certificates without responses), a drop is served,
+    and the idle work resumes after it."""
+    slices: list[float] = []
+
+    def endless(self: Engine) -> int:
+        slices.append(time.monotonic())
+        time.sleep(0.01)
+        return 1
+
+    monkeypatch.setattr(Engine, "presign_ocsp", endless)
+    with ThreadDaemon(home, **QUICK):
+        wait_for(lambda: len(slices) > 5, 10, "idle work")
+        drop(home, "during.csr", make_csr(44))
+        assert wait_receipt(home, "during.csr", timeout=10)["esito"] == "OK"
+        served = len(slices)
+        wait_for(lambda: len(slices) > served + 5, 10, "idle work to resume")

@@ -13,17 +13,18 @@ import os
 import signal
 import time
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
+from daemon_support import configure
 from stdnum.it import codicefiscale
 
-from certdesk import fsutil, service
+from certdesk import fsutil
 from certdesk.authority import CertificateAuthority, IssuedCertificate
 from certdesk.config import load_config
 from certdesk.home import Home
@@ -74,7 +75,7 @@ def ca(home: Path) -> CertificateAuthority:
 @pytest.fixture
 def engine(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     monkeypatch.setenv("CERTDESK_CA_PASSPHRASE", PASSPHRASE)
-    monkeypatch.setattr(service, "_CHUNK_PER_WORKER", 2)  # chunks of 2 (the first of 1)
+    configure(home, batch_size=2)  # chunks of 2 (the first of 1)
     opened = open_engine(Home.at(home), workers=1)
     opened.recover()
     try:
@@ -112,6 +113,39 @@ def test_pool_signer_keeps_the_order_of_the_jobs(home: Path, ca: CertificateAuth
     mine = x509.load_der_x509_certificate(local.der)
     theirs = x509.load_der_x509_certificate(signed[0].der)
     assert [e.oid for e in mine.extensions] == [e.oid for e in theirs.extensions]
+
+
+def test_pool_signer_signs_ocsp_responses(home: Path, ca: CertificateAuthority) -> None:
+    """Pre-signed OCSP responses come from the workers too, in the order of the jobs."""
+    from cryptography.x509 import ocsp
+
+    from certdesk.revocation import OcspJob
+
+    now = datetime.now(UTC)
+    certs = InProcessSigner(ca).sign([SignJob(_cf(i), _spki(_key(i)), now) for i in range(3)])
+    revoked_at = now - timedelta(hours=1)
+    jobs = [
+        OcspJob(c.der, revoked_at if i == 1 else None, None, now, now + timedelta(days=7))
+        for i, c in enumerate(certs)
+    ]
+    pool = PoolSigner(Home.at(home), PASSPHRASE.encode(), 2, ca)
+    try:
+        responses = pool.sign_ocsp(jobs)
+    finally:
+        pool.close()
+    public_key = ca.issuing_cert.public_key()
+    assert isinstance(public_key, rsa.RSAPublicKey)
+    for i, (cert, der) in enumerate(zip(certs, responses, strict=True)):
+        response = ocsp.load_der_ocsp_response(der)
+        assert response.serial_number == cert.serial
+        expected = ocsp.OCSPCertStatus.REVOKED if i == 1 else ocsp.OCSPCertStatus.GOOD
+        assert response.certificate_status == expected
+        public_key.verify(
+            response.signature,
+            response.tbs_response_bytes,
+            padding.PKCS1v15(),
+            response.signature_hash_algorithm or hashes.SHA256(),
+        )
 
 
 def test_forked_workers_reuse_the_loaded_key(home: Path, ca: CertificateAuthority) -> None:

@@ -127,7 +127,6 @@ def _cmd_watch(home: Home, args: argparse.Namespace) -> int:
         polling=args.polling,
         rescan_seconds=args.rescan_seconds or config.daemon.rescan_seconds,
         settle_seconds=config.daemon.settle_seconds,
-        batch_size=config.daemon.batch_size,
         progress=args.once and sys.stderr.isatty(),
     )
     home.ensure()

@@ -20,6 +20,7 @@ __all__ = [
     "append_unsynced",
     "atomic_write",
     "fsync_dir",
+    "remove_asides",
     "rename_into_place",
     "sync_data",
     "write_aside",
@@ -109,6 +110,15 @@ def _dirty_bytes() -> int | None:
 
 
 _aside_numbers = itertools.count()
+_pid = os.getpid()
+
+
+def _refresh_pid() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_refresh_pid)  # a forked worker names its own files
 
 
 def write_aside(path: StrPath, data: bytes, *, mode: int = 0o644) -> str:
@@ -118,7 +128,7 @@ def write_aside(path: StrPath, data: bytes, *, mode: int = 0o644) -> str:
     and a counter, not random bytes, for the name: this runs for every file of a batch."""
     head, tail = os.path.split(os.fspath(path))
     while True:
-        aside = os.path.join(head, f".{tail}.{os.getpid()}-{next(_aside_numbers)}.tmp")
+        aside = f"{head}/.{tail}.{_pid}-{next(_aside_numbers)}.tmp"
         try:
             fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         except FileExistsError:  # left by a killed process that had our pid
@@ -150,6 +160,13 @@ def append_unsynced(path: StrPath, data: bytes) -> bool:
     return created
 
 
+def remove_asides(pairs: Sequence[tuple[str, str]]) -> None:
+    """Clean up after a failed batch: unlink the ``(aside, final)`` pairs' asides."""
+    for aside, _ in pairs:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(aside)
+
+
 def sync_data(paths: Iterable[StrPath]) -> None:
     """Make the contents of ``paths`` durable: one ``syncfs`` per file system where the C
     library has it and little else is waiting to be written, otherwise one ``fsync`` per
@@ -159,9 +176,10 @@ def sync_data(paths: Iterable[StrPath]) -> None:
         return
     dirty = _dirty_bytes() if _syncfs is not None else None
     if _syncfs is not None and dirty is not None and dirty < _SYNCFS_DIRTY_LIMIT:
+        # One stat per folder, not per file: a batch's files live in two or three folders.
         devices: dict[int, StrPath] = {}
-        for path in paths:
-            devices.setdefault(os.stat(path).st_dev, path)
+        for folder in dict.fromkeys(os.path.dirname(os.fspath(path)) or "." for path in paths):
+            devices.setdefault(os.stat(folder).st_dev, folder)
         for path in devices.values():
             fd = os.open(path, os.O_RDONLY)
             try:

@@ -15,7 +15,6 @@ import shutil
 import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from .errors import InputRejected
 from .home import Home
@@ -37,8 +36,8 @@ class Claim:
     claim: str  # folder under state/work/, time-ordered
     name: str  # the name the file had in inbox/
 
-    def path(self, home: Home) -> Path:
-        return home.work / self.claim / self.name
+    def path(self, home: Home) -> str:
+        return f"{home.work}/{self.claim}/{self.name}"
 
 
 @dataclass(frozen=True)
@@ -83,16 +82,16 @@ def claim(home: Home, name: str) -> Claim | None:
     A name that is not UTF-8 is claimed under its ``recordable_name``.
     """
     claim_id = _new_claim_id()
-    folder = home.work / claim_id
-    folder.mkdir(mode=0o700)
+    folder = f"{home.work}/{claim_id}"
+    os.mkdir(folder, 0o700)
     kept = recordable_name(name)
     try:
-        os.rename(home.inbox / name, folder / kept)
+        os.rename(f"{home.inbox}/{name}", f"{folder}/{kept}")
     except FileNotFoundError:
-        folder.rmdir()
+        os.rmdir(folder)
         return None  # another taker got it, or the writer took it back
     except OSError:
-        folder.rmdir()
+        os.rmdir(folder)
         raise  # EXDEV, EACCES, ...: the caller logs it and leaves the entry alone
     return Claim(claim_id, kept)
 
@@ -143,8 +142,12 @@ def read_claimed(home: Home, item: Claim) -> InputFile:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise InputRejected("the entry is not a regular file", code="INPUT_NON_REGOLARE")
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            data = fh.read(MAX_INPUT_BYTES + 1)
+        chunks = []
+        budget = MAX_INPUT_BYTES + 1
+        while budget > 0 and (chunk := os.read(fd, budget)):
+            chunks.append(chunk)
+            budget -= len(chunk)
+        data = b"".join(chunks)
     finally:
         os.close(fd)
     if len(data) > MAX_INPUT_BYTES:
@@ -156,12 +159,10 @@ def read_claimed(home: Home, item: Claim) -> InputFile:
 
 def settle_claim(home: Home, item: Claim, *, quarantined: bool) -> None:
     """Move a processed claim to ``state/archive/`` or ``state/quarantine/`` (kept, private)."""
-    source = home.work / item.claim
-    if not source.exists():
-        return
-    target = (home.quarantine if quarantined else home.archive) / item.claim
-    entry = source / item.name
+    source = f"{home.work}/{item.claim}"
+    target = f"{home.quarantine if quarantined else home.archive}/{item.claim}"
     if quarantined:
+        entry = f"{source}/{item.name}"
         try:
             info = os.lstat(entry)
             if stat.S_ISREG(info.st_mode):
@@ -170,5 +171,9 @@ def settle_claim(home: Home, item: Claim, *, quarantined: bool) -> None:
             pass
     try:
         os.rename(source, target)
+    except FileNotFoundError:
+        if os.path.lexists(source):
+            raise  # the target folder is missing: not ours to hide
+        return  # settled already (a restart finishing a batch)
     except OSError:
-        shutil.move(str(source), str(target))
+        shutil.move(source, target)

@@ -24,6 +24,7 @@ from .fsutil import (
     append_unsynced,
     atomic_write,
     fsync_dir,
+    remove_asides,
     rename_into_place,
     sync_data,
     write_aside,
@@ -124,7 +125,7 @@ class Publisher:
             sync_data(aside for aside, _ in pairs)
             rename_into_place(pairs)
         except BaseException:
-            _remove_asides(pairs)
+            remove_asides(pairs)
             raise
 
     def receipt_path(self, input_name: str) -> Path:
@@ -292,7 +293,7 @@ class Publisher:
                 final = f"{receipt_folder}/{safe_name(name)}.json"
                 notes.append((write_aside(final, _receipt_bytes(receipt)), final))
         except BaseException:
-            _remove_asides(certs + notes)
+            remove_asides(certs + notes)
             raise
         touched: list[str | Path] = [aside for aside, _ in certs + notes]
         created: list[Path] = []
@@ -310,7 +311,7 @@ class Publisher:
             sync_data(touched)
             rename_into_place(certs, also_sync=created)
         except BaseException:
-            _remove_asides(certs + notes)
+            remove_asides(certs + notes)
             self._journal_seq = None  # re-read from the file: the append may not be durable
             raise
         if count:
@@ -334,12 +335,6 @@ class Publisher:
 
 def _receipt_bytes(receipt: dict[str, Any]) -> bytes:
     return (json.dumps(receipt, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-
-
-def _remove_asides(pairs: Sequence[tuple[str, str]]) -> None:
-    for aside, _ in pairs:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(aside)
 
 
 # Above this many changed rows at once (a mass expiry), a rebuild is as cheap.

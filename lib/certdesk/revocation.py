@@ -35,12 +35,14 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from .errors import CaError
 
 __all__ = [
+    "OcspJob",
     "OcspStatus",
     "RevokedEntry",
     "build_crl",
     "build_ocsp_response",
     "crl_to_pem",
     "ocsp_file_name",
+    "sign_ocsp_job",
 ]
 
 # RFC 5280 5.2.3: a CRLNumber is a non-negative integer of at most 20 octets; DER integers are
@@ -322,3 +324,30 @@ def _require_window(this_update: datetime, next_update: datetime) -> None:
     _require_aware("next_update", next_update)
     if next_update <= this_update:
         raise ValueError("next_update must be after this_update")
+
+
+@dataclass(frozen=True)
+class OcspJob:
+    """One response to pre-sign, as plain data: it crosses to a signing process."""
+
+    cert_der: bytes
+    revoked_at: datetime | None  # None: the certificate is good
+    reason: x509.ReasonFlags | None
+    this_update: datetime
+    next_update: datetime
+
+
+def sign_ocsp_job(
+    job: OcspJob, *, issuer_cert: x509.Certificate, issuer_key: PrivateKeyTypes
+) -> bytes:
+    """``build_ocsp_response`` for a job, signed by the issuing CA."""
+    return build_ocsp_response(
+        issuer_cert=issuer_cert,
+        issuer_key=issuer_key,
+        cert=x509.load_der_x509_certificate(job.cert_der),
+        status=OcspStatus.GOOD if job.revoked_at is None else OcspStatus.REVOKED,
+        revoked_at=job.revoked_at,
+        reason=job.reason,
+        this_update=job.this_update,
+        next_update=job.next_update,
+    )

@@ -3,13 +3,16 @@
 The CRL is rebuilt in one pass from the store at every cancellation and before its
 nextUpdate; entries of certificates already expired are dropped (RFC 5280 5.1.2.6
 allows it, and it keeps the CRL from growing forever). OCSP responses for new
-certificates are signed when the daemon is idle, so issuance keeps its full speed; a
-cancellation signs its responses at once, before its receipt.
+certificates are signed when the daemon is idle, in short slices by the signing processes,
+so issuance keeps its full speed and a new input never waits behind them; a cancellation
+signs its responses at once, before its receipt. Each batch of responses is made durable
+with one barrier (written aside, synced together, renamed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from cryptography import x509
@@ -17,16 +20,16 @@ from cryptography import x509
 from .authority import CertificateAuthority
 from .clock import format_utc, now_utc, parse_utc
 from .config import Config
-from .fsutil import atomic_write, fsync_dir
+from .fsutil import atomic_write, remove_asides, rename_into_place, sync_data, write_aside
 from .home import Home
 from .reasons import Motivazione
 from .revocation import (
-    OcspStatus,
+    OcspJob,
     RevokedEntry,
     build_crl,
-    build_ocsp_response,
     crl_to_pem,
     ocsp_file_name,
+    sign_ocsp_job,
 )
 from .store import Store
 
@@ -40,14 +43,29 @@ CRL_REFRESH_FRACTION = 0.5
 
 
 class RevocationPublisher:
-    def __init__(self, home: Home, config: Config, ca: CertificateAuthority, store: Store) -> None:
+    def __init__(
+        self,
+        home: Home,
+        config: Config,
+        ca: CertificateAuthority,
+        store: Store,
+        *,
+        sign_ocsp: Callable[[Sequence[OcspJob]], list[bytes]] | None = None,
+    ) -> None:
+        """``sign_ocsp`` signs a batch of responses (the engine's signing processes); by
+        default they are signed here, one after the other."""
         self.home = home
         self.config = config
         self.ca = ca
         self.store = store
+        self._sign = sign_ocsp or self._sign_here
         self.crl_der_path = home.outbox / "ca" / "issuing.crl"
         self.crl_pem_path = home.outbox / "ca" / "issuing.crl.pem"
         self.ocsp_dir = home.outbox / "ocsp"
+
+    def _sign_here(self, jobs: Sequence[OcspJob]) -> list[bytes]:
+        issuer_cert, issuer_key = self.ca.issuing_cert, self.ca.issuing_key
+        return [sign_ocsp_job(j, issuer_cert=issuer_cert, issuer_key=issuer_key) for j in jobs]
 
     def crl_exists(self) -> bool:
         return self.crl_der_path.exists()
@@ -101,27 +119,33 @@ class RevocationPublisher:
     def _sign_ocsp(self, rows: Sequence[tuple[str, bytes, str, str, str]], now: datetime) -> int:
         if not rows:
             return 0
-        self.ocsp_dir.mkdir(parents=True, exist_ok=True)
         next_update = now + OCSP_VALIDITY
-        done: list[tuple[str, str]] = []
-        for id_op, cert_der, stato, revoked, motivazione in rows:
-            cert = x509.load_der_x509_certificate(cert_der)
-            revoked_state = stato == "ANNULLATO"
-            response = build_ocsp_response(
-                issuer_cert=self.ca.issuing_cert,
-                issuer_key=self.ca.issuing_key,
-                cert=cert,
-                status=OcspStatus.REVOKED if revoked_state else OcspStatus.GOOD,
-                revoked_at=parse_utc(revoked) if revoked_state else None,
-                reason=Motivazione(motivazione).crl_reason if revoked_state else None,
+        jobs = [
+            OcspJob(
+                cert_der=cert_der,
+                revoked_at=parse_utc(revoked) if stato == "ANNULLATO" else None,
+                reason=Motivazione(motivazione).crl_reason if stato == "ANNULLATO" else None,
                 this_update=now,
                 next_update=next_update,
             )
-            atomic_write(
-                self.ocsp_dir / ocsp_file_name(cert.serial_number), response, sync_dir=False
-            )
-            done.append((id_op, format_utc(next_update)))
-        fsync_dir(self.ocsp_dir)
+            for _id_op, cert_der, stato, revoked, motivazione in rows
+        ]
+        responses = self._sign(jobs)
+        # One durability barrier for the batch: all written aside, synced at once, renamed.
+        folder = os.fspath(self.ocsp_dir)
+        os.makedirs(folder, exist_ok=True)
+        pairs: list[tuple[str, str]] = []
+        try:
+            for job, response in zip(jobs, responses, strict=True):
+                serial = x509.load_der_x509_certificate(job.cert_der).serial_number
+                final = f"{folder}/{ocsp_file_name(serial)}"
+                pairs.append((write_aside(final, response), final))
+            sync_data([aside for aside, _ in pairs])
+            rename_into_place(pairs)
+        except BaseException:
+            remove_asides(pairs)
+            raise
+        until = format_utc(next_update)
         with self.store.transaction() as txn:
-            txn.set_ocsp_until(done)
-        return len(done)
+            txn.set_ocsp_until([(row[0], until) for row in rows])
+        return len(rows)

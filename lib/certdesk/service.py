@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,7 +41,7 @@ from .records import RequestRecord
 from .revocation_publisher import RevocationPublisher
 from .signing import PendingSignatures, Signer, SignJob
 from .states import Stato
-from .store import InputRecord, Store, Transaction
+from .store import Activation, InputRecord, NewRequest, Store, Transaction
 
 __all__ = ["Engine", "Outcome"]
 
@@ -91,9 +91,8 @@ class _Flight:
     settled: list[RequestRecord] = field(default_factory=list)
 
 
-# Requests per chunk and per signing process, and chunks in flight: measured on two cores
-# (make bench); a chunk amortises one commit and one durability barrier.
-_CHUNK_PER_WORKER = 32
+# Chunks in flight: one being signed while the next waits its turn in the pool, so a
+# worker never idles while this process publishes (make bench).
 _PIPELINE_DEPTH = 2
 
 
@@ -104,6 +103,40 @@ def _tipo_for(name: str) -> str:
     if lower.endswith(".json"):
         return "annullamento"
     return "sconosciuto"
+
+
+class _Feed:
+    """Claims as the engine asks for them: runs of requests in chunks, anything else alone.
+
+    The daemon's claims are lazy (each ``rename`` out of ``inbox/`` happens when the
+    pipeline wants the next chunk), so a backlog of any size flows through one pipeline
+    without draining it, and a stop request simply ends the feed."""
+
+    def __init__(self, items: Iterable[Claim]) -> None:
+        self._items = iter(items)
+        self._next: Claim | None = None
+        self._ended = False
+
+    def peek(self) -> Claim | None:
+        if self._next is None and not self._ended:
+            self._next = next(self._items, None)
+            self._ended = self._next is None
+        return self._next
+
+    def pop(self) -> Claim:
+        item = self.peek()
+        assert item is not None
+        self._next = None
+        return item
+
+    def requests(self, limit: int) -> list[Claim]:
+        """Up to ``limit`` request claims, stopping before anything else."""
+        taken: list[Claim] = []
+        while len(taken) < limit and (item := self.peek()) is not None:
+            if _tipo_for(item.name) != "richiesta":
+                break
+            taken.append(self.pop())
+        return taken
 
 
 def _profilo(inspected: InspectedRequest) -> str:
@@ -129,7 +162,10 @@ class Engine:
         self.store = store
         self.signer = signer
         self.publisher = Publisher(home)
-        self.revocation = RevocationPublisher(home, config, ca, store)
+        # OCSP responses are signed by the same processes as certificates (both cores).
+        self.revocation = RevocationPublisher(
+            home, config, ca, store, sign_ocsp=lambda jobs: self.signer.sign_ocsp(jobs)
+        )
         self._clock = clock
 
     # -- start-up --------------------------------------------------------------------
@@ -246,20 +282,27 @@ class Engine:
         return self._outcome(item.name, receipt)
 
     # -- the batch -------------------------------------------------------------------
-    def process(self, items: Sequence[Claim]) -> list[Outcome]:
-        """Process claimed inputs in order: runs of CSRs in one batch, others one by one."""
+    def process(
+        self,
+        items: Iterable[Claim],
+        *,
+        report: Callable[[list[Outcome]], None] | None = None,
+    ) -> list[Outcome]:
+        """Process claimed inputs in order: runs of CSRs pipelined in chunks, others one by
+        one. ``items`` may be lazy; ``report`` hears each chunk's outcomes once published."""
         outcomes: list[Outcome] = []
-        run: list[Claim] = []
-        for item in items:
+
+        def published(done: list[Outcome]) -> None:
+            outcomes.extend(done)
+            if report is not None and done:
+                report(done)
+
+        feed = _Feed(items)
+        while (item := feed.peek()) is not None:
             if _tipo_for(item.name) == "richiesta":
-                run.append(item)
-                continue
-            if run:
-                outcomes.extend(self._process_requests(run))
-                run = []
-            outcomes.append(self._process_other(item))
-        if run:
-            outcomes.extend(self._process_requests(run))
+                self._process_requests(feed, published)
+            else:
+                published([self._process_other(feed.pop())])
         return outcomes
 
     def _read(self, pending: _Pending) -> None:
@@ -273,35 +316,35 @@ class Engine:
             )
 
     def _request_chunk(self) -> int:
-        """Requests per signing round trip: enough to amortise the commit and the
-        durability barrier, small enough that the workers never wait long for the next."""
-        return _CHUNK_PER_WORKER * max(1, self.signer.workers)
+        """Requests per transaction and signing round trip (``[daemon] batch_size``):
+        enough to amortise the commit and the durability barrier, small enough that the
+        workers never wait long for the next."""
+        return max(1, self.config.daemon.batch_size)
 
-    def _process_requests(self, items: Sequence[Claim]) -> list[Outcome]:
-        """Requests in chunks, pipelined, with one transaction per chunk.
+    def _process_requests(
+        self, feed: _Feed, published: Callable[[list[Outcome]], None]
+    ) -> None:
+        """The feed's run of requests in chunks, pipelined, with one transaction per chunk.
 
-        While the workers sign chunks k and k+1, this process reads and checks chunk k+2;
-        then one transaction commits ATTIVATO for chunk k, the decisions of chunk k+2 and
-        "done" for chunk k-1; chunk k+2 goes to the workers, and chunk k is published and
-        archived. Each chunk still follows the crash-safe order of the module docstring:
-        its decisions commit before it is signed, ATTIVATO before its files, the files
-        before its receipts, the receipts before the archive, the archive before "done".
+        While the workers sign chunks k and k+1, this process claims, reads and checks
+        chunk k+2; then one transaction commits ATTIVATO for chunk k, the decisions of
+        chunk k+2 and "done" for chunk k-1; chunk k+2 goes to the workers, and chunk k is
+        published and archived. Each chunk still follows the crash-safe order of the module
+        docstring: its decisions commit before it is signed, ATTIVATO before its files,
+        the files before its receipts, the receipts before the archive, the archive before
+        "done".
         """
-        if not items:
-            return []
         size = self._request_chunk()
         # A small first chunk gets the workers going sooner.
-        first = max(1, size // 4)
-        chunks = [items[:first]] + [items[i : i + size] for i in range(first, len(items), size)]
-        outcomes: list[Outcome] = []
+        chunk = feed.requests(max(1, size // 4))
         in_flight: deque[_Flight] = deque()
         archived: list[str] = []  # claims archived, marked done with the next commit
-        while chunks or in_flight:
+        while chunk or in_flight:
             completing = None
             certificates: list[tuple[str, bytes]] = []
-            if in_flight and (len(in_flight) >= _PIPELINE_DEPTH or not chunks):
+            if in_flight and (len(in_flight) >= _PIPELINE_DEPTH or not chunk):
                 completing = in_flight.popleft()
-            batch = self._inspect_chunk(chunks.pop(0)) if chunks else None
+            batch = self._inspect_chunk(chunk) if chunk else None
             issued = (
                 self._signatures(completing.signatures, len(completing.jobs))
                 if completing is not None
@@ -318,12 +361,14 @@ class Engine:
                 flight.signatures = self.signer.submit(flight.jobs)
                 in_flight.append(flight)
             if completing is not None:
-                outcomes.extend(self._publish_flight(completing, certificates))
+                published(self._publish_flight(completing, certificates))
                 archived = [p.item.claim for p in completing.batch]
+            # Once the run has ended (a stop, the end, or another kind of input), only
+            # drain: the feed is not read again.
+            chunk = feed.requests(size) if chunk else []
         if archived:
             with self.store.transaction() as txn:
                 txn.mark_done(archived)
-        return outcomes
 
     def _inspect(self, pending: _Pending) -> None:
         self._read(pending)
@@ -351,27 +396,22 @@ class Engine:
     def _decide(self, txn: Transaction, batch: list[_Pending]) -> _Flight:
         """In ``txn``: record every input of a checked chunk with its decision
         (IN_GENERAZIONE, or RIFIUTATO with its receipt); the signing jobs to submit once
-        ``txn`` commits."""
+        ``txn`` commits. Decided first, then written with one statement per table."""
         now = self._clock()
         stamp = parse_utc(format_utc(now))  # what the store gives back: whole seconds
         refused: list[RequestRecord] = []
         accepted: list[_Pending] = []
         batch_keys: dict[str, str] = {}
-        batch_inputs: dict[str, str] = {}
+        batch_inputs: dict[str, RequestRecord] = {}
+        inputs: list[tuple[str, str, str, str]] = []
+        new_rows: list[NewRequest] = []
+        receipts: list[tuple[str, dict[str, Any]]] = []
         for pending in batch:
             sha = pending.data.sha256 if pending.data else ""
-            txn.record_input(
-                claim=pending.item.claim,
-                file=pending.item.name,
-                tipo="richiesta",
-                sha256=sha,
-                now=now,
-            )
+            inputs.append((pending.item.claim, pending.item.name, "richiesta", sha))
             inspected = pending.inspected
             if pending.error is None and inspected is not None:
-                repeated = self.store.live_request_with_input(sha)
-                if repeated is None and sha in batch_inputs:
-                    repeated = self.store.get(batch_inputs[sha])
+                repeated = self.store.live_request_with_input(sha) or batch_inputs.get(sha)
                 if repeated is not None:
                     pending.repeated_of = repeated
                     continue
@@ -381,19 +421,8 @@ class Engine:
                     pending.error = exc
             cf = inspected.codice_fiscale.value if inspected else ""
             profilo = _profilo(inspected) if inspected else ""
+            (pending.id_operazione,) = txn.allocate_ids(now, 1)
             if pending.error is None and inspected is not None:
-                pending.id_operazione = txn.record_new(
-                    stato=Stato.IN_GENERAZIONE,
-                    now=now,
-                    codice_fiscale=cf,
-                    profilo=profilo,
-                    esito="",
-                    file_origine=pending.item.name,
-                    claim=pending.item.claim,
-                    input_sha256=sha,
-                    spki_sha256=inspected.spki_sha256,
-                    csr_der=inspected.csr_der,
-                )
                 pending.record = RequestRecord(
                     id_operazione=pending.id_operazione,
                     codice_fiscale=cf,
@@ -404,20 +433,36 @@ class Engine:
                     file_origine=pending.item.name,
                     spki_sha256=inspected.spki_sha256,
                 )
+                new_rows.append(
+                    NewRequest(
+                        id_operazione=pending.id_operazione,
+                        stato=Stato.IN_GENERAZIONE,
+                        codice_fiscale=cf,
+                        profilo=profilo,
+                        esito="",
+                        file_origine=pending.item.name,
+                        claim=pending.item.claim,
+                        input_sha256=sha,
+                        spki_sha256=inspected.spki_sha256,
+                        csr_der=inspected.csr_der,
+                    )
+                )
                 accepted.append(pending)
                 batch_keys[inspected.spki_sha256] = cf
-                batch_inputs[sha] = pending.id_operazione
+                batch_inputs[sha] = pending.record
             else:
                 assert pending.error is not None
-                pending.id_operazione = txn.record_new(
-                    stato=Stato.RIFIUTATO,
-                    now=now,
-                    codice_fiscale=cf,
-                    profilo=profilo,
-                    esito=pending.error.code,
-                    file_origine=pending.item.name,
-                    claim=pending.item.claim,
-                    input_sha256=sha,
+                new_rows.append(
+                    NewRequest(
+                        id_operazione=pending.id_operazione,
+                        stato=Stato.RIFIUTATO,
+                        codice_fiscale=cf,
+                        profilo=profilo,
+                        esito=pending.error.code,
+                        file_origine=pending.item.name,
+                        claim=pending.item.claim,
+                        input_sha256=sha,
+                    )
                 )
                 record = RequestRecord(
                     id_operazione=pending.id_operazione,
@@ -432,7 +477,10 @@ class Engine:
                 pending.receipt = refusal_receipt(
                     pending.item.name, "richiesta", pending.error, record
                 )
-                txn.set_receipt(pending.item.claim, pending.receipt)
+                receipts.append((pending.item.claim, pending.receipt))
+        txn.record_inputs(now, inputs)
+        txn.record_requests(now, new_rows)
+        txn.set_receipts(receipts)
         jobs = []
         for pending in accepted:
             assert pending.inspected is not None and pending.record is not None
@@ -503,7 +551,8 @@ class Engine:
         settled: list[RequestRecord] = []
         certificates: list[tuple[str, bytes]] = []
         receipts: list[dict[str, Any]] = []
-        for (record, claim), cert in zip(entries, issued, strict=True):
+        activations: list[Activation] = []
+        for (record, _claim), cert in zip(entries, issued, strict=True):
             if cert is None:
                 txn.fail(record.id_operazione, now=now, esito="FIRMA_NON_RIUSCITA")
                 updated = replace(record, stato=Stato.RIFIUTATO, esito="FIRMA_NON_RIUSCITA")
@@ -514,13 +563,15 @@ class Engine:
                 )
                 receipt = refusal_receipt(record.file_origine, "richiesta", error, updated)
             else:
-                txn.activate(
-                    record.id_operazione,
-                    now=now,
-                    seriale=cert.serial_hex,
-                    data_scadenza=cert.not_after,
-                    impronta_sha256=cert.sha256,
-                    cert_der=cert.der,
+                activations.append(
+                    Activation(
+                        id_op=record.id_operazione,
+                        file_origine=record.file_origine,
+                        seriale=cert.serial_hex,
+                        data_scadenza=cert.not_after,
+                        impronta_sha256=cert.sha256,
+                        cert_der=cert.der,
+                    )
                 )
                 updated = replace(
                     record,
@@ -532,9 +583,11 @@ class Engine:
                 )
                 certificates.append((record.id_operazione, cert.pem))
                 receipt = request_receipt(record.file_origine, updated)
-            txn.set_receipt(claim, receipt)
             settled.append(updated)
             receipts.append(receipt)
+        txn.activate_many(now, activations)
+        claims = [claim for _record, claim in entries]
+        txn.set_receipts(list(zip(claims, receipts, strict=True)))
         return settled, certificates, receipts
 
     def _get(self, id_op: str) -> RequestRecord:
@@ -741,11 +794,17 @@ class Engine:
         return len(expired)
 
     def periodic(self) -> None:
-        """What the daemon does between inputs: expiry, CRL before nextUpdate, OCSP."""
+        """Time-driven work between inputs: expiry, the CRL before its nextUpdate, and a
+        checkpoint of the store's WAL."""
         self.sweep_expired()
-        now = self._clock()
-        self.revocation.publish_crl_if_due(now=now)
-        self.revocation.refresh_ocsp(limit=500, now=now)
+        self.revocation.publish_crl_if_due(now=self._clock())
+        self.store.checkpoint()
+
+    def presign_ocsp(self) -> int:
+        """One slice of idle work: OCSP responses missing or going stale, signed by the
+        workers, as many as one signing round trip holds (tens of milliseconds, so a new
+        input never waits longer). Returns how many; 0 when none is due."""
+        return self.revocation.refresh_ocsp(limit=self._request_chunk(), now=self._clock())
 
     def scan_inbox(self) -> list[str]:
         """Names in inbox/ that are candidates (not hidden or being written)."""

@@ -2,7 +2,8 @@
 
 A signature with the CA key costs about a millisecond and holds the GIL, so throughput
 needs processes. Each worker loads (and decrypts) the CA key once, in its initializer;
-jobs carry only the codice fiscale and the public key, results only the certificate.
+jobs carry only the codice fiscale and the public key, results only the certificate. The
+same processes pre-sign OCSP responses (``sign_ocsp``) when the daemon is idle.
 
 ``submit`` does not wait: the engine hands batch k+1 to the workers, then publishes batch
 k while they sign, so even one worker process keeps the main process' file and database
@@ -15,16 +16,17 @@ import logging
 import multiprocessing
 import os
 import signal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from .authority import CertificateAuthority, IssuedCertificate
 from .config import load_config
 from .home import Home
+from .revocation import OcspJob, sign_ocsp_job
 
 __all__ = [
     "InProcessSigner",
@@ -36,6 +38,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("certdesk")
+
+_Job = TypeVar("_Job")
+_Result = TypeVar("_Result")
 
 
 @dataclass(frozen=True)
@@ -59,19 +64,19 @@ class Signer(Protocol):
 
     def submit(self, jobs: Sequence[SignJob]) -> PendingSignatures: ...
 
+    def sign_ocsp(self, jobs: Sequence[OcspJob]) -> list[bytes]: ...
+
     def close(self) -> None: ...
 
 
-class _Ready:
-    """Signatures already made (or the error that stopped them)."""
+class _Ready(Generic[_Result]):
+    """Results already made (or the error that stopped them)."""
 
-    def __init__(
-        self, done: list[IssuedCertificate] | None, error: BaseException | None = None
-    ) -> None:
+    def __init__(self, done: list[_Result] | None, error: BaseException | None = None) -> None:
         self._done = done
         self._error = error
 
-    def result(self) -> list[IssuedCertificate]:
+    def result(self) -> list[_Result]:
         if self._error is not None:
             raise self._error
         assert self._done is not None
@@ -94,6 +99,12 @@ class InProcessSigner:
             return _Ready(self.sign(jobs))
         except Exception as exc:
             return _Ready(None, exc)
+
+    def sign_ocsp(self, jobs: Sequence[OcspJob]) -> list[bytes]:
+        ca = self._ca
+        return [
+            sign_ocsp_job(j, issuer_cert=ca.issuing_cert, issuer_key=ca.issuing_key) for j in jobs
+        ]
 
     def close(self) -> None:
         pass
@@ -128,33 +139,45 @@ def _sign_chunk(jobs: Sequence[SignJob]) -> list[IssuedCertificate]:
     return [_worker_ca.issue(j.codice_fiscale, j.spki_der, j.now) for j in jobs]
 
 
-class _PoolSignatures:
+def _ocsp_chunk(jobs: Sequence[OcspJob]) -> list[bytes]:
+    ca = _worker_ca
+    assert ca is not None, "worker initializer did not run"
+    return [
+        sign_ocsp_job(j, issuer_cert=ca.issuing_cert, issuer_key=ca.issuing_key) for j in jobs
+    ]
+
+
+class _PoolResults(Generic[_Job, _Result]):
+    """Chunks of jobs out in the pool; ``result()`` waits for them, in the order of the jobs."""
+
     def __init__(
         self,
         signer: PoolSigner,
-        jobs: Sequence[SignJob],
-        futures: list[Future[list[IssuedCertificate]]],
+        work: Callable[[Sequence[_Job]], list[_Result]],
+        jobs: Sequence[_Job],
+        futures: list[Future[list[_Result]]],
         *,
         retry: bool,
     ) -> None:
         self._signer = signer
+        self._work = work
         self._jobs = jobs
         self._futures = futures
         self._retry = retry
 
-    def result(self) -> list[IssuedCertificate]:
+    def result(self) -> list[_Result]:
         try:
-            signed: list[IssuedCertificate] = []
+            done: list[_Result] = []
             for future in self._futures:
-                signed.extend(future.result())
-            return signed
+                done.extend(future.result())
+            return done
         except BrokenProcessPool:
             if not self._retry:
                 raise
             # A worker died (killed, out of memory): start a fresh pool and try once more.
             log.warning("a signing worker died: restarting the signing processes")
             self._signer.restart()
-            return self._signer.submit(self._jobs, retry=False).result()
+            return self._signer._map(self._work, self._jobs, retry=False).result()
 
 
 class PoolSigner:
@@ -192,22 +215,33 @@ class PoolSigner:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = self._start()
 
-    def submit(self, jobs: Sequence[SignJob], *, retry: bool = True) -> PendingSignatures:
+    def submit(self, jobs: Sequence[SignJob]) -> PendingSignatures:
+        return self._map(_sign_chunk, jobs)
+
+    def sign_ocsp(self, jobs: Sequence[OcspJob]) -> list[bytes]:
+        return self._map(_ocsp_chunk, jobs).result()
+
+    def _map(
+        self,
+        work: Callable[[Sequence[_Job]], list[_Result]],
+        jobs: Sequence[_Job],
+        *,
+        retry: bool = True,
+    ) -> _PoolResults[_Job, _Result] | _Ready[_Result]:
         if not jobs:
             return _Ready([])
         size = -(-len(jobs) // self.workers)  # one chunk per worker: fewest round trips
         try:
             futures = [
-                self._pool.submit(_sign_chunk, jobs[i : i + size])
-                for i in range(0, len(jobs), size)
+                self._pool.submit(work, jobs[i : i + size]) for i in range(0, len(jobs), size)
             ]
         except BrokenProcessPool as exc:
             if not retry:
                 return _Ready(None, exc)
             log.warning("the signing processes had stopped: restarting them")
             self.restart()
-            return self.submit(jobs, retry=False)
-        return _PoolSignatures(self, jobs, futures, retry=retry)
+            return self._map(work, jobs, retry=False)
+        return _PoolResults(self, work, jobs, futures, retry=retry)
 
     def sign(self, jobs: Sequence[SignJob]) -> list[IssuedCertificate]:
         return self.submit(jobs).result()

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from .clock import format_utc, parse_utc
-from .errors import StoreError
+from .errors import InvalidTransition, StoreError
 from .records import GENESIS_HASH, JournalEvent, RequestRecord, chain_hash, printable
 from .states import Stato, check_transition
 
-__all__ = ["InputRecord", "Store", "Transaction"]
+__all__ = ["Activation", "InputRecord", "NewRequest", "Store", "Transaction"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -139,6 +139,34 @@ class InputRecord:
     done: bool
 
 
+@dataclass(frozen=True)
+class NewRequest:
+    """A request's first row (``Transaction.record_requests``)."""
+
+    id_operazione: str
+    stato: Stato
+    codice_fiscale: str
+    profilo: str
+    esito: str
+    file_origine: str
+    claim: str
+    input_sha256: str
+    spki_sha256: str = ""
+    csr_der: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Activation:
+    """A signed certificate for a request IN_GENERAZIONE (``Transaction.activate_many``)."""
+
+    id_op: str
+    file_origine: str
+    seriale: str
+    data_scadenza: datetime
+    impronta_sha256: str
+    cert_der: bytes
+
+
 class Transaction:
     """One write transaction (``BEGIN IMMEDIATE``): either all of it lands, or none."""
 
@@ -153,30 +181,27 @@ class Transaction:
     def _append_event(
         self, now: datetime, id_op: str, da: Stato | None, a: Stato, motivazione: str, origine: str
     ) -> None:
+        self._append_events(now, [(id_op, da, a, motivazione, origine)])
+
+    def _append_events(
+        self, now: datetime, changes: Sequence[tuple[str, Stato | None, Stato, str, str]]
+    ) -> None:
+        """Journal rows for (id, from, to, motivazione, file) changes, chained in order."""
         if self._head is None:
             row = self._conn.execute(
                 "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
             ).fetchone()
             self._next_seq, self._head = (row[0] + 1, row[1]) if row else (1, GENESIS_HASH)
-        partial = JournalEvent(
-            self._next_seq, now, id_op, da.value if da else "", a.value, motivazione, origine, ""
-        )
-        digest = chain_hash(self._head, partial.fields())
-        self._conn.execute(
-            "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                partial.seq,
-                format_utc(now),
-                id_op,
-                partial.da_stato,
-                a.value,
-                motivazione,
-                origine,
-                digest,
-            ),
-        )
-        self._head = digest
-        self._next_seq += 1
+        data = format_utc(now)
+        rows = []
+        head, seq = self._head, self._next_seq
+        for id_op, da, a, motivazione, origine in changes:
+            fields = (str(seq), data, id_op, da.value if da else "", a.value, motivazione)
+            head = chain_hash(head, (*fields, printable(origine)))
+            rows.append((seq, *fields[1:], origine, head))
+            seq += 1
+        self._conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self._head, self._next_seq = head, seq
 
     # -- requests --------------------------------------------------------------------
     def _allocate_id(self, now: datetime) -> str:
@@ -234,6 +259,68 @@ class Transaction:
         )
         self._append_event(now, id_op, None, stato, "", file_origine)
         return id_op
+
+    def allocate_ids(self, now: datetime, count: int) -> list[str]:
+        """``count`` IdOperazione for ``record_requests`` (a batch knows them before it writes)."""
+        return [self._allocate_id(now) for _ in range(count)]
+
+    def record_requests(self, now: datetime, requests: Sequence[NewRequest]) -> None:
+        """``record_new`` for a batch: one statement per table for all of them."""
+        for request in requests:
+            check_transition(None, request.stato)
+        data = format_utc(now)
+        self._conn.executemany(
+            "INSERT INTO requests (id_operazione, codice_fiscale, profilo, stato, data_richiesta,"
+            " esito, file_origine, claim, input_sha256, spki_sha256, csr_der)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    r.id_operazione,
+                    r.codice_fiscale,
+                    r.profilo,
+                    r.stato.value,
+                    data,
+                    r.esito,
+                    r.file_origine,
+                    r.claim,
+                    r.input_sha256,
+                    r.spki_sha256,
+                    r.csr_der,
+                )
+                for r in requests
+            ],
+        )
+        self._append_events(
+            now, [(r.id_operazione, None, r.stato, "", r.file_origine) for r in requests]
+        )
+
+    def activate_many(self, now: datetime, activations: Sequence[Activation]) -> None:
+        """``activate`` for a batch of requests the caller knows are IN_GENERAZIONE; the
+        update matches only rows in that state, so a wrong belief fails the transaction."""
+        if not activations:
+            return
+        check_transition(Stato.IN_GENERAZIONE, Stato.ATTIVATO)
+        cursor = self._conn.executemany(
+            "UPDATE requests SET stato = 'ATTIVATO', seriale = ?, data_scadenza = ?,"
+            " impronta_sha256 = ?, cert_der = ?, esito = 'OK'"
+            " WHERE id_operazione = ? AND stato = 'IN_GENERAZIONE'",
+            [
+                (a.seriale, format_utc(a.data_scadenza), a.impronta_sha256, a.cert_der, a.id_op)
+                for a in activations
+            ],
+        )
+        if cursor.rowcount != len(activations):
+            raise InvalidTransition(
+                f"{len(activations) - cursor.rowcount} of {len(activations)} requests to "
+                "activate are not IN_GENERAZIONE"
+            )
+        self._append_events(
+            now,
+            [
+                (a.id_op, Stato.IN_GENERAZIONE, Stato.ATTIVATO, "", a.file_origine)
+                for a in activations
+            ],
+        )
 
     def _current(self, id_op: str) -> tuple[Stato, str]:
         row = self._conn.execute(
@@ -307,12 +394,25 @@ class Transaction:
             (claim, file, tipo, sha256, format_utc(now)),
         )
 
+    def record_inputs(self, now: datetime, inputs: Sequence[tuple[str, str, str, str]]) -> None:
+        """``record_input`` for (claim, file, tipo, sha256) rows."""
+        received = format_utc(now)
+        self._conn.executemany(
+            "INSERT INTO inputs (claim, file, tipo, sha256, received) VALUES (?, ?, ?, ?, ?)",
+            [(*row, received) for row in inputs],
+        )
+
     def set_receipt(self, claim: str, receipt: dict[str, Any]) -> None:
         """Record an input's outcome; a refused input is kept in quarantine."""
-        quarantined = receipt.get("esito") != "OK"
-        self._conn.execute(
+        self.set_receipts([(claim, receipt)])
+
+    def set_receipts(self, receipts: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        self._conn.executemany(
             "UPDATE inputs SET receipt = ?, quarantined = ? WHERE claim = ?",
-            (json.dumps(receipt, ensure_ascii=False), int(quarantined), claim),
+            [
+                (json.dumps(r, ensure_ascii=False), int(r.get("esito") != "OK"), claim)
+                for claim, r in receipts
+            ],
         )
 
     def forget_input(self, claim: str) -> None:
@@ -368,12 +468,21 @@ class Store:
             # 32 MiB of page cache (SQLite's default is 2 MiB): the upper levels of the
             # indexes of a million-request store stay in memory between batches.
             self._conn.execute("PRAGMA cache_size = -32768")
+            # Checkpoints copy the WAL into the database file (read, write, fsync): at
+            # SQLite's default of every 1000 pages that is every ~100 requests, on the
+            # issuing path. The daemon checkpoints when idle (``checkpoint``); this bound
+            # (64 MiB) only keeps the WAL from growing without limit under endless load.
+            self._conn.execute("PRAGMA wal_autocheckpoint = 16384")
             self._conn.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the state store {path}: {exc}") from None
 
     def close(self) -> None:
         self._conn.close()
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file (idle time: readers are not blocked)."""
+        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
