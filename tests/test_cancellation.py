@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -337,3 +339,42 @@ def test_ocsp_of_a_cancellation_is_signed_before_its_receipt(
         ": revoked" in _ocsp(home, issued["o"]).stdout
         or "revoked" in _ocsp(home, issued["o"]).stdout
     )
+
+
+def test_a_run_of_annullamenti_is_decided_in_order_and_published_once(
+    home: Path, issued: dict[str, str]
+) -> None:
+    """Annullamenti waiting together are decided in one pass, each seeing the ones before
+    it: the person's first (cumulative) cancellation, then a second one for the same
+    person that finds nothing left; another person; a refused one in between. One CRL
+    and one ledger update show all of them when the receipts appear."""
+    from certdesk.client import file_cancellation
+
+    names = [
+        file_cancellation(home, codice_fiscale=PERSON, id_operazione=[issued["p0"]],
+                          motivazione="ATTIVITA_CESSATA", name="a1.json").name,
+        file_cancellation(home, codice_fiscale=PERSON, id_operazione=[issued["p1"]],
+                          motivazione="ATTIVITA_CESSATA", name="a2.json").name,
+        file_cancellation(home, codice_fiscale=OTHER, id_operazione=[issued["c"]],
+                          motivazione="ATTIVITA_CESSATA", name="a3.json").name,
+        file_cancellation(home, codice_fiscale=OTHER, id_operazione=[issued["o"]],
+                          motivazione="FURTO_CERTIFICATO", name="a4.json").name,
+    ]  # fmt: skip
+    for name in names:  # waiting together: all settled when the daemon looks
+        os.utime(home / "inbox" / name, (time.time() - 60, time.time() - 60))
+    crl_number_before = crl(home).extensions.get_extension_for_class(x509.CRLNumber).value
+    process(home)
+    first, again, foreign, other = (receipt(home, n) for n in names)
+    assert first["esito"] == "OK"
+    assert sorted(first["id_operazione"]) == sorted(issued[n] for n in ("p0", "p1", "p2"))
+    assert again["esito"] == "KO"  # p1 was cancelled by the first, in the same pass
+    assert foreign["esito"] == "KO"  # the company's certificate is not OTHER's
+    assert other["esito"] == "OK" and other["id_operazione"] == [issued["o"]]
+    rows = ledger(home)
+    assert {rows[issued[n]]["Stato"] for n in ("p0", "p1", "p2", "o")} == {"ANNULLATO"}
+    assert rows[issued["c"]]["Stato"] == "ATTIVATO"
+    revoked = {r.serial_number for r in crl(home)}
+    assert revoked == {serial(home, issued[n]) for n in ("p0", "p1", "p2", "o")}
+    number = crl(home).extensions.get_extension_for_class(x509.CRLNumber).value
+    assert number.crl_number == crl_number_before.crl_number + 1  # one CRL for the run
+    assert run_certdesk(home, "verify-ledger").returncode == 0

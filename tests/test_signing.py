@@ -250,7 +250,7 @@ def test_per_request_queries_use_indexes(home: Path) -> None:
     now = datetime.now(UTC)
     try:
         store.key_uses("ab" * 32)
-        store.live_request_with_input("cd" * 32)
+        store.live_request_with_input("cd" * 32, "ab" * 32)
         store.find(codice_fiscale=_cf(1))
         store.get("20260101-000000001")
         store.has_cancellation(_cf(1))

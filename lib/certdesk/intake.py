@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
+import random
 import shutil
 import stat
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from .errors import InputRejected
 from .home import Home
@@ -49,8 +49,18 @@ class InputFile:
 _NAME_MAX = 255  # bytes in one file name (Linux NAME_MAX)
 
 
+_second_text: tuple[int, str] = (-1, "")
+
+
 def _new_claim_id() -> str:
-    return f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}-{secrets.token_hex(4)}"
+    """``20261127T231500123456-1f2e3d4c``: time-ordered to the microsecond, then 32 random
+    bits (uniqueness, not secrecy). Called per file, so the date text is made once a second."""
+    global _second_text
+    now = time.time_ns()
+    second, micro = divmod(now // 1000, 1_000_000)
+    if _second_text[0] != second:
+        _second_text = (second, time.strftime("%Y%m%dT%H%M%S", time.gmtime(second)))
+    return f"{_second_text[1]}{micro:06d}-{random.getrandbits(32):08x}"
 
 
 def recordable_name(name: str) -> str:

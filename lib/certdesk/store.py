@@ -52,7 +52,9 @@ CREATE INDEX IF NOT EXISTS requests_ocsp ON requests (ocsp_until)
     WHERE stato IN ('ATTIVATO', 'ANNULLATO');
 CREATE INDEX IF NOT EXISTS requests_cf ON requests (codice_fiscale, stato);
 CREATE INDEX IF NOT EXISTS requests_spki ON requests (spki_sha256) WHERE spki_sha256 != '';
-CREATE INDEX IF NOT EXISTS requests_input ON requests (input_sha256);
+-- Repeated inputs are found through their key (requests_spki): one random index less to
+-- update per request, which at a million rows is one page write less per request.
+DROP INDEX IF EXISTS requests_input;
 CREATE INDEX IF NOT EXISTS requests_claim ON requests (claim);
 CREATE INDEX IF NOT EXISTS requests_stato_scadenza ON requests (stato, data_scadenza);
 CREATE TABLE IF NOT EXISTS events (
@@ -579,12 +581,16 @@ class Store:
         ).fetchone()
         return _record(row) if row else None
 
-    def live_request_with_input(self, sha256: str) -> RequestRecord | None:
-        """An earlier request made of the same bytes that is being issued or is valid."""
+    def live_request_with_input(self, sha256: str, spki_sha256: str) -> RequestRecord | None:
+        """An earlier request made of the same bytes (so of the same key) that is being
+        issued or is valid."""
+        if not spki_sha256:
+            return None
         row = self._conn.execute(
-            f"SELECT {_REQUEST_COLUMNS} FROM requests WHERE input_sha256 = ? AND stato IN (?, ?)"
-            " ORDER BY id_operazione LIMIT 1",
-            (sha256, Stato.IN_GENERAZIONE.value, Stato.ATTIVATO.value),
+            f"SELECT {_REQUEST_COLUMNS} FROM requests"
+            " WHERE spki_sha256 = ? AND spki_sha256 != '' AND input_sha256 = ?"
+            " AND stato IN (?, ?) ORDER BY id_operazione LIMIT 1",
+            (spki_sha256, sha256, Stato.IN_GENERAZIONE.value, Stato.ATTIVATO.value),
         ).fetchone()
         return _record(row) if row else None
 
