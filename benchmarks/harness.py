@@ -41,7 +41,7 @@ class Sizes:
     raw: int = 400  # CSRs per raw repetition
     raw_reps: int = 3
     backlog: int = 2000
-    backlog_reps: int = 2  # runs per worker count, interleaved; the best one counts
+    backlog_reps: int = 3  # runs per worker count, interleaved; the best one counts
     workers: tuple[int, ...] = (1, 2)
     drops: int = 200
     crl: tuple[int, ...] = (10_000, 100_000, 1_000_000)
