@@ -428,60 +428,42 @@ class Engine:
                     self._check_key_use(inspected, batch_keys)
                 except RequestRejected as exc:
                     pending.error = exc
-            cf = inspected.codice_fiscale.value if inspected else ""
-            profilo = _profilo(inspected) if inspected else ""
+            accept = pending.error is None and inspected is not None
             (pending.id_operazione,) = txn.allocate_ids(now, 1)
-            if pending.error is None and inspected is not None:
-                pending.record = RequestRecord(
-                    id_operazione=pending.id_operazione,
-                    codice_fiscale=cf,
-                    profilo=profilo,
-                    stato=Stato.IN_GENERAZIONE,
-                    data_richiesta=stamp,
-                    esito="",
-                    file_origine=pending.item.name,
-                    spki_sha256=inspected.spki_sha256,
+            stato = Stato.IN_GENERAZIONE if accept else Stato.RIFIUTATO
+            esito = "" if pending.error is None else pending.error.code
+            record = RequestRecord(
+                id_operazione=pending.id_operazione,
+                codice_fiscale=inspected.codice_fiscale.value if inspected else "",
+                profilo=_profilo(inspected) if inspected else "",
+                stato=stato,
+                data_richiesta=stamp,
+                esito=esito,
+                file_origine=pending.item.name,
+                spki_sha256=inspected.spki_sha256 if accept and inspected else "",
+            )
+            new_rows.append(
+                NewRequest(
+                    id_operazione=record.id_operazione,
+                    stato=stato,
+                    codice_fiscale=record.codice_fiscale,
+                    profilo=record.profilo,
+                    esito=esito,
+                    file_origine=record.file_origine,
+                    claim=pending.item.claim,
+                    input_sha256=sha,
+                    spki_sha256=record.spki_sha256,
+                    csr_der=inspected.csr_der if accept and inspected else None,
                 )
-                new_rows.append(
-                    NewRequest(
-                        id_operazione=pending.id_operazione,
-                        stato=Stato.IN_GENERAZIONE,
-                        codice_fiscale=cf,
-                        profilo=profilo,
-                        esito="",
-                        file_origine=pending.item.name,
-                        claim=pending.item.claim,
-                        input_sha256=sha,
-                        spki_sha256=inspected.spki_sha256,
-                        csr_der=inspected.csr_der,
-                    )
-                )
+            )
+            if accept:
+                assert inspected is not None
+                pending.record = record
                 accepted.append(pending)
-                batch_keys[inspected.spki_sha256] = cf
-                batch_inputs[sha] = pending.record
+                batch_keys[inspected.spki_sha256] = record.codice_fiscale
+                batch_inputs[sha] = record
             else:
                 assert pending.error is not None
-                new_rows.append(
-                    NewRequest(
-                        id_operazione=pending.id_operazione,
-                        stato=Stato.RIFIUTATO,
-                        codice_fiscale=cf,
-                        profilo=profilo,
-                        esito=pending.error.code,
-                        file_origine=pending.item.name,
-                        claim=pending.item.claim,
-                        input_sha256=sha,
-                    )
-                )
-                record = RequestRecord(
-                    id_operazione=pending.id_operazione,
-                    codice_fiscale=cf,
-                    profilo=profilo,
-                    stato=Stato.RIFIUTATO,
-                    data_richiesta=stamp,
-                    esito=pending.error.code,
-                    file_origine=pending.item.name,
-                )
                 refused.append(record)  # a settled row for the ledger
                 pending.receipt = refusal_receipt(
                     pending.item.name, "richiesta", pending.error, record
