@@ -221,7 +221,7 @@ def engine_overhead(template: Path, work: Path, csrs: Sequence[bytes]) -> float:
                 IssuedCertificate(
                     der=b"\x30" * 1100,
                     pem=b"-----BEGIN CERTIFICATE-----\n" + b"A" * 1500 + b"\n",
-                    serial=int.from_bytes(os.urandom(16), "big") | 1,
+                    serial=j.serial or int.from_bytes(os.urandom(16), "big") | 1,
                     not_before=j.now,
                     not_after=j.now + timedelta(days=1095),
                     sha256="00" * 32,

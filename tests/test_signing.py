@@ -420,3 +420,86 @@ def test_a_failed_chunk_is_refused_and_the_others_issued(
     assert [r["esito"] for r in receipts] == ["OK", "KO", "KO", "OK", "OK"]
     assert receipts[1]["errori"][0]["codice"] == "FIRMA_NON_RIUSCITA"
     assert receipts[1]["stato"] == "RIFIUTATO"
+
+
+# -- the serial is reserved before the signature ------------------------------------------
+class _CheckingSigner(InProcessSigner):
+    """Signs in this process, after checking (through a second connection, so only what
+    is committed) that the store already names each job's serial and validity."""
+
+    def __init__(self, engine: Engine, fail: bool = False) -> None:
+        super().__init__(engine.ca)
+        self._db = engine.store.path
+        self._fail = fail
+        self.seen: list[tuple[str, str]] = []
+
+    def sign(self, jobs: Sequence[SignJob]) -> list[IssuedCertificate]:
+        other = Store(self._db)
+        try:
+            for job in jobs:
+                assert job.serial is not None
+                row = other._conn.execute(
+                    "SELECT stato, data_scadenza FROM requests WHERE seriale = ?",
+                    (format(job.serial, "x"),),
+                ).fetchone()
+                assert row is not None and row[0] == "IN_GENERAZIONE", row
+                self.seen.append((format(job.serial, "x"), row[1]))
+        finally:
+            other.close()
+        if self._fail:
+            raise RuntimeError("the signing device is gone")
+        return super().sign(jobs)
+
+
+def test_serial_and_validity_are_committed_before_the_signature(engine: Engine) -> None:
+    signer = _CheckingSigner(engine)
+    engine.signer.close()
+    engine.signer = signer
+    names = [f"s{i}.csr" for i in range(3)]
+    for i, name in enumerate(names):
+        (engine.home.inbox / name).write_bytes(_csr(_cf(90 + i), _key(50 + i)))
+    engine.process([c for n in names if (c := claim(engine.home, n)) is not None])
+    assert len(signer.seen) == 3
+    for serial, until in signer.seen:
+        (record,) = [r for r in engine.store.iter_requests() if r.seriale == serial]
+        assert record.stato.value == "ATTIVATO"
+        cert = x509.load_pem_x509_certificate(
+            engine.publisher.certificate_path(record.id_operazione).read_bytes()
+        )
+        assert format(cert.serial_number, "x") == serial
+        assert cert.not_valid_after_utc == record.data_scadenza
+        assert until == record.data_scadenza.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_failed_signature_leaves_no_serial_in_the_ledger(engine: Engine) -> None:
+    engine.signer.close()
+    engine.signer = _CheckingSigner(engine, fail=True)
+    (engine.home.inbox / "f.csr").write_bytes(_csr(_cf(95), _key(55)))
+    engine.process([c for c in [claim(engine.home, "f.csr")] if c is not None])
+    (record,) = list(engine.store.iter_requests())
+    assert record.stato.value == "RIFIUTATO" and record.esito == "FIRMA_NON_RIUSCITA"
+    assert record.seriale == "" and record.data_scadenza is None and record.certificato == ""
+
+
+def test_recovery_reserves_a_serial_for_a_row_recorded_without_one(engine: Engine) -> None:
+    """A request left IN_GENERAZIONE by a version that did not reserve serials is given
+    one (committed) before it is signed, and its certificate carries it."""
+    from certdesk.states import Stato
+
+    der = x509.load_pem_x509_csr(_csr(_cf(97), _key(57))).public_bytes(serialization.Encoding.DER)
+    now = datetime.now(UTC)
+    with engine.store.transaction() as txn:
+        id_op = txn.record_new(
+            stato=Stato.IN_GENERAZIONE, now=now, codice_fiscale=_cf(97), profilo="PF",
+            esito="", file_origine="legacy.csr", claim="legacy-claim", input_sha256="ab" * 32,
+            spki_sha256="cd" * 32, csr_der=der,
+        )  # fmt: skip
+    assert engine.store.get(id_op).seriale == ""  # type: ignore[union-attr]
+    engine.finish_interrupted()
+    record = engine.store.get(id_op)
+    assert record is not None and record.stato is Stato.ATTIVATO and record.seriale
+    cert = x509.load_pem_x509_certificate(
+        engine.publisher.certificate_path(id_op).read_bytes()
+    )
+    assert format(cert.serial_number, "x") == record.seriale
+    assert cert.not_valid_after_utc == record.data_scadenza

@@ -294,15 +294,22 @@ class CertificateAuthority:
     def issuing_pem(self) -> bytes:
         return self.issuing_cert.public_bytes(serialization.Encoding.PEM)
 
-    def issue(self, codice_fiscale: str, spki_der: bytes, now: datetime) -> IssuedCertificate:
-        """Sign a leaf for ``codice_fiscale``. Only the public key comes from the request:
-        the subject and every extension are the CA's profile."""
-        public_key: CertificatePublicKeyTypes = serialization.load_der_public_key(spki_der)  # type: ignore[assignment]
-        not_before = now - BACKDATE
-        not_after = min(
+    def leaf_not_after(self, now: datetime) -> datetime:
+        """The end of validity of a leaf issued at ``now`` (never past the issuing CA's)."""
+        return min(
             now + timedelta(days=self.config.certificates.validity_days),
             self.issuing_cert.not_valid_after_utc,
         )
+
+    def issue(
+        self, codice_fiscale: str, spki_der: bytes, now: datetime, serial: int | None = None
+    ) -> IssuedCertificate:
+        """Sign a leaf for ``codice_fiscale``. Only the public key comes from the request:
+        the subject and every extension are the CA's profile. ``serial`` is the one the
+        store reserved for it before signing (a fresh random one when not given)."""
+        public_key: CertificatePublicKeyTypes = serialization.load_der_public_key(spki_der)  # type: ignore[assignment]
+        not_before = now - BACKDATE
+        not_after = self.leaf_not_after(now)
         issuer_ski = self.issuing_cert.extensions.get_extension_for_class(
             x509.SubjectKeyIdentifier
         ).value
@@ -319,7 +326,7 @@ class CertificateAuthority:
             .issuer_name(self.issuing_cert.subject)
             .public_key(public_key)
             # 159 random bits, positive: unpredictable, and far beyond the 64 bits required.
-            .serial_number(x509.random_serial_number())
+            .serial_number(serial if serial is not None else x509.random_serial_number())
             .not_valid_before(not_before)
             .not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)

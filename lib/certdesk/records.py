@@ -101,7 +101,9 @@ class RequestRecord:
 
     @property
     def certificato(self) -> str:
-        return f"{self.id_operazione}.pem" if self.seriale else ""
+        """The certificate's file once it is signed (the serial is reserved before)."""
+        issued = self.stato in (Stato.ATTIVATO, Stato.ANNULLATO, Stato.SCADUTO)
+        return f"{self.id_operazione}.pem" if issued else ""
 
 
 def _time(moment: datetime | None) -> str:

@@ -4,7 +4,8 @@ The order inside every operation is what makes a ``kill -9`` harmless:
 
 1. the input is claimed (renamed into ``state/work/``) — it can no longer be taken twice;
 2. the decision is committed to the store together with the input's record
-   (``IN_GENERAZIONE``, ``RIFIUTATO``, or the cancellation);
+   (``IN_GENERAZIONE`` with the serial and validity reserved for the certificate,
+   ``RIFIUTATO``, or the cancellation);
 3. the certificate is signed and ``ATTIVATO`` is committed with it and the receipt;
 4. certificates, ledger, journal (and CRL) are written, then the receipt, last;
 5. the original is moved to ``state/archive/`` or ``state/quarantine/``.
@@ -144,6 +145,15 @@ class _Feed:
                 break
             taken.append(self.pop())
         return taken
+
+
+def _sign_job(record: RequestRecord, spki_der: bytes) -> SignJob:
+    """The signature a request IN_GENERAZIONE was reserved: its serial, and a validity from
+    its DataRichiesta, so the certificate ends exactly at the reserved DataScadenza (also
+    when a restart signs it later)."""
+    return SignJob(
+        record.codice_fiscale, spki_der, record.data_richiesta, int(record.seriale, 16)
+    )
 
 
 def _profilo(inspected: InspectedRequest) -> str:
@@ -441,6 +451,10 @@ class Engine:
                 esito=esito,
                 file_origine=pending.item.name,
                 spki_sha256=inspected.spki_sha256 if accept and inspected else "",
+                # The serial and validity are reserved with the decision, before the
+                # signature: no certificate can exist that the store does not name.
+                seriale=format(x509.random_serial_number(), "x") if accept else "",
+                data_scadenza=self.ca.leaf_not_after(stamp) if accept else None,
             )
             new_rows.append(
                 NewRequest(
@@ -454,6 +468,8 @@ class Engine:
                     input_sha256=sha,
                     spki_sha256=record.spki_sha256,
                     csr_der=inspected.csr_der if accept and inspected else None,
+                    seriale=record.seriale,
+                    data_scadenza=record.data_scadenza,
                 )
             )
             if accept:
@@ -475,7 +491,7 @@ class Engine:
         jobs = []
         for pending in accepted:
             assert pending.inspected is not None and pending.record is not None
-            jobs.append(SignJob(pending.record.codice_fiscale, pending.inspected.spki_der, now))
+            jobs.append(_sign_job(pending.record, pending.inspected.spki_der))
         return _Flight(batch, accepted, refused, jobs)
 
     def _activate_flight(
@@ -559,7 +575,6 @@ class Engine:
                         id_op=record.id_operazione,
                         file_origine=record.file_origine,
                         seriale=cert.serial_hex,
-                        data_scadenza=cert.not_after,
                         impronta_sha256=cert.sha256,
                         cert_der=cert.der,
                     )
@@ -610,7 +625,22 @@ class Engine:
         receipts, and write their certificates durably (the caller writes the receipts)."""
         if not records:
             return []
-        now = self._clock()
+        # Rows recorded by a version that signed before reserving: reserve now.
+        unreserved = [r for r in records if not r.seriale]
+        if unreserved:
+            records = [
+                replace(
+                    r,
+                    seriale=r.seriale or format(x509.random_serial_number(), "x"),
+                    data_scadenza=r.data_scadenza or self.ca.leaf_not_after(r.data_richiesta),
+                )
+                for r in records
+            ]
+            with self.store.transaction() as txn:
+                txn.reserve_serials(
+                    [(r.id_operazione, r.seriale, r.data_scadenza) for r in records
+                     if r.data_scadenza is not None]
+                )  # fmt: skip
         jobs = []
         for record in records:
             csr_der = self.store.csr_der(record.id_operazione)
@@ -621,7 +651,7 @@ class Engine:
                 .public_key()
                 .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
             )
-            jobs.append(SignJob(record.codice_fiscale, spki, now))
+            jobs.append(_sign_job(record, spki))
         issued = self._signatures(self.signer.submit(jobs), len(jobs))
         entries = [(r, self.store.claim_of(r.id_operazione)) for r in records]
         with self.store.transaction() as txn:

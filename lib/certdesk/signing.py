@@ -48,6 +48,7 @@ class SignJob:
     codice_fiscale: str
     spki_der: bytes
     now: datetime
+    serial: int | None = None  # reserved in the store before signing
 
 
 class PendingSignatures(Protocol):
@@ -92,7 +93,7 @@ class InProcessSigner:
         self._ca = ca
 
     def sign(self, jobs: Sequence[SignJob]) -> list[IssuedCertificate]:
-        return [self._ca.issue(j.codice_fiscale, j.spki_der, j.now) for j in jobs]
+        return [self._ca.issue(j.codice_fiscale, j.spki_der, j.now, j.serial) for j in jobs]
 
     def submit(self, jobs: Sequence[SignJob]) -> PendingSignatures:
         try:
@@ -136,7 +137,7 @@ def _warm_up() -> int:
 
 def _sign_chunk(jobs: Sequence[SignJob]) -> list[IssuedCertificate]:
     assert _worker_ca is not None, "worker initializer did not run"
-    return [_worker_ca.issue(j.codice_fiscale, j.spki_der, j.now) for j in jobs]
+    return [_worker_ca.issue(j.codice_fiscale, j.spki_der, j.now, j.serial) for j in jobs]
 
 
 def _ocsp_chunk(jobs: Sequence[OcspJob]) -> list[bytes]:

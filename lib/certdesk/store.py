@@ -1,8 +1,9 @@
 """The state store: SQLite in WAL mode, the only source of truth.
 
-Every state change goes through ``Transaction.record_new`` or ``Transaction.transition``,
-which check the contract's diagram (``states.check_transition``) and append the
-hash-chained journal event in the same transaction. ``outbox/`` is a projection of
+Every state change goes through a ``Transaction`` method (``record_new`` and
+``record_requests``, ``activate_many``, ``fail``, ``cancel``, ``expire``), which checks
+the contract's diagram (``states.check_transition``) and appends the hash-chained journal
+event in the same transaction. ``outbox/`` is a projection of
 this database, rebuilt by ``certdesk republish``.
 """
 
@@ -50,7 +51,11 @@ CREATE TABLE IF NOT EXISTS requests (
 );
 CREATE INDEX IF NOT EXISTS requests_ocsp ON requests (ocsp_until)
     WHERE stato IN ('ATTIVATO', 'ANNULLATO');
-CREATE INDEX IF NOT EXISTS requests_cf ON requests (codice_fiscale, stato);
+-- By codice fiscale alone (a person has a handful of rows; the state is filtered on
+-- them): a change of state then leaves this index alone, one random page write less per
+-- request at a million rows. The older (codice_fiscale, stato) index is replaced.
+DROP INDEX IF EXISTS requests_cf;
+CREATE INDEX IF NOT EXISTS requests_codice_fiscale ON requests (codice_fiscale);
 CREATE INDEX IF NOT EXISTS requests_spki ON requests (spki_sha256) WHERE spki_sha256 != '';
 -- Repeated inputs are found through their key (requests_spki): one random index less to
 -- update per request, which at a million rows is one page write less per request.
@@ -155,6 +160,9 @@ class NewRequest:
     input_sha256: str
     spki_sha256: str = ""
     csr_der: bytes | None = None
+    # Reserved before signing: the certificate will carry exactly these.
+    seriale: str = ""
+    data_scadenza: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -163,8 +171,7 @@ class Activation:
 
     id_op: str
     file_origine: str
-    seriale: str
-    data_scadenza: datetime
+    seriale: str  # must be the serial reserved for the request
     impronta_sha256: str
     cert_der: bytes
 
@@ -273,8 +280,8 @@ class Transaction:
         data = format_utc(now)
         self._conn.executemany(
             "INSERT INTO requests (id_operazione, codice_fiscale, profilo, stato, data_richiesta,"
-            " esito, file_origine, claim, input_sha256, spki_sha256, csr_der)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " esito, file_origine, claim, input_sha256, spki_sha256, csr_der, seriale,"
+            " data_scadenza) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     r.id_operazione,
@@ -288,6 +295,8 @@ class Transaction:
                     r.input_sha256,
                     r.spki_sha256,
                     r.csr_der,
+                    r.seriale or None,
+                    format_utc(r.data_scadenza) if r.data_scadenza else None,
                 )
                 for r in requests
             ],
@@ -296,25 +305,33 @@ class Transaction:
             now, [(r.id_operazione, None, r.stato, "", r.file_origine) for r in requests]
         )
 
+    def reserve_serials(self, reservations: Sequence[tuple[str, str, datetime]]) -> None:
+        """(id, serial, not after) for requests IN_GENERAZIONE recorded without a serial
+        (by an older version): every signature has its serial in the store first."""
+        self._conn.executemany(
+            "UPDATE requests SET seriale = ?, data_scadenza = ?"
+            " WHERE id_operazione = ? AND stato = 'IN_GENERAZIONE' AND seriale IS NULL",
+            [(serial, format_utc(until), id_op) for id_op, serial, until in reservations],
+        )
+
     def activate_many(self, now: datetime, activations: Sequence[Activation]) -> None:
-        """``activate`` for a batch of requests the caller knows are IN_GENERAZIONE; the
-        update matches only rows in that state, so a wrong belief fails the transaction."""
+        """``activate`` for a batch of requests the caller knows are IN_GENERAZIONE with
+        the serial they were signed with; the update matches only such rows, so a wrong
+        belief fails the transaction. The serial and the end of validity were written
+        with the decision: they are not written again (no index is touched twice)."""
         if not activations:
             return
         check_transition(Stato.IN_GENERAZIONE, Stato.ATTIVATO)
         cursor = self._conn.executemany(
-            "UPDATE requests SET stato = 'ATTIVATO', seriale = ?, data_scadenza = ?,"
-            " impronta_sha256 = ?, cert_der = ?, esito = 'OK'"
-            " WHERE id_operazione = ? AND stato = 'IN_GENERAZIONE'",
-            [
-                (a.seriale, format_utc(a.data_scadenza), a.impronta_sha256, a.cert_der, a.id_op)
-                for a in activations
-            ],
+            "UPDATE requests SET stato = 'ATTIVATO', impronta_sha256 = ?, cert_der = ?,"
+            " esito = 'OK' WHERE id_operazione = ? AND stato = 'IN_GENERAZIONE'"
+            " AND seriale = ?",
+            [(a.impronta_sha256, a.cert_der, a.id_op, a.seriale) for a in activations],
         )
         if cursor.rowcount != len(activations):
             raise InvalidTransition(
                 f"{len(activations) - cursor.rowcount} of {len(activations)} requests to "
-                "activate are not IN_GENERAZIONE"
+                "activate are not IN_GENERAZIONE with the serial they were signed with"
             )
         self._append_events(
             now,
@@ -332,37 +349,13 @@ class Transaction:
             raise StoreError(f"unknown IdOperazione {id_op}", code="ID_OPERAZIONE_SCONOSCIUTO")
         return Stato(row[0]), row[1]
 
-    def activate(
-        self,
-        id_op: str,
-        *,
-        now: datetime,
-        seriale: str,
-        data_scadenza: datetime,
-        impronta_sha256: str,
-        cert_der: bytes,
-    ) -> None:
-        current, origine = self._current(id_op)
-        check_transition(current, Stato.ATTIVATO, id_op)
-        self._conn.execute(
-            "UPDATE requests SET stato = ?, seriale = ?, data_scadenza = ?, impronta_sha256 = ?,"
-            " cert_der = ?, esito = 'OK' WHERE id_operazione = ?",
-            (
-                Stato.ATTIVATO.value,
-                seriale,
-                format_utc(data_scadenza),
-                impronta_sha256,
-                cert_der,
-                id_op,
-            ),
-        )
-        self._append_event(now, id_op, current, Stato.ATTIVATO, "", origine)
-
     def fail(self, id_op: str, *, now: datetime, esito: str) -> None:
         current, origine = self._current(id_op)
         check_transition(current, Stato.RIFIUTATO, id_op)
+        # No certificate carries the serial reserved for it: the ledger shows none.
         self._conn.execute(
-            "UPDATE requests SET stato = ?, esito = ? WHERE id_operazione = ?",
+            "UPDATE requests SET stato = ?, esito = ?, seriale = NULL, data_scadenza = NULL"
+            " WHERE id_operazione = ?",
             (Stato.RIFIUTATO.value, esito, id_op),
         )
         self._append_event(now, id_op, current, Stato.RIFIUTATO, "", origine)
@@ -534,7 +527,8 @@ class Store:
         objects), in IdOperazione order, in chunks: the ledger rebuild's fast path."""
         cursor = self._conn.execute(
             "SELECT id_operazione, codice_fiscale, profilo,"
-            " CASE WHEN COALESCE(seriale, '') != '' THEN id_operazione || '.pem' ELSE '' END,"
+            " CASE WHEN stato IN ('ATTIVATO', 'ANNULLATO', 'SCADUTO')"
+            " THEN id_operazione || '.pem' ELSE '' END,"
             " stato, data_richiesta, COALESCE(data_scadenza, ''), esito, COALESCE(seriale, ''),"
             " impronta_sha256, motivazione, COALESCE(data_annullamento, ''), file_origine"
             " FROM requests ORDER BY id_operazione"
