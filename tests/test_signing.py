@@ -479,6 +479,13 @@ def test_a_failed_signature_leaves_no_serial_in_the_ledger(engine: Engine) -> No
     (record,) = list(engine.store.iter_requests())
     assert record.stato.value == "RIFIUTATO" and record.esito == "FIRMA_NON_RIUSCITA"
     assert record.seriale == "" and record.data_scadenza is None and record.certificato == ""
+    # What was published says the same: the appended ledger row equals a rebuild's, and
+    # the receipt names no expiry.
+    appended = engine.publisher.ledger.read_bytes()
+    engine.publisher.rebuild_ledger(engine.store)
+    assert appended == engine.publisher.ledger.read_bytes()
+    receipt = json.loads((engine.home.outbox / "receipts" / "f.csr.json").read_text())
+    assert receipt["esito"] == "KO" and receipt["data_scadenza"] in (None, "")
 
 
 def test_recovery_reserves_a_serial_for_a_row_recorded_without_one(engine: Engine) -> None:

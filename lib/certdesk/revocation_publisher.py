@@ -15,8 +15,6 @@ import os
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from cryptography import x509
-
 from .authority import CertificateAuthority
 from .clock import format_utc, now_utc, parse_utc
 from .config import Config
@@ -116,7 +114,9 @@ class RevocationPublisher:
         """Sign the responses of these certificates now (a cancellation, before its receipt)."""
         return self._sign_ocsp(self.store.ocsp_rows(id_operazioni), now or now_utc())
 
-    def _sign_ocsp(self, rows: Sequence[tuple[str, bytes, str, str, str]], now: datetime) -> int:
+    def _sign_ocsp(
+        self, rows: Sequence[tuple[str, bytes, str, str, str, str]], now: datetime
+    ) -> int:
         if not rows:
             return 0
         next_update = now + OCSP_VALIDITY
@@ -128,7 +128,7 @@ class RevocationPublisher:
                 this_update=now,
                 next_update=next_update,
             )
-            for _id_op, cert_der, stato, revoked, motivazione in rows
+            for _id_op, cert_der, stato, revoked, motivazione, _seriale in rows
         ]
         responses = self._sign(jobs)
         # One durability barrier for the batch: all written aside, synced at once, renamed.
@@ -136,9 +136,8 @@ class RevocationPublisher:
         os.makedirs(folder, exist_ok=True)
         pairs: list[tuple[str, str]] = []
         try:
-            for job, response in zip(jobs, responses, strict=True):
-                serial = x509.load_der_x509_certificate(job.cert_der).serial_number
-                final = f"{folder}/{ocsp_file_name(serial)}"
+            for row, response in zip(rows, responses, strict=True):
+                final = f"{folder}/{ocsp_file_name(int(row[5], 16))}"
                 pairs.append((write_aside(final, response), final))
             sync_data([aside for aside, _ in pairs])
             rename_into_place(pairs)

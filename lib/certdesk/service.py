@@ -439,7 +439,7 @@ class Engine:
                 except RequestRejected as exc:
                     pending.error = exc
             accept = pending.error is None and inspected is not None
-            (pending.id_operazione,) = txn.allocate_ids(now, 1)
+            pending.id_operazione = txn.allocate_id(now)
             stato = Stato.IN_GENERAZIONE if accept else Stato.RIFIUTATO
             esito = "" if pending.error is None else pending.error.code
             record = RequestRecord(
@@ -562,7 +562,14 @@ class Engine:
         for (record, _claim), cert in zip(entries, issued, strict=True):
             if cert is None:
                 txn.fail(record.id_operazione, now=now, esito="FIRMA_NON_RIUSCITA")
-                updated = replace(record, stato=Stato.RIFIUTATO, esito="FIRMA_NON_RIUSCITA")
+                # As ``fail`` leaves the store: the reserved serial is released.
+                updated = replace(
+                    record,
+                    stato=Stato.RIFIUTATO,
+                    esito="FIRMA_NON_RIUSCITA",
+                    seriale="",
+                    data_scadenza=None,
+                )
                 error = RequestRejected(
                     "the CA could not sign the certificate; the administrator was "
                     "notified; drop the request again later",

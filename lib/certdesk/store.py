@@ -213,9 +213,10 @@ class Transaction:
         self._head, self._next_seq = head, seq
 
     # -- requests --------------------------------------------------------------------
-    def _allocate_id(self, now: datetime) -> str:
-        """Time-ordered, unique, file-name safe; the counter commits with the request, so
-        a crash can never hand the same IdOperazione out twice."""
+    def allocate_id(self, now: datetime) -> str:
+        """Time-ordered, unique, file-name safe (``record_requests`` takes it ready-made);
+        the counter commits with the request, so a crash can never hand the same
+        IdOperazione out twice."""
         if self._next_id is None:
             row = self._conn.execute("SELECT value FROM meta WHERE key = 'next_id'").fetchone()
             self._next_id = int(row[0]) if row else 1
@@ -247,7 +248,7 @@ class Transaction:
         csr_der: bytes | None = None,
     ) -> str:
         check_transition(None, stato)
-        id_op = self._allocate_id(now)
+        id_op = self.allocate_id(now)
         self._conn.execute(
             "INSERT INTO requests (id_operazione, codice_fiscale, profilo, stato, data_richiesta,"
             " esito, file_origine, claim, input_sha256, spki_sha256, csr_der)"
@@ -268,10 +269,6 @@ class Transaction:
         )
         self._append_event(now, id_op, None, stato, "", file_origine)
         return id_op
-
-    def allocate_ids(self, now: datetime, count: int) -> list[str]:
-        """``count`` IdOperazione for ``record_requests`` (a batch knows them before it writes)."""
-        return [self._allocate_id(now) for _ in range(count)]
 
     def record_requests(self, now: datetime, requests: Sequence[NewRequest]) -> None:
         """``record_new`` for a batch: one statement per table for all of them."""
@@ -695,27 +692,32 @@ class Store:
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return str(row[0]) if row else None
 
-    def ocsp_due(self, before: datetime, limit: int) -> list[tuple[str, bytes, str, str, str]]:
-        """(id, cert_der, stato, data_annullamento, motivazione) whose OCSP response is
-        missing or goes stale before ``before``."""
+    def ocsp_due(
+        self, before: datetime, limit: int
+    ) -> list[tuple[str, bytes, str, str, str, str]]:
+        """(id, cert_der, stato, data_annullamento, motivazione, seriale) whose OCSP
+        response is missing or goes stale before ``before``."""
         rows = self._conn.execute(
             # INDEXED BY: without statistics SQLite prefers (stato, data_scadenza) and then
             # sorts every valid certificate, seconds at a million, at every idle pass.
-            "SELECT id_operazione, cert_der, stato, COALESCE(data_annullamento, ''), motivazione"
-            " FROM requests INDEXED BY requests_ocsp"
+            "SELECT id_operazione, cert_der, stato, COALESCE(data_annullamento, ''), motivazione,"
+            " seriale FROM requests INDEXED BY requests_ocsp"
             " WHERE stato IN ('ATTIVATO', 'ANNULLATO') AND ocsp_until < ?"
             " ORDER BY ocsp_until LIMIT ?",
             (format_utc(before), limit),
         ).fetchall()
         return [tuple(r) for r in rows]
 
-    def ocsp_rows(self, id_operazioni: Sequence[str]) -> list[tuple[str, bytes, str, str, str]]:
+    def ocsp_rows(
+        self, id_operazioni: Sequence[str]
+    ) -> list[tuple[str, bytes, str, str, str, str]]:
         """The same rows as ``ocsp_due`` for the given certificates."""
         rows = []
         for id_op in id_operazioni:
             row = self._conn.execute(
                 "SELECT id_operazione, cert_der, stato, COALESCE(data_annullamento, ''),"
-                " motivazione FROM requests WHERE id_operazione = ? AND cert_der IS NOT NULL",
+                " motivazione, seriale FROM requests"
+                " WHERE id_operazione = ? AND cert_der IS NOT NULL",
                 (id_op,),
             ).fetchone()
             if row is not None:
