@@ -26,6 +26,7 @@ from certdesk.revocation import (
     build_ocsp_response,
     crl_to_pem,
     ocsp_file_name,
+    sign_crl,
 )
 
 THIS_UPDATE = NOW
@@ -252,6 +253,55 @@ def test_crl_to_pem(rsa_pki: TestPki, tmp_path: Path) -> None:
     assert back.read_bytes() == der
     with pytest.raises(ValueError):
         crl_to_pem(b"not a crl")
+
+
+def _entries_of(der: bytes) -> list[tuple[int, datetime, x509.ReasonFlags | None]]:
+    listed = []
+    for revoked in x509.load_der_x509_crl(der):
+        try:
+            reason = revoked.extensions.get_extension_for_class(x509.CRLReason).value.reason
+        except x509.ExtensionNotFound:
+            reason = None
+        listed.append((revoked.serial_number, revoked.revocation_date_utc, reason))
+    return listed
+
+
+def test_kept_crl_entries_give_the_same_crl(rsa_pki: TestPki) -> None:
+    """The daemon keeps the entries it built (CrlEntries): a CRL re-issued for one more
+    cancellation reuses them, drops the ones that left (expired) and lists exactly what a
+    CRL built from scratch lists, in the same order."""
+    from certdesk.revocation_publisher import CrlEntries
+
+    def rows(*serials: int) -> list[tuple[str, str, str]]:
+        motives = ["CHIAVE_SMARRITA", "ATTIVITA_CESSATA", "ALTRO"]
+        return [(format(s, "x"), f"2026-11-{s:02d}T10:00:00Z", motives[s % 3]) for s in serials]
+
+    def from_scratch(*serials: int) -> bytes:
+        from certdesk.clock import parse_utc
+        from certdesk.reasons import Motivazione
+
+        return _crl(rsa_pki, [RevokedEntry(int(s, 16), parse_utc(t), Motivazione(m).crl_reason)
+                              for s, t, m in rows(*serials)])  # fmt: skip
+
+    def signed(revoked: list[x509.RevokedCertificate]) -> bytes:
+        return sign_crl(issuer_cert=rsa_pki.issuing_cert, issuer_key=rsa_pki.issuing_key,
+                        revoked=revoked, crl_number=1, this_update=THIS_UPDATE,
+                        next_update=NEXT_UPDATE)  # fmt: skip
+
+    kept = CrlEntries()
+    first = kept.build(rows(1, 2, 3))
+    assert _entries_of(signed(first)) == _entries_of(from_scratch(1, 2, 3))
+    assert _entries_of(signed(first))[1][2] is None  # serial 2, ALTRO: no reason code
+    second = kept.build(rows(2, 3, 4))  # 1 expired, 4 cancelled since
+    assert second[0] is first[1] and second[1] is first[2]  # built once, reused
+    assert _entries_of(signed(second)) == _entries_of(from_scratch(2, 3, 4))
+    assert len(kept) == 3
+    with pytest.raises(ValueError, match="twice"):
+        kept.build(rows(5, 5))
+
+    bounded = CrlEntries(limit=2)
+    assert _entries_of(signed(bounded.build(rows(1, 2, 3)))) == _entries_of(from_scratch(1, 2, 3))
+    assert len(bounded) == 0  # over the limit: nothing kept, memory stays bounded
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,8 @@ __all__ = [
     "build_ocsp_response",
     "crl_to_pem",
     "ocsp_file_name",
+    "revoked_certificate",
+    "sign_crl",
     "sign_ocsp_job",
 ]
 
@@ -110,6 +112,27 @@ def build_crl(
     Raises ``ValueError``/``TypeError`` on bad arguments and ``CaError`` when the issuer
     certificate and key do not belong together or the certificate has no key identifier.
     """
+    return sign_crl(
+        issuer_cert=issuer_cert,
+        issuer_key=issuer_key,
+        revoked=_revoked_certificates(entries),
+        crl_number=crl_number,
+        this_update=this_update,
+        next_update=next_update,
+    )
+
+
+def sign_crl(
+    *,
+    issuer_cert: x509.Certificate,
+    issuer_key: PrivateKeyTypes,
+    revoked: list[x509.RevokedCertificate],
+    crl_number: int,
+    this_update: datetime,
+    next_update: datetime,
+) -> bytes:
+    """``build_crl`` for entries already built (``revoked_certificate``), each serial once:
+    a publisher that keeps them builds only the entries that are new."""
     signing_key = _signing_key(issuer_key)
     _require_key_matches(issuer_cert, signing_key, "issuer")
     if isinstance(crl_number, bool) or not isinstance(crl_number, int):
@@ -118,8 +141,6 @@ def build_crl(
         raise ValueError(f"crl_number out of range (0 .. 2**159-1): {crl_number}")
     _require_window(this_update, next_update)
     aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(_ski(issuer_cert))
-
-    revoked = _revoked_certificates(entries)
 
     # The whole list goes to the constructor: add_revoked_certificate() copies the list on
     # every call, which makes a large CRL quadratic. The chained setters below pass the list
@@ -238,11 +259,22 @@ def ocsp_file_name(serial: int) -> str:
 # --- private helpers -------------------------------------------------------------------
 
 
+def revoked_certificate(entry: RevokedEntry) -> x509.RevokedCertificate:
+    """One CRL entry as cryptography builds it (the reason omitted when it is None)."""
+    builder = (
+        x509.RevokedCertificateBuilder()
+        .serial_number(entry.serial)
+        .revocation_date(entry.revoked_at)
+    )
+    if entry.reason is not None:
+        builder = builder.add_extension(_CRL_REASON_EXTENSIONS[entry.reason], critical=False)
+    return builder.build()
+
+
 def _revoked_certificates(entries: Iterable[RevokedEntry]) -> list[x509.RevokedCertificate]:
     """Turn entries into cryptography's RevokedCertificate objects, in one linear pass."""
     revoked: list[x509.RevokedCertificate] = []
     seen: set[int] = set()
-    reason_extensions = _CRL_REASON_EXTENSIONS  # local name: this loop runs a million times
     for entry in entries:
         if not isinstance(entry, RevokedEntry):
             raise TypeError(f"entries must be RevokedEntry objects, not {type(entry).__name__}")
@@ -251,12 +283,7 @@ def _revoked_certificates(entries: Iterable[RevokedEntry]) -> list[x509.RevokedC
         if serial in seen:
             raise ValueError(f"serial {serial:x} appears twice in the CRL entries")
         seen.add(serial)
-        builder = (
-            x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(entry.revoked_at)
-        )
-        if entry.reason is not None:
-            builder = builder.add_extension(reason_extensions[entry.reason], critical=False)
-        revoked.append(builder.build())
+        revoked.append(revoked_certificate(entry))
     return revoked
 
 

@@ -12,8 +12,10 @@ with one barrier (written aside, synced together, renamed).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+
+from cryptography import x509
 
 from .authority import CertificateAuthority
 from .clock import format_utc, now_utc, parse_utc
@@ -24,20 +26,62 @@ from .reasons import Motivazione
 from .revocation import (
     OcspJob,
     RevokedEntry,
-    build_crl,
     crl_to_pem,
     ocsp_file_name,
+    revoked_certificate,
+    sign_crl,
     sign_ocsp_job,
 )
 from .store import Store
 
-__all__ = ["OCSP_VALIDITY", "RevocationPublisher"]
+__all__ = ["OCSP_VALIDITY", "CrlEntries", "RevocationPublisher"]
 
 OCSP_VALIDITY = timedelta(days=7)
 # Re-sign once half the validity has passed, as RFC 5019 section 6 suggests.
 OCSP_REFRESH_MARGIN = OCSP_VALIDITY / 2
 # Re-issue the CRL well before nextUpdate, so relying parties never hold a stale one.
 CRL_REFRESH_FRACTION = 0.5
+
+
+class CrlEntries:
+    """The CRL's entries built so far, by serial, so that the CRL re-issued for one more
+    cancellation builds one entry instead of all of them (building is most of the CRL's
+    cost: ~9 µs an entry, against ~2 µs to sign and encode it).
+
+    A cancelled certificate's entry never changes (ANNULLATO is final), so an entry is
+    kept as long as it stays in the CRL. Up to ``limit`` entries are kept (~360 bytes
+    each); a longer CRL is built whole each time, so that memory stays bounded.
+    """
+
+    def __init__(self, limit: int = 250_000) -> None:
+        self.limit = limit
+        self._built: dict[str, x509.RevokedCertificate] = {}
+
+    def __len__(self) -> int:
+        return len(self._built)
+
+    def build(self, rows: Iterable[tuple[str, str, str]]) -> list[x509.RevokedCertificate]:
+        """The entries of (seriale, data_annullamento, motivazione) rows, in their order."""
+        before = self._built
+        kept: dict[str, x509.RevokedCertificate] = {}
+        revoked: list[x509.RevokedCertificate] = []
+        for seriale, revoked_at, motivazione in rows:
+            entry = before.get(seriale)
+            if entry is None:
+                entry = revoked_certificate(
+                    RevokedEntry(
+                        serial=int(seriale, 16),
+                        revoked_at=parse_utc(revoked_at),
+                        reason=Motivazione(motivazione).crl_reason,
+                    )
+                )
+            # Two entries with one serial would make the CRL ambiguous; the store's
+            # UNIQUE serial forbids it, and this keeps a broken store from signing one.
+            if kept.setdefault(seriale, entry) is not entry:
+                raise ValueError(f"serial {seriale} appears twice in the CRL entries")
+            revoked.append(entry)
+        self._built = kept if len(kept) <= self.limit else {}
+        return revoked
 
 
 class RevocationPublisher:
@@ -60,6 +104,7 @@ class RevocationPublisher:
         self.crl_der_path = home.outbox / "ca" / "issuing.crl"
         self.crl_pem_path = home.outbox / "ca" / "issuing.crl.pem"
         self.ocsp_dir = home.outbox / "ocsp"
+        self._entries = CrlEntries()
 
     def _sign_here(self, jobs: Sequence[OcspJob]) -> list[bytes]:
         issuer_cert, issuer_key = self.ca.issuing_cert, self.ca.issuing_key
@@ -80,24 +125,16 @@ class RevocationPublisher:
         return True
 
     def publish_crl(self, now: datetime) -> None:
-        now_text = format_utc(now)
-        entries = [
-            RevokedEntry(
-                serial=int(seriale, 16),
-                revoked_at=parse_utc(revoked),
-                reason=Motivazione(motivazione).crl_reason,
-            )
-            for seriale, revoked, motivazione, expires in self.store.revoked_entries()
-            if expires > now_text  # expired certificates leave the CRL
-        ]
+        # Expired certificates leave the CRL (the store's query drops them).
+        revoked = self._entries.build(self.store.revoked_entries(valid_at=now))
         next_update = now + timedelta(hours=self.config.crl.next_update_hours)
         with self.store.transaction() as txn:
             number = txn.next_crl_number()
             txn.set_meta("crl_next_update", format_utc(next_update))
-        der = build_crl(
+        der = sign_crl(
             issuer_cert=self.ca.issuing_cert,
             issuer_key=self.ca.issuing_key,
-            entries=entries,
+            revoked=revoked,
             crl_number=number,
             this_update=now,
             next_update=next_update,

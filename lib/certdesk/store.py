@@ -62,6 +62,12 @@ CREATE INDEX IF NOT EXISTS requests_spki ON requests (spki_sha256) WHERE spki_sh
 DROP INDEX IF EXISTS requests_input;
 CREATE INDEX IF NOT EXISTS requests_claim ON requests (claim);
 CREATE INDEX IF NOT EXISTS requests_stato_scadenza ON requests (stato, data_scadenza);
+-- The CRL's rows, in its order, read from this index alone (it covers the query, stato
+-- included): a few MB instead of the cancelled rows scattered over the whole table.
+-- Partial, so issuing never writes it; a row enters it when it is cancelled.
+CREATE INDEX IF NOT EXISTS requests_revoked
+    ON requests (data_annullamento, seriale, motivazione, data_scadenza, stato)
+    WHERE stato = 'ANNULLATO';
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,
     data TEXT NOT NULL,
@@ -85,6 +91,11 @@ CREATE TABLE IF NOT EXISTS inputs (
 CREATE INDEX IF NOT EXISTS inputs_pending ON inputs (done) WHERE done = 0;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
+
+# Without statistics SQLite prefers (stato, data_scadenza) for "codice_fiscale = ? AND
+# stato = ?" and reads every row in that state: a second at a million rows, for a lookup
+# that concerns a handful. A person's rows are found by codice fiscale, always.
+_BY_CF = " INDEXED BY requests_codice_fiscale"
 
 _REQUEST_COLUMNS = (
     "id_operazione, codice_fiscale, profilo, stato, data_richiesta, esito, file_origine, "
@@ -507,7 +518,9 @@ class Store:
             params.append(stato.value)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._conn.execute(
-            f"SELECT {_REQUEST_COLUMNS} FROM requests{where} ORDER BY id_operazione", params
+            f"SELECT {_REQUEST_COLUMNS} FROM requests{_BY_CF if codice_fiscale else ''}{where}"
+            " ORDER BY id_operazione",
+            params,
         ).fetchall()
         return [_record(r) for r in rows]
 
@@ -600,7 +613,7 @@ class Store:
 
     def has_cancellation(self, codice_fiscale: str) -> bool:
         row = self._conn.execute(
-            "SELECT 1 FROM requests WHERE codice_fiscale = ? AND stato = ? LIMIT 1",
+            f"SELECT 1 FROM requests{_BY_CF} WHERE codice_fiscale = ? AND stato = ? LIMIT 1",
             (codice_fiscale, Stato.ANNULLATO.value),
         ).fetchone()
         return row is not None
@@ -612,12 +625,16 @@ class Store:
         ).fetchall()
         return [r[0] for r in rows]
 
-    def revoked_entries(self) -> Iterator[tuple[str, str, str, str]]:
-        """(seriale, data_annullamento, motivazione, data_scadenza) of cancelled certificates."""
+    def revoked_entries(self, valid_at: datetime) -> Iterator[tuple[str, str, str]]:
+        """(seriale, data_annullamento, motivazione) of the cancelled certificates still
+        valid at ``valid_at`` (expired ones leave the CRL), in order of cancellation."""
         cursor = self._conn.execute(
-            "SELECT seriale, data_annullamento, motivazione, data_scadenza FROM requests"
-            " WHERE stato = ? ORDER BY data_annullamento",
-            (Stato.ANNULLATO.value,),
+            # The literal state matches the partial index's condition (a bound parameter
+            # would not let SQLite use it).
+            "SELECT seriale, data_annullamento, motivazione FROM requests"
+            " INDEXED BY requests_revoked WHERE stato = 'ANNULLATO' AND data_scadenza > ?"
+            " ORDER BY data_annullamento",
+            (format_utc(valid_at),),
         )
         while rows := cursor.fetchmany(50_000):
             yield from rows
