@@ -389,14 +389,15 @@ class Daemon:
             log.exception("periodic work (expiry, CRL) failed")
 
     def _idle_work(self) -> bool:
-        """One short slice of OCSP pre-signing, between two looks at inbox/; False when
-        nothing is due (or it failed: then it rests until the next periodic pass)."""
+        """One short slice of idle work (OCSP pre-signing, CRL entries), between two looks
+        at inbox/; False when nothing is due (or it failed: then it rests until the next
+        periodic pass)."""
         if time.monotonic() < self._idle_paused_until:
             return False
         try:
-            return self.engine.presign_ocsp() > 0
+            return self.engine.idle_work(ahead=not self.options.once) > 0
         except Exception:
-            log.exception("pre-signing OCSP responses failed; trying again later")
+            log.exception("idle work (OCSP responses, CRL entries) failed; trying again later")
             self._idle_paused_until = time.monotonic() + self.options.busy_periodic_seconds
             return False
 

@@ -377,4 +377,46 @@ def test_a_run_of_annullamenti_is_decided_in_order_and_published_once(
     assert revoked == {serial(home, issued[n]) for n in ("p0", "p1", "p2", "o")}
     number = crl(home).extensions.get_extension_for_class(x509.CRLNumber).value
     assert number.crl_number == crl_number_before.crl_number + 1  # one CRL for the run
+    assert not list((home / "outbox").glob(".*.tmp"))  # the replaced ledger was freed
     assert run_certdesk(home, "verify-ledger").returncode == 0
+
+
+def test_a_started_daemon_builds_the_crl_entries_ahead(
+    home: Path, issued: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a start, idle slices build the CRL's entries (here one per slice, read in
+    order across slices), so the next cancellation builds only its own entry and the CRL
+    still lists every cancelled certificate."""
+    from certdesk import service
+    from certdesk.client import file_cancellation
+    from certdesk.home import Home
+    from certdesk.intake import claim
+    from certdesk.runtime import open_engine
+
+    for name in ("p0", "o"):
+        who = PERSON if name == "p0" else OTHER
+        assert cancel(home, who, issued[name], motivazione="ATTIVITA_CESSATA")["esito"] == "OK"
+    monkeypatch.setenv("CERTDESK_CA_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setattr(service, "_CRL_ENTRIES_SLICE", 1)
+    engine = open_engine(Home.at(home), workers=1)
+    try:
+        entries = engine.revocation._entries
+        assert engine.idle_work(ahead=False) == 0 and len(entries) == 0  # --once: not ahead
+        slices = 0
+        while engine.idle_work():
+            slices += 1
+        # p0 was PERSON's first cancellation: cumulative, so p1 and p2 too.
+        assert slices == 4 and len(entries) == 4 and entries.complete
+        built = dict(entries._built)
+        path = file_cancellation(home, codice_fiscale=COMPANY, id_operazione=[issued["c"]],
+                                 motivazione="FURTO_CERTIFICATO")  # fmt: skip
+        taken = claim(Home.at(home), path.name)
+        assert taken is not None
+        [outcome] = engine.process([taken])
+        assert outcome.esito == "OK"
+        assert all(entries._built[s] is e for s, e in built.items())  # reused, not rebuilt
+    finally:
+        engine.close()
+    listed = {r.serial_number for r in crl(home)}
+    assert listed == {serial(home, issued[n]) for n in ("p0", "p1", "p2", "o", "c")}
+    assert openssl_verify_crl(home, issued["c"]).returncode != 0

@@ -340,12 +340,12 @@ def test_endless_idle_work_never_holds_up_a_drop(
     and the idle work resumes after it."""
     slices: list[float] = []
 
-    def endless(self: Engine) -> int:
+    def endless(self: Engine, *, ahead: bool = True) -> int:
         slices.append(time.monotonic())
         time.sleep(0.01)
         return 1
 
-    monkeypatch.setattr(Engine, "presign_ocsp", endless)
+    monkeypatch.setattr(Engine, "idle_work", endless)
     with ThreadDaemon(home, **QUICK):
         wait_for(lambda: len(slices) > 5, 10, "idle work")
         drop(home, "during.csr", make_csr(44))

@@ -310,8 +310,14 @@ def test_ledger_update_patches_rows_like_a_rebuild(
     with engine.store.transaction() as txn:
         for id_op in changed:
             txn.cancel(id_op, now=now, motivazione="ALTRO", nota="prova", operatore="test")
+    before = engine.publisher.ledger.read_bytes()
     engine.publisher.update_ledger(engine.store, changed)
     patched = engine.publisher.ledger.read_bytes()
+    # The replaced file is freed later (after the receipts), and only then.
+    replaced = engine.home.outbox / ".ledger.csv.replaced.tmp"
+    assert replaced.read_bytes() == before
+    engine.publisher.release_old_ledger()
+    assert not replaced.exists()
     engine.publisher.rebuild_ledger(engine.store)
     assert patched == engine.publisher.ledger.read_bytes()
     assert patched.count(b"ANNULLATO") == 3

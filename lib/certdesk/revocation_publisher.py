@@ -50,12 +50,17 @@ class CrlEntries:
 
     A cancelled certificate's entry never changes (ANNULLATO is final), so an entry is
     kept as long as it stays in the CRL. Up to ``limit`` entries are kept (~360 bytes
-    each); a longer CRL is built whole each time, so that memory stays bounded.
+    each); a longer CRL is built whole each time, so that memory stays bounded. After a
+    start the daemon builds them ahead, in idle slices (``add``), so that even its first
+    cancellation does not pay for all of them.
     """
 
     def __init__(self, limit: int = 250_000) -> None:
         self.limit = limit
         self._built: dict[str, x509.RevokedCertificate] = {}
+        # Nothing left to build ahead: every entry is here, or the CRL is too long to keep.
+        self.complete = False
+        self.added_up_to = ("", "")  # (data_annullamento, seriale) of the last one added
 
     def __len__(self) -> int:
         return len(self._built)
@@ -66,22 +71,35 @@ class CrlEntries:
         kept: dict[str, x509.RevokedCertificate] = {}
         revoked: list[x509.RevokedCertificate] = []
         for seriale, revoked_at, motivazione in rows:
-            entry = before.get(seriale)
-            if entry is None:
-                entry = revoked_certificate(
-                    RevokedEntry(
-                        serial=int(seriale, 16),
-                        revoked_at=parse_utc(revoked_at),
-                        reason=Motivazione(motivazione).crl_reason,
-                    )
-                )
+            entry = before.get(seriale) or _entry(seriale, revoked_at, motivazione)
             # Two entries with one serial would make the CRL ambiguous; the store's
             # UNIQUE serial forbids it, and this keeps a broken store from signing one.
             if kept.setdefault(seriale, entry) is not entry:
                 raise ValueError(f"serial {seriale} appears twice in the CRL entries")
             revoked.append(entry)
         self._built = kept if len(kept) <= self.limit else {}
+        self.complete = True
         return revoked
+
+    def add(self, rows: Sequence[tuple[str, str, str]]) -> None:
+        """Build ahead the entries of rows read in order (idle work); nothing past the limit."""
+        for seriale, revoked_at, motivazione in rows:
+            if len(self._built) >= self.limit:
+                self._built, self.complete = {}, True  # too long to keep: never mind
+                return
+            if seriale not in self._built:
+                self._built[seriale] = _entry(seriale, revoked_at, motivazione)
+            self.added_up_to = (revoked_at, seriale)
+
+
+def _entry(seriale: str, revoked_at: str, motivazione: str) -> x509.RevokedCertificate:
+    return revoked_certificate(
+        RevokedEntry(
+            serial=int(seriale, 16),
+            revoked_at=parse_utc(revoked_at),
+            reason=Motivazione(motivazione).crl_reason,
+        )
+    )
 
 
 class RevocationPublisher:
@@ -141,6 +159,22 @@ class RevocationPublisher:
         )
         atomic_write(self.crl_der_path, der)
         atomic_write(self.crl_pem_path, crl_to_pem(der))
+
+    def prepare_crl(self, *, limit: int, now: datetime | None = None) -> int:
+        """Build ahead up to ``limit`` entries of the next CRL (idle work after a start);
+        returns how many rows it read, 0 once they are all built."""
+        entries = self._entries
+        if entries.complete:
+            return 0
+        rows = list(
+            self.store.revoked_entries(
+                valid_at=now or now_utc(), after=entries.added_up_to, limit=limit
+            )
+        )
+        entries.add(rows)
+        if len(rows) < limit:
+            entries.complete = True
+        return len(rows)
 
     def refresh_ocsp(self, *, limit: int, now: datetime | None = None) -> int:
         """Sign OCSP responses that are missing or going stale, at most ``limit`` of them."""

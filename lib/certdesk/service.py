@@ -95,6 +95,8 @@ class _Flight:
 # Chunks in flight: one being signed while the next waits its turn in the pool, so a
 # worker never idles while this process publishes (make bench).
 _PIPELINE_DEPTH = 2
+# CRL entries built ahead per idle slice: ~20 ms of work.
+_CRL_ENTRIES_SLICE = 2000
 
 
 def _tipo_for(name: str) -> str:
@@ -729,9 +731,11 @@ class Engine:
         if cancelled:
             self.revocation.publish_crl_if_due(force=True, now=now)
             self.revocation.publish_ocsp(cancelled, now=now)
-            self._refresh_ledger(cancelled)
+            self._refresh_ledger(cancelled, release_old=False)
             self.publisher.catch_up_journal(self.store)
-        return self._finish([pending for pending, _ in checked])
+        outcomes = self._finish([pending for pending, _ in checked])
+        self.publisher.release_old_ledger()  # after the receipts (Publisher._replace_ledger)
+        return outcomes
 
     def _check_other(self, item: Claim) -> tuple[_Pending, dict[str, object] | None]:
         """Read a non-request input and tell whether it is an annullamento document."""
@@ -812,14 +816,20 @@ class Engine:
             pass
         return {"certificates": certificates, "receipts": receipts}
 
-    def _refresh_ledger(self, changed: Sequence[str] | None = None) -> None:
-        """Bring ledger.csv up to date (the changed rows, or all of it), then say so."""
+    def _refresh_ledger(
+        self, changed: Sequence[str] | None = None, *, release_old: bool = True
+    ) -> None:
+        """Bring ledger.csv up to date (the changed rows, or all of it), then say so.
+        Without ``release_old`` the caller frees the replaced file later (after its
+        receipts)."""
         if changed is None:
             self.publisher.rebuild_ledger(self.store)
         else:
             self.publisher.update_ledger(self.store, changed)
         with self.store.transaction() as txn:
             txn.mark_ledger(current=True)
+        if release_old:
+            self.publisher.release_old_ledger()
 
     # -- time-driven work ------------------------------------------------------------
     def sweep_expired(self) -> int:
@@ -843,11 +853,16 @@ class Engine:
         self.revocation.publish_crl_if_due(now=self._clock())
         self.store.checkpoint()
 
-    def presign_ocsp(self) -> int:
-        """One slice of idle work: OCSP responses missing or going stale, signed by the
-        workers, as many as one signing round trip holds (tens of milliseconds, so a new
-        input never waits longer). Returns how many; 0 when none is due."""
-        return self.revocation.refresh_ocsp(limit=self._request_chunk(), now=self._clock())
+    def idle_work(self, *, ahead: bool = True) -> int:
+        """One slice of idle work, tens of milliseconds, so a new input never waits longer:
+        OCSP responses missing or going stale, as many as one signing round trip holds;
+        when none is due and ``ahead`` (a daemon that stays), the next CRL's entries not
+        built yet (after a start). Returns how much it did; 0 when nothing is left."""
+        now = self._clock()
+        done = self.revocation.refresh_ocsp(limit=self._request_chunk(), now=now)
+        if not done and ahead:
+            done = self.revocation.prepare_crl(limit=_CRL_ENTRIES_SLICE, now=now)
+        return done
 
     def scan_inbox(self) -> list[str]:
         """Names in inbox/ that are candidates (not hidden or being written)."""

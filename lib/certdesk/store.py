@@ -625,16 +625,21 @@ class Store:
         ).fetchall()
         return [r[0] for r in rows]
 
-    def revoked_entries(self, valid_at: datetime) -> Iterator[tuple[str, str, str]]:
+    def revoked_entries(
+        self, valid_at: datetime, *, after: tuple[str, str] = ("", ""), limit: int = -1
+    ) -> Iterator[tuple[str, str, str]]:
         """(seriale, data_annullamento, motivazione) of the cancelled certificates still
-        valid at ``valid_at`` (expired ones leave the CRL), in order of cancellation."""
+        valid at ``valid_at`` (expired ones leave the CRL), in order of cancellation; only
+        those after ``after`` (data_annullamento, seriale) and at most ``limit`` of them
+        when given, so the list can be read in slices."""
         cursor = self._conn.execute(
             # The literal state matches the partial index's condition (a bound parameter
             # would not let SQLite use it).
             "SELECT seriale, data_annullamento, motivazione FROM requests"
             " INDEXED BY requests_revoked WHERE stato = 'ANNULLATO' AND data_scadenza > ?"
-            " ORDER BY data_annullamento",
-            (format_utc(valid_at),),
+            " AND (data_annullamento, seriale) > (?, ?)"
+            " ORDER BY data_annullamento, seriale LIMIT ?",
+            (format_utc(valid_at), *after, limit),
         )
         while rows := cursor.fetchmany(50_000):
             yield from rows
