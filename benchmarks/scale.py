@@ -87,7 +87,9 @@ def _rows(count: int, now: datetime, revoked_only: bool) -> Iterator[tuple[objec
             stato = "RIFIUTATO"
         elif bucket < 12:
             stato = "ANNULLATO"
-            annullamento = format_utc(richiesta + (scadenza - richiesta) * ((k % 7) / 10))
+            # Some time into the validity, never after now.
+            when = richiesta + (scadenza - richiesta) * ((k % 7) / 10)
+            annullamento = format_utc(min(when, now - timedelta(seconds=count - k)))
             motivazione = _REASONS[k % len(_REASONS)]
         elif scadenza < now + timedelta(days=1):  # never one that expires during the run
             stato = "SCADUTO"
