@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from certdesk.authority import leaf_serial
 from certdesk.clock import format_utc
 from certdesk.records import GENESIS_HASH, JOURNAL_COLUMNS, chain_hash, csv_line
 from certdesk.store import Store
@@ -109,7 +110,7 @@ def _rows(count: int, now: datetime, revoked_only: bool) -> Iterator[tuple[objec
             secrets.token_hex(32) if issued else "",
             None if revoked_only else k.to_bytes(8, "big") + _CSR_BLOB,
             format_utc(scadenza) if issued else None,
-            format(secrets.randbits(159) | 1 << 158, "x") if issued else None,
+            format(leaf_serial(richiesta), "x") if issued else None,  # as the daemon makes them
             secrets.token_hex(32) if issued else "",
             None if revoked_only or not issued else k.to_bytes(8, "big") + _CERT_BLOB,
             motivazione,

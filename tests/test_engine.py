@@ -97,7 +97,8 @@ def test_certificate_profile(home: Path, csrs: CsrFactory, tmp_path: Path) -> No
         (home / "outbox" / "certs" / result["certificato"]).read_bytes()
     )
     assert cert.version is x509.Version.v3
-    assert cert.serial_number > 0 and cert.serial_number.bit_length() >= 64
+    assert cert.serial_number > 0 and cert.serial_number.bit_length() == 159
+    assert len(format(cert.serial_number, "x")) == 40
     assert [a.oid for a in cert.subject] == [NameOID.COUNTRY_NAME, NameOID.COMMON_NAME]
     assert cert.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)[0].value == "IT"
     ext = cert.extensions
@@ -430,3 +431,26 @@ def test_restart_rebuilds_the_ledger_only_when_it_may_be_stale(
     run_certdesk(home, "watch", "--once", "--workers", "1")
     assert ledger_rows(home)[0]["Stato"] == "ANNULLATO"
     assert run_certdesk(home, "verify-ledger").returncode == 0
+
+
+def test_leaf_serials_are_112_random_bits_after_the_time() -> None:
+    """A leaf serial: a leading 1, the time in milliseconds, 112 random bits. Serials made
+    one after the other sort as made (their text too), so the store's UNIQUE index takes
+    them side by side; the random part is never repeated."""
+    import time
+
+    from certdesk.authority import leaf_serial
+
+    before = time.time_ns() // 1_000_000
+    serials = [leaf_serial() for _ in range(2000)]
+    after = time.time_ns() // 1_000_000
+    assert all(s.bit_length() == 159 for s in serials)
+    assert all(before <= (s >> 112) - (1 << 46) <= after for s in serials)
+    assert len({s & ((1 << 112) - 1) for s in serials}) == len(serials)
+    times = [s >> 112 for s in serials]
+    assert times == sorted(times)
+    texts = [format(s, "x") for s in serials]
+    assert sorted(texts, key=lambda t: int(t, 16)) == sorted(texts)  # text order = number order
+    # 112 random bits: about half of them set, on average (a stuck generator would not be)
+    ones = sum(bin(s & ((1 << 112) - 1)).count("1") for s in serials) / len(serials)
+    assert 50 < ones < 62

@@ -11,6 +11,7 @@ import hashlib
 import os
 import secrets
 import stat
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,10 +36,32 @@ __all__ = [
     "IssuedCertificate",
     "create_ca",
     "generate_key",
+    "leaf_serial",
     "resolve_passphrase",
 ]
 
 PASSPHRASE_ENV = "CERTDESK_CA_PASSPHRASE"
+
+# A leaf's serial: 159 bits (positive, 20 octets in DER), a leading 1 (so every serial has
+# 40 hex digits and their text sorts as their numbers), 46 bits of the time in milliseconds
+# (until the year 4200), then 112 random bits (the CA/Browser Forum asks for 64 from a
+# CSPRNG). The time in front makes new serials neighbours in the store's UNIQUE index, so a
+# new certificate writes no random index page there: at a million certificates that is
+# one page write less per request.
+_SERIAL_RANDOM_BITS = 112
+_SERIAL_TIME_BITS = 46
+
+
+def leaf_serial(at: datetime | None = None) -> int:
+    """A new serial for a leaf certificate: unpredictable, unique, ordered by time (now,
+    or ``at``)."""
+    nanos = time.time_ns() if at is None else int(at.timestamp() * 1e9)
+    millis = nanos // 1_000_000 & ((1 << _SERIAL_TIME_BITS) - 1)
+    return (
+        1 << (_SERIAL_TIME_BITS + _SERIAL_RANDOM_BITS)
+        | millis << _SERIAL_RANDOM_BITS
+        | secrets.randbits(_SERIAL_RANDOM_BITS)
+    )
 KEY_FILE_MODE = 0o600
 # Leaves start a few minutes in the past so that a relying party whose clock lags a
 # little does not see a "not yet valid" certificate.
@@ -325,8 +348,7 @@ class CertificateAuthority:
             )
             .issuer_name(self.issuing_cert.subject)
             .public_key(public_key)
-            # 159 random bits, positive: unpredictable, and far beyond the 64 bits required.
-            .serial_number(serial if serial is not None else x509.random_serial_number())
+            .serial_number(serial if serial is not None else leaf_serial())
             .not_valid_before(not_before)
             .not_valid_after(not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)

@@ -26,7 +26,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from .authority import CertificateAuthority, IssuedCertificate
+from .authority import CertificateAuthority, IssuedCertificate, leaf_serial
 from .cancellation import decide_cancellation, load_cancellation_document, parse_cancellation
 from .clock import format_utc, now_utc, parse_utc
 from .config import Config
@@ -455,7 +455,7 @@ class Engine:
                 spki_sha256=inspected.spki_sha256 if accept and inspected else "",
                 # The serial and validity are reserved with the decision, before the
                 # signature: no certificate can exist that the store does not name.
-                seriale=format(x509.random_serial_number(), "x") if accept else "",
+                seriale=format(leaf_serial(), "x") if accept else "",
                 data_scadenza=self.ca.leaf_not_after(stamp) if accept else None,
             )
             new_rows.append(
@@ -640,7 +640,7 @@ class Engine:
             records = [
                 replace(
                     r,
-                    seriale=r.seriale or format(x509.random_serial_number(), "x"),
+                    seriale=r.seriale or format(leaf_serial(), "x"),
                     data_scadenza=r.data_scadenza or self.ca.leaf_not_after(r.data_richiesta),
                 )
                 for r in records
