@@ -142,11 +142,20 @@ def populate(
     Store(db).close()  # the schema
     conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("PRAGMA synchronous = OFF")
-    # Indexes are built once at the end (Store() re-creates them): far faster in bulk.
-    for (name,) in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-    ).fetchall():
-        conn.execute(f"DROP INDEX {name}")
+    if revoked_only:
+        # Indexes are built once at the end (Store() re-creates them): far faster in bulk,
+        # and only the CRL is read from this store.
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        ).fetchall():
+            conn.execute(f"DROP INDEX {name}")
+    else:
+        # Indexes kept while rows go in, as a store grown by the daemon has them: an index
+        # built at the end packs its pages so that the first new rows split one at nearly
+        # every insert (measured: 7.9 pages written per request instead of 5.2), and the
+        # burst at 1M would measure the fixture. The cache holds them while they grow (and
+        # the population is no slower).
+        conn.execute("PRAGMA cache_size = -1000000")
     conn.execute("BEGIN")
     states: dict[str, int] = {}
     later: list[tuple[str, str, str, str, str, str]] = []

@@ -241,41 +241,6 @@ def test_publish_batch_renames_receipts_after_certificates(
 
 
 # -- the store at scale: indexes and the ledger fast path --------------------------------
-def test_per_request_queries_use_indexes(home: Path) -> None:
-    """What the daemon asks per request and per idle pass never scans the whole store
-    (the plan SQLite picks without statistics, as on a fresh million-row store)."""
-    store = Store(Home.at(home).database)
-    statements: list[str] = []
-    store._conn.set_trace_callback(statements.append)
-    now = datetime.now(UTC)
-    try:
-        store.key_uses("ab" * 32)
-        store.live_request_with_input("cd" * 32, "ab" * 32)
-        store.find(codice_fiscale=_cf(1))
-        store.get("20260101-000000001")
-        store.has_cancellation(_cf(1))
-        store.expired_active(now)
-        store.ocsp_due(now, 500)
-        store.pending_generation()
-        store.pending_inputs()
-        store.request_for_claim("x")
-        store._conn.set_trace_callback(None)
-        plans = {
-            sql: " | ".join(row[3] for row in store._conn.execute(f"EXPLAIN QUERY PLAN {sql}"))
-            for sql in statements
-            if sql.lstrip().upper().startswith("SELECT")
-        }
-    finally:
-        store.close()
-    assert len(plans) >= 10
-    for sql, plan in plans.items():
-        assert "SCAN" not in plan, (sql, plan)
-    ocsp = next(plan for sql, plan in plans.items() if "ocsp_until <" in sql)
-    assert "requests_ocsp" in ocsp
-    keys = next(plan for sql, plan in plans.items() if "spki_sha256 =" in sql)
-    assert "requests_spki" in keys
-
-
 def test_fast_ledger_rebuild_equals_record_by_record(engine: Engine) -> None:
     names = ["plain.csr", 'with,comma "quoted".csr', "new\nline\x07.csr", "refused.csr"]
     for i, name in enumerate(names):
