@@ -851,7 +851,9 @@ def _notes(sizes: Sizes, sc: dict[str, Any]) -> list[str]:
         "`RevocationPublisher.publish_crl` (read the store, build, sign, write DER and PEM) "
         "in a process of its own; peak RSS is that process' high-water mark, imports included.",
         f"**scale**: {sizes.store:,} requests inserted in bulk with SQLite ({states}), with "
-        "receipts, the hash-chained journal and `journal.csv`; certificate bytes are opaque "
+        "receipts, the hash-chained journal and `journal.csv`; the indexes grow with the "
+        "rows, as the daemon grows them (an index built at the end packs its pages, and "
+        "the first new rows would split them); certificate bytes are opaque "
         f"blobs of real size. Lookups: {sizes.lookups} `Store.find(codice_fiscale=...)` and "
         "`Store.get(id)` calls on a cold connection. The daemon is started on that home "
         "(a restart: the ledger was exported and marked current; the store marks every "
