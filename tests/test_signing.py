@@ -304,6 +304,42 @@ def test_ledger_update_rebuilds_when_a_row_is_missing(engine: Engine) -> None:
     assert ledger.read_text(encoding="utf-8").split("\n", 1)[1] == expected
 
 
+def test_ledger_catch_up_after_a_crash_appends_only_the_missing_tail(engine: Engine) -> None:
+    """A crash between a batch's commit and its append leaves out the last rows: they are
+    appended (no rebuild); a ledger whose end cannot be shown whole and equal to the store
+    is refused, so the caller rebuilds."""
+    names = [f"t{i}.csr" for i in range(5)]
+    for i, name in enumerate(names):
+        (engine.home.inbox / name).write_bytes(_csr(_cf(90 + i), _key(50 + i)))
+    engine.process([c for n in names if (c := claim(engine.home, n)) is not None])
+    ledger = engine.publisher.ledger
+    whole = ledger.read_bytes()
+    lines = whole.splitlines(keepends=True)
+    assert len(lines) == 6
+
+    def ledger_after(text: bytes) -> tuple[bool, bytes]:
+        ledger.write_bytes(text)
+        return engine.publisher.catch_up_ledger(engine.store), ledger.read_bytes()
+
+    assert ledger_after(b"".join(lines[:4])) == (True, whole)  # the last two appended
+    assert ledger_after(whole) == (True, whole)  # nothing missing: nothing appended
+    assert ledger_after(lines[0]) == (True, whole)  # the header alone: every row
+    assert ledger_after(b"".join(lines[:4]) + lines[4][:30])[0] is False  # torn last row
+    altered = lines[3].replace(b"ATTIVATO", b"ANNULLATO")
+    assert ledger_after(b"".join(lines[:3]) + altered)[0] is False  # not the store's row
+    assert ledger_after(b"")[0] is False
+    # A last row the CSV quotes (a name with a comma, quotes, a newline shown as \x0a).
+    ledger.write_bytes(whole)
+    (engine.home.inbox / 'a, "b"\nc.csr').write_bytes(_csr(_cf(99), _key(59)))
+    taken = claim(engine.home, 'a, "b"\nc.csr')
+    assert taken is not None
+    engine.process([taken])
+    whole = ledger.read_bytes()
+    assert whole.endswith(b',"a, ""b""\\x0ac.csr"\n')
+    assert ledger_after(b"".join(whole.splitlines(keepends=True)[:-1])) == (True, whole)
+    assert ledger_after(whole) == (True, whole)
+
+
 # -- the pipelined batch -----------------------------------------------------------------
 def _drop_all(engine: Engine, files: Sequence[tuple[str, bytes]]) -> list[dict[str, object]]:
     for name, data in files:

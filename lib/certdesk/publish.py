@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import os
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,49 @@ class Publisher:
             fh.flush()
             os.fsync(fh.fileno())
         self._replace_ledger(aside)
+
+    def catch_up_ledger(self, store: Store) -> bool:
+        """After a crash, append the rows the store has beyond ledger.csv's last one, in
+        constant time instead of a rebuild's (seconds at a million rows).
+
+        A batch appends its rows after its commit, in IdOperazione order, so a crash can
+        only leave out the last rows. That holds when the file ends with a whole row equal,
+        byte for byte, to the store's row of the same IdOperazione; False otherwise (a
+        torn last row, a row over several lines, anything else): the caller rebuilds."""
+        last_id = self._last_row_id(store)
+        if last_id is None:
+            return False
+        with open(self.ledger, "a", encoding="utf-8", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            for rows in store.iter_ledger_rows(after=last_id):
+                writer.writerows(rows)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return True
+
+    def _last_row_id(self, store: Store) -> str | None:
+        """The IdOperazione of ledger.csv's last row ("" for a header alone), when that row
+        is whole and equal to the store's; None when that cannot be shown."""
+        try:
+            with open(self.ledger, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                fh.seek(max(0, size - _TAIL_BYTES))
+                tail = fh.read()
+        except FileNotFoundError:
+            return None
+        if not tail.endswith(b"\n"):
+            return None  # empty, or a torn last row
+        before, _, last = tail[:-1].rpartition(b"\n")
+        if not before and size > len(tail):
+            return None  # no whole line in the tail: not a row this code writes
+        line = last.decode("utf-8", "replace") + "\n"
+        if line == _LEDGER_HEADER:
+            return ""
+        id_op = line.split(",", 1)[0]
+        row = store.ledger_row(id_op) if _ID_OPERAZIONE.fullmatch(id_op) else None
+        if row is None or _csv_text([row]) != line:
+            return None
+        return id_op
 
     def update_ledger(self, store: Store, id_operazioni: Iterable[str]) -> None:
         """Rewrite the rows of ``id_operazioni`` (an annullamento, an expiry), in constant
@@ -358,6 +402,15 @@ def _receipt_bytes(receipt: dict[str, Any]) -> bytes:
 
 # Above this many changed rows at once (a mass expiry), a rebuild is as cheap.
 _PATCH_MAX_ROWS = 10_000
+# ledger.csv's last row is looked for in this much of its end (a row is ~250 bytes).
+_TAIL_BYTES = 64 * 1024
+_ID_OPERAZIONE = re.compile(r"\d{8}-\d{9}")
+
+
+def _csv_text(rows: Iterable[Sequence[str]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
 
 
 def _row_from(fh: Any, position: int, first: int, size: int) -> tuple[int, int, bytes] | None:

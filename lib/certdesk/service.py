@@ -194,7 +194,7 @@ class Engine:
         self.publisher.remove_stale_asides()
         self.publisher.write_ca(self.ca.root_pem(), self.ca.issuing_pem())
         self.publisher.catch_up_journal(self.store)
-        outcomes = self.finish_interrupted()
+        outcomes = self.finish_interrupted(at_start=True)
         # Claims never recorded (killed right after the rename): process them now.
         leftovers = [c for c in list_claims(self.home) if self.store.input(c.claim) is None]
         if leftovers:
@@ -206,10 +206,11 @@ class Engine:
             settle_claim(self.home, item, quarantined=settled.quarantined)
         return outcomes
 
-    def finish_interrupted(self) -> list[Outcome]:
+    def finish_interrupted(self, *, at_start: bool = False) -> list[Outcome]:
         """Finish the inputs whose outcome is committed but not yet published (a crash, or
         a batch that failed half-way), in the order of a normal batch: certificates,
-        ledger, journal and CRL first, receipts last, then the move out of state/work/."""
+        ledger, journal and CRL first, receipts last, then the move out of state/work/.
+        ``at_start``: nothing was published since the crash (see the ledger below)."""
         # Requests accepted but not signed (killed between the two commits).
         pending = self.store.pending_generation()
         if pending:
@@ -235,13 +236,15 @@ class Engine:
             if request is not None and der is not None:
                 pem = x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
                 self.publisher.write_certificate(request.id_operazione, pem, sync=False)
-        # A full rebuild costs seconds at a million rows: only when something may be
-        # missing or stale (a crash mid-batch or mid-update, or no ledger at all).
-        if (
-            pending
-            or unfinished
-            or not self.store.ledger_is_current()
-            or not (self.publisher.ledger.exists())
+        # A full rebuild costs seconds at a million rows: only when a row may be stale (a
+        # crash mid-update) or there is no ledger. Rows missing after a crash can only be
+        # the last ones (batches append in IdOperazione order, and a crash ends the
+        # appends): they are appended. After a batch that failed while the daemon went on,
+        # later batches may have appended past the missing rows: that rebuilds.
+        stale = not self.store.ledger_is_current() or not self.publisher.ledger.exists()
+        if stale or (
+            (pending or unfinished)
+            and not (at_start and self.publisher.catch_up_ledger(self.store))
         ):
             self._refresh_ledger()
         self.publisher.catch_up_journal(self.store)

@@ -111,6 +111,15 @@ _BY_CF = " INDEXED BY requests_codice_fiscale"
 # match the index's (it then reads the whole index).
 _BY_KEY = "substr(spki_sha256, 1, 16) = ? AND +spki_sha256 = ? AND spki_sha256 != ''"
 
+_LEDGER_ROWS = (
+    "SELECT id_operazione, codice_fiscale, profilo,"
+    " CASE WHEN stato IN ('ATTIVATO', 'ANNULLATO', 'SCADUTO')"
+    " THEN id_operazione || '.pem' ELSE '' END,"
+    " stato, data_richiesta, COALESCE(data_scadenza, ''), esito, COALESCE(seriale, ''),"
+    " impronta_sha256, motivazione, COALESCE(data_annullamento, ''), file_origine"
+    " FROM requests"
+)
+
 _REQUEST_COLUMNS = (
     "id_operazione, codice_fiscale, profilo, stato, data_richiesta, esito, file_origine, "
     "data_scadenza, seriale, impronta_sha256, spki_sha256, motivazione, data_annullamento, "
@@ -546,19 +555,20 @@ class Store:
         while rows := cursor.fetchmany(10_000):
             yield from (_record(r) for r in rows)
 
-    def iter_ledger_rows(self) -> Iterator[list[tuple[str, ...]]]:
-        """Every request as its ``ledger.csv`` fields (``records.ledger_line`` without the
-        objects), in IdOperazione order, in chunks: the ledger rebuild's fast path."""
+    def iter_ledger_rows(self, after: str = "") -> Iterator[list[tuple[str, ...]]]:
+        """Every request (after IdOperazione ``after``) as its ``ledger.csv`` fields
+        (``records.ledger_line`` without the objects), in IdOperazione order, in chunks:
+        the ledger rebuild's fast path."""
         cursor = self._conn.execute(
-            "SELECT id_operazione, codice_fiscale, profilo,"
-            " CASE WHEN stato IN ('ATTIVATO', 'ANNULLATO', 'SCADUTO')"
-            " THEN id_operazione || '.pem' ELSE '' END,"
-            " stato, data_richiesta, COALESCE(data_scadenza, ''), esito, COALESCE(seriale, ''),"
-            " impronta_sha256, motivazione, COALESCE(data_annullamento, ''), file_origine"
-            " FROM requests ORDER BY id_operazione"
+            f"{_LEDGER_ROWS} WHERE id_operazione > ? ORDER BY id_operazione", (after,)
         )
         while rows := cursor.fetchmany(10_000):
             yield [(*r[:12], printable(r[12])) for r in rows]
+
+    def ledger_row(self, id_op: str) -> tuple[str, ...] | None:
+        """One request's ``ledger.csv`` fields, as ``iter_ledger_rows`` gives them."""
+        row = self._conn.execute(f"{_LEDGER_ROWS} WHERE id_operazione = ?", (id_op,)).fetchone()
+        return (*row[:12], printable(row[12])) if row else None
 
     def iter_certificates(self) -> Iterator[tuple[str, bytes]]:
         cursor = self._conn.execute(
