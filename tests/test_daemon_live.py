@@ -7,6 +7,7 @@ fails if a thread it started (observer, emitter, inotify reader) is still alive 
 
 from __future__ import annotations
 
+import csv
 import errno
 import logging
 import os
@@ -294,6 +295,46 @@ def test_a_transient_failure_is_retried_without_refusing(
     log = daemon_log.text()
     assert "retrying them one by one" in log and "ERRORE_INTERNO" not in log
     assert sum(" esito=OK" in line for line in log.splitlines()) == 4  # one line each
+    run_certdesk(home, "verify-ledger")
+
+
+def test_a_batch_that_failed_before_its_ledger_rows_is_finished_without_a_rebuild(
+    home: Path, monkeypatch: pytest.MonkeyPatch, daemon_log: _Records
+) -> None:
+    """A full disk when a batch appends its ledger rows (after its commit): the retry puts
+    the rows in ledger.csv from the store, without rewriting the whole file (seconds at a
+    million rows), and later requests are appended after them."""
+    from certdesk import publish
+
+    append = publish.append_unsynced
+    failures: list[str] = []
+
+    def disk_full_once(path: Any, data: bytes) -> bool:
+        if str(path).endswith("ledger.csv") and not failures:
+            failures.append(str(path))
+            raise OSError(errno.ENOSPC, "No space left on device (injected)")
+        return append(path, data)
+
+    names = [f"row-{n}.csr" for n in range(3)]
+    with ThreadDaemon(home, **QUICK):
+        drop(home, "first.csr", make_csr(60))  # the ledger exists before the failure
+        assert wait_receipt(home, "first.csr")["esito"] == "OK"
+        rebuilds: list[str] = []
+        monkeypatch.setattr(publish, "append_unsynced", disk_full_once)
+        monkeypatch.setattr(
+            publish.Publisher, "rebuild_ledger", lambda self, store: rebuilds.append("!")
+        )
+        for n, name in enumerate(names):
+            drop(home, name, make_csr(61 + n))
+        got = [wait_receipt(home, name) for name in names]
+        drop(home, "later.csr", make_csr(65))
+        assert wait_receipt(home, "later.csr")["esito"] == "OK"
+    assert len(failures) == 1 and rebuilds == []
+    assert [r["esito"] for r in got] == ["OK"] * 3
+    assert "retrying them one by one" in daemon_log.text()
+    with open(home / "outbox" / "ledger.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["FileOrigine"] for r in rows] == ["first.csr", *names, "later.csr"]
     run_certdesk(home, "verify-ledger")
 
 

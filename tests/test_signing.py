@@ -288,20 +288,38 @@ def test_ledger_update_patches_rows_like_a_rebuild(
     assert patched.count(b"ANNULLATO") == 3
 
 
-def test_ledger_update_rebuilds_when_a_row_is_missing(engine: Engine) -> None:
-    names = [f"m{i}.csr" for i in range(3)]
+def test_ledger_update_puts_missing_rows_in_place(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows a failed batch never appended (here the first and a middle one, while a later
+    row is in the file) are inserted where they belong, with a changed row patched, and
+    no rebuild; a ledger that is not what certdesk writes is rebuilt."""
+    names = [f"m{i}.csr" for i in range(4)]
     for i, name in enumerate(names):
         (engine.home.inbox / name).write_bytes(_csr(_cf(80 + i), _key(40 + i)))
     engine.process([c for n in names if (c := claim(engine.home, n)) is not None])
     ledger = engine.publisher.ledger
     lines = ledger.read_text(encoding="utf-8").splitlines(keepends=True)
-    ledger.write_text(lines[0] + lines[2], encoding="utf-8")  # the first row lost
-    first = lines[1].split(",")[0]
+    ledger.write_text(lines[0] + lines[2] + lines[4], encoding="utf-8")  # rows 1 and 3 lost
+    missing = [lines[1].split(",")[0], lines[3].split(",")[0]]
+    changed = lines[2].split(",")[0]
     with engine.store.transaction() as txn:
-        txn.cancel(first, now=datetime.now(UTC), motivazione="ALTRO", nota="x", operatore="t")
-    engine.publisher.update_ledger(engine.store, [first])
+        txn.cancel(changed, now=datetime.now(UTC), motivazione="ALTRO", nota="x", operatore="t")
+    rebuilds: list[str] = []
+    rebuild = engine.publisher.rebuild_ledger
+    monkeypatch.setattr(engine.publisher, "rebuild_ledger", lambda store: rebuilds.append("!"))
+    engine.publisher.update_ledger(engine.store, [*missing, changed])
     expected = "".join(ledger_line(r) for r in engine.store.iter_requests())
-    assert ledger.read_text(encoding="utf-8").split("\n", 1)[1] == expected
+    assert ledger.read_text(encoding="utf-8") == lines[0] + expected
+    assert rebuilds == []
+    engine.publisher.update_ledger(engine.store, missing)  # present now: the same rows
+    assert ledger.read_text(encoding="utf-8") == lines[0] + expected
+    ledger.write_text(lines[0] + lines[1] + lines[2][:20], encoding="utf-8")  # torn
+    engine.publisher.update_ledger(engine.store, missing)
+    ledger.write_text(lines[1] + lines[2], encoding="utf-8")  # no header
+    engine.publisher.update_ledger(engine.store, missing)
+    assert rebuilds == ["!", "!"]
+    monkeypatch.setattr(engine.publisher, "rebuild_ledger", rebuild)
 
 
 def test_ledger_catch_up_after_a_crash_appends_only_the_missing_tail(engine: Engine) -> None:

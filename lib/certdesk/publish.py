@@ -221,19 +221,22 @@ class Publisher:
 
     def update_ledger(self, store: Store, id_operazioni: Iterable[str]) -> None:
         """Rewrite the rows of ``id_operazioni`` (an annullamento, an expiry), in constant
-        time per row instead of per ledger row.
+        time per row instead of per ledger row; a row not in the file (a batch that failed
+        before its append) is inserted where it belongs.
 
         ledger.csv is a CSV with one row per request, so a row that changes length moves
         every row after it: the file is still written anew, but the unchanged byte ranges
         are copied by the kernel (``copy_file_range``) and only the changed rows are
         formatted. The rows are found by binary search on IdOperazione, which orders the
-        file. Anything unexpected (a row missing, too many rows) rebuilds from the store.
+        file. Anything unexpected (a torn row, too many rows) rebuilds from the store.
         """
         wanted = sorted(set(id_operazioni))
         if not wanted:
             return
+        spans: list[tuple[int, int]] | None = None
         try:
-            spans = self._locate_rows(wanted) if len(wanted) <= _PATCH_MAX_ROWS else None
+            if len(wanted) <= _PATCH_MAX_ROWS:
+                spans = self._locate_rows(wanted)
         except (OSError, ValueError):
             spans = None
         if spans is None:
@@ -281,12 +284,15 @@ class Publisher:
         with contextlib.suppress(FileNotFoundError):
             self._old_ledger.unlink()
 
-    def _locate_rows(self, wanted: Sequence[str]) -> list[tuple[int, int]] | None:
-        """(start, end) byte offsets of each wanted row, or None if one is not there."""
+    def _locate_rows(self, wanted: Sequence[str]) -> list[tuple[int, int]]:
+        """(start, end) byte offsets of each wanted row; for a row not in the file, the
+        empty span where it belongs. Every row is one line (names are made printable)."""
         spans = []
         with open(self.ledger, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
-            first = len(fh.readline())
+            if fh.readline() != _LEDGER_HEADER.encode("utf-8"):
+                raise ValueError("ledger.csv does not start with its header")
+            first = fh.tell()
             for id_op in wanted:
                 key = id_op.encode("ascii")
                 lo, hi = first, size
@@ -298,9 +304,11 @@ class Publisher:
                     else:
                         lo = row[1]
                 row = _row_from(fh, lo, first, size)
-                if row is None or row[2] != key:
-                    return None
-                spans.append((row[0], row[1]))
+                if row is not None and row[2] == key:
+                    spans.append((row[0], row[1]))
+                else:  # before the first row with a greater id, or at the end
+                    at = size if row is None else row[0]
+                    spans.append((at, at))
         return spans
 
     # -- journal ---------------------------------------------------------------------

@@ -217,6 +217,7 @@ class Engine:
             self._sign_and_activate(pending)
         # Inputs recorded but not finished (receipt or archive missing).
         unfinished: list[InputRecord] = []
+        rows = [record.id_operazione for record in pending]  # maybe not in ledger.csv
         cancellation = False
         cancelled_ids: list[str] = []
         for record in self.store.pending_inputs():
@@ -232,6 +233,8 @@ class Engine:
                 cancelled_ids.extend(record.receipt.get("id_operazione") or [])
             # ATTIVATO was committed with the receipt, the certificate file maybe not.
             request = self.store.request_for_claim(record.claim)
+            if request is not None:
+                rows.append(request.id_operazione)
             der = self.store.certificate_der(request.id_operazione) if request else None
             if request is not None and der is not None:
                 pem = x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
@@ -240,13 +243,11 @@ class Engine:
         # crash mid-update) or there is no ledger. Rows missing after a crash can only be
         # the last ones (batches append in IdOperazione order, and a crash ends the
         # appends): they are appended. After a batch that failed while the daemon went on,
-        # later batches may have appended past the missing rows: that rebuilds.
-        stale = not self.store.ledger_is_current() or not self.publisher.ledger.exists()
-        if stale or (
-            (pending or unfinished)
-            and not (at_start and self.publisher.catch_up_ledger(self.store))
-        ):
+        # later batches may have appended past its rows: they are put in their place.
+        if not self.store.ledger_is_current() or not self.publisher.ledger.exists():
             self._refresh_ledger()
+        elif rows and not (at_start and self.publisher.catch_up_ledger(self.store)):
+            self._refresh_ledger(rows)
         self.publisher.catch_up_journal(self.store)
         self.revocation.publish_crl_if_due(
             force=cancellation or not self.revocation.crl_exists(), now=self._clock()
