@@ -71,7 +71,9 @@ class CrlEntries:
         kept: dict[str, x509.RevokedCertificate] = {}
         revoked: list[x509.RevokedCertificate] = []
         for seriale, revoked_at, motivazione in rows:
-            entry = before.get(seriale) or _entry(seriale, revoked_at, motivazione)
+            entry = before.get(seriale)
+            if entry is None:
+                entry = _entry(seriale, revoked_at, motivazione)
             # Two entries with one serial would make the CRL ambiguous; the store's
             # UNIQUE serial forbids it, and this keeps a broken store from signing one.
             if kept.setdefault(seriale, entry) is not entry:
