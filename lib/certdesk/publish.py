@@ -183,7 +183,7 @@ class Publisher:
         A batch appends its rows after its commit, in IdOperazione order, so a crash can
         only leave out the last rows. That holds when the file ends with a whole row equal,
         byte for byte, to the store's row of the same IdOperazione; False otherwise (a
-        torn last row, a row over several lines, anything else): the caller rebuilds."""
+        torn last row, a row the store has otherwise, no header): the caller rebuilds."""
         last_id = self._last_row_id(store)
         if last_id is None:
             return False
