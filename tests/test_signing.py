@@ -346,6 +346,7 @@ def test_ledger_catch_up_after_a_crash_appends_only_the_missing_tail(engine: Eng
     altered = lines[3].replace(b"ATTIVATO", b"ANNULLATO")
     assert ledger_after(b"".join(lines[:3]) + altered)[0] is False  # not the store's row
     assert ledger_after(b"")[0] is False
+    assert ledger_after(b"".join(lines[1:4]))[0] is False  # no header
     # A last row the CSV quotes (a name with a comma, quotes, a newline shown as \x0a).
     ledger.write_bytes(whole)
     (engine.home.inbox / 'a, "b"\nc.csr').write_bytes(_csr(_cf(99), _key(59)))

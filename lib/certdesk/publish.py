@@ -200,6 +200,8 @@ class Publisher:
         is whole and equal to the store's; None when that cannot be shown."""
         try:
             with open(self.ledger, "rb") as fh:
+                if fh.readline() != _LEDGER_HEADER.encode("utf-8"):
+                    return None
                 size = os.fstat(fh.fileno()).st_size
                 fh.seek(max(0, size - _TAIL_BYTES))
                 tail = fh.read()
