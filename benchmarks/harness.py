@@ -436,7 +436,7 @@ def _runs(result: dict[str, Any]) -> str:
     return ", ".join(f"{rate:,.0f} (I/O {stall:.0%})" for rate, stall in runs)
 
 
-def _best_bursts(homes: Sequence[Path], csrs: Sequence[bytes], size: int) -> list[dict[str, float]]:
+def _best_bursts(homes: Sequence[Path], csrs: Sequence[bytes], size: int) -> list[dict[str, Any]]:
     """Bursts of distinct CSRs into each home's running daemon, the homes taking turns (in
     alternating order), a few seconds apart; the fastest of each home counts. Taking turns
     gives the homes compared the same machine: on this shared one, background writeback
@@ -448,9 +448,9 @@ def _best_bursts(homes: Sequence[Path], csrs: Sequence[bytes], size: int) -> lis
             time.sleep(4)  # the last burst's idle work (its OCSP responses) is done
             batch = csrs[n * size : (n + 1) * size]
             results[index].append(_burst(home, batch, f"burst-{n}"))
-    best = [dict(max(runs, key=lambda r: r["rate"])) for runs in results]
+    best: list[dict[str, Any]] = [dict(max(runs, key=lambda r: r["rate"])) for runs in results]
     for chosen, runs in zip(best, results, strict=True):
-        chosen["runs"] = [(r["rate"], r["io_stall"]) for r in runs]  # type: ignore[assignment]
+        chosen["runs"] = [(r["rate"], r["io_stall"]) for r in runs]
     return best
 
 
