@@ -29,7 +29,7 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-4000:]
     table = result.stdout
-    for section in ("raw", "end-to-end", "latency", "CRL", "scale", "baseline"):
+    for section in ("raw", "floor", "end-to-end", "latency", "CRL", "scale", "baseline"):
         assert f"\n{section} " in table, section
     text = out.read_text(encoding="utf-8")
     assert text.startswith("# certdesk benchmarks")
@@ -37,6 +37,8 @@ def test_bench_smoke_run(tmp_path: Path) -> None:
     assert "| end-to-end | watch --once" in text
     assert "--workers 2" in text
     assert "Targets met:" in text
+    # The floor's note says what the 2-worker target leaves to certdesk's own work.
+    assert "**Floor**" in text and "for the store's commits" in text
     # One row per measurement, each with a result.
     rows = [line for line in text.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(rows) >= 18
