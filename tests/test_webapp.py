@@ -9,6 +9,8 @@ daemon: a request upload, the status page, and a full cancellation.
 from __future__ import annotations
 
 import http.client
+import io
+import logging
 import os
 import re
 import shutil
@@ -16,16 +18,17 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from urllib.parse import quote, quote_plus, urlsplit
 
 import pytest
 
-from certdesk import webapp
+from certdesk import logredact, webapp
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page
@@ -46,7 +49,8 @@ def test_command_listens_on_loopback_with_token_and_culling(tmp_path: Path) -> N
     assert server.port == webapp.DEFAULT_PORT == 8866
     assert server.token == "t0k" and not server.token_generated
     command = webapp.build_command(server)
-    assert command[1:4] == ["-m", "voila", str(REPO / "notebooks")]
+    # Voila's own arguments, run by the launcher that redacts the token from its logs
+    assert command[1:4] == ["-m", "certdesk.voila_launcher", str(REPO / "notebooks")]
     for flag in ("--Voila.ip=127.0.0.1", "--Voila.port=8866", "--Voila.port_retries=0",
                  "--Voila.auto_token=True", "--no-browser",
                  "--MappingKernelManager.cull_connected=True"):
@@ -118,9 +122,10 @@ class Server:
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def get(self, path: str) -> http.client.HTTPResponse:
+    def get(self, path: str, headers: Mapping[str, str] | None = None
+            ) -> http.client.HTTPResponse:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        conn.request("GET", path)
+        conn.request("GET", path, headers=dict(headers or {}))
         response = conn.getresponse()
         response.read()
         conn.close()
@@ -185,7 +190,7 @@ def start_server(home: Path, log: Path, *, token: str | None, port: int | None =
                 raise AssertionError(f"the web app did not listen:\n{log.read_text()}") from None
             time.sleep(0.1)
     if token is None:
-        found = re.search(r"token generato .*: (\S+)", log.read_text())
+        found = re.search(r"certdesk admin: .*[?]token=(\S+)", log.read_text())
         assert found, log.read_text()
         server.token = found.group(1)
     return server
@@ -243,6 +248,117 @@ def test_busy_port_is_an_error_not_a_move(tmp_path: Path) -> None:
         finally:
             server.stop()
     assert f"{port}" in server.log.read_text()
+
+
+# -- the token never reaches a log ---------------------------------------------------------
+
+SECRET = "s3cret-Token_value-0123456789"
+SPACED = "my long secret é"  # a chosen token that URL-encoding changes
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("404 GET /nope?token=abc&x=1 (127.0.0.1)", "404 GET /nope?token=[REDACTED]&x=1 (127.0.0.1)"),
+    ("GET /?TOKEN=abc#top", "GET /?TOKEN=[REDACTED]#top"),
+    ("uri='/?access_token=abc', x", "uri='/?access_token=[REDACTED]', x"),
+    ("login?next=%2F%3Ftoken%3Dabc%26x%3D1", "login?next=%2F%3Ftoken=[REDACTED]%26x%3D1"),
+    ("next=%252F%253FToken%253Dabc%2526x", "next=%252F%253FToken=[REDACTED]%2526x"),
+    ("Authorization: token abc", "Authorization: token [REDACTED]"),
+    ("{'Authorization': 'Bearer abc'}", "{'Authorization': 'Bearer [REDACTED]'}"),
+    (f"ValueError: bad page /{SECRET}/x", "ValueError: bad page /[REDACTED]/x"),
+    (f"Referer: http://h/?t={SECRET}", "Referer: http://h/?t=[REDACTED]"),
+    (f"a {quote(SPACED, safe='')} b {quote_plus(SPACED)} c {SPACED}",
+     "a [REDACTED] b [REDACTED] c [REDACTED]"),
+    ("an example: token=x, Token x", "an example: token=[REDACTED], Token x"),  # too short
+    ("404 GET /nope (127.0.0.1)", "404 GET /nope (127.0.0.1)"),
+])
+def test_redact_query_header_and_literal_forms(line: str, expected: str) -> None:
+    secrets = [SECRET, SPACED, "x"]
+    assert logredact.redact(line, secrets) == expected
+    assert logredact.redact(expected, secrets) == expected  # idempotent
+
+
+def test_filter_rewrites_the_final_message_and_the_traceback() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(logredact.TokenRedactor([SECRET]))
+    logger = logging.getLogger("certdesk.tests.redaction")
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        # tornado's access log: the URI is an argument, only the final message shows it
+        logger.warning("%d %s %.2fms", 404, f"GET /nope?token={SECRET} (127.0.0.1)", 1.0)
+        try:
+            raise ValueError(f"no page at /x?token={SECRET}")
+        except ValueError:
+            logger.exception("Uncaught exception GET %s", f"/x?token={SECRET}")
+    finally:
+        logger.removeHandler(handler)
+    out = stream.getvalue()
+    assert SECRET not in out
+    assert "404 GET /nope?token=[REDACTED] (127.0.0.1) 1.00ms" in out
+    assert "Uncaught exception GET /x?token=[REDACTED]" in out
+    assert "ValueError: no page at /x?token=[REDACTED]" in out
+
+
+def test_install_covers_every_logger_warnings_and_uncaught_exceptions() -> None:
+    # in a child: install() changes the process's logging for good
+    script = textwrap.dedent(f"""
+        import logging, threading, warnings
+        from certdesk import logredact
+        logredact.install([{SECRET!r}])
+        logging.getLogger("tornado.access").warning("%d %s", 404, "GET /x?token={SECRET}")
+        warnings.warn("see /?token={SECRET}")
+        def boom():
+            raise RuntimeError("thread saw {SECRET}")
+        thread = threading.Thread(target=boom, name="worker")
+        thread.start()
+        thread.join()
+        raise RuntimeError("bad token={SECRET}")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 1
+    assert SECRET not in done.stdout + done.stderr, done.stderr
+    for shown in ("404 GET /x?token=[REDACTED]", "UserWarning: see /?token=[REDACTED]",
+                  "Exception in thread worker:", "RuntimeError: thread saw [REDACTED]",
+                  "RuntimeError: bad token=[REDACTED]"):
+        assert shown in done.stderr, (shown, done.stderr)
+
+
+def test_the_token_never_reaches_the_log(tmp_path: Path) -> None:
+    server = start_server(tmp_path, tmp_path / "voila.log", token=None)
+    token = server.token
+    # path (and headers) -> status, and what the server's log line for it reads
+    logged = {
+        f"/nope?token={token}": (404, "404 GET /nope?token=[REDACTED] ("),
+        f"/voila/render/nope.ipynb?token={token}":
+            (404, "404 GET /voila/render/nope.ipynb?token=[REDACTED] ("),
+        f"/voila/static/../../etc/passwd?token={token}":
+            (403, "403 GET /voila/static/../../etc/passwd?token=[REDACTED] ("),
+        "/wrong-token?token=not-the-token": (404, "404 GET /wrong-token?token=[REDACTED] ("),
+        f"/longer-token?TOKEN={token}x": (404, "404 GET /longer-token?TOKEN=[REDACTED] ("),
+        f"/encoded?next=%2F%3Ftoken%3D{token}":
+            (404, "404 GET /encoded?next=%2F%3Ftoken=[REDACTED] ("),
+    }
+    in_headers = {"Authorization": f"token {token}",
+                  "Referer": f"http://127.0.0.1:{server.port}/?token={token}"}
+    try:
+        for path, (status, _) in logged.items():
+            assert server.get(path).status == status, path
+        assert server.get("/header-token", in_headers).status == 404
+        assert server.get("/", {"Authorization": f"token {token}"}).status == 200
+        assert server.get(f"/?token={token}").status == 200
+        assert server.get("/?token=not-the-token").status == 302
+    finally:
+        assert server.stop() == []
+    log = server.log.read_text()
+    showing = [line for line in log.splitlines() if token in line]
+    # the start-up line with the URL to open, printed before Voila starts; nothing else
+    assert showing == [f"certdesk admin: token generato (CERTDESK_ADMIN_TOKEN non impostato), "
+                       f"apri http://127.0.0.1:{server.port}/?token={token}"], log
+    for _, line in logged.values():
+        assert line in log, (line, log)  # logged, with the marker: not just left out
+    assert "404 GET /header-token (" in log
 
 
 # -- real Chromium -------------------------------------------------------------------------

@@ -9,7 +9,11 @@
   through the environment (``JUPYTER_TOKEN``), not the command line, so ``ps`` does not
   show it;
 - every page load starts a kernel that outlives the tab: idle kernels are culled;
-- the kernels find the home in ``CERTDESK_HOME`` (see :func:`certdesk.panels.notebook_home`).
+- the kernels find the home in ``CERTDESK_HOME`` (see :func:`certdesk.panels.notebook_home`);
+- the token never reaches a log: Voila runs under :mod:`certdesk.voila_launcher`, which
+  redacts it from every log line of the process (:mod:`certdesk.logredact`). The one line
+  that shows it is ours, printed before Voila starts, with the URL to open when the token
+  was generated.
 """
 
 from __future__ import annotations
@@ -87,9 +91,13 @@ def resolve(
 
 
 def build_command(server: AdminServer, python: str = sys.executable) -> list[str]:
-    """The Voila command line (without the token, which goes in the environment)."""
+    """The Voila command line (without the token, which goes in the environment).
+
+    Voila runs under :mod:`certdesk.voila_launcher`, which takes the same arguments and
+    installs the token redaction in that process before Voila logs anything.
+    """
     return [
-        python, "-m", "voila", str(server.notebooks),
+        python, "-m", "certdesk.voila_launcher", str(server.notebooks),
         "--no-browser",
         "--Voila.ip=127.0.0.1",
         f"--Voila.port={server.port}",
@@ -143,9 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"certdesk admin: home {server.home}", flush=True)
     print(f"certdesk admin: http://127.0.0.1:{server.port}/", flush=True)
     if server.token_generated:
-        print(f"certdesk admin: token generato (CERTDESK_ADMIN_TOKEN non impostato): "
-              f"{server.token}", flush=True)
-        print(f"certdesk admin: apri {server.url}", flush=True)
+        # one line, the only one of the whole log that shows the token (see logredact)
+        print(f"certdesk admin: token generato (CERTDESK_ADMIN_TOKEN non impostato), "
+              f"apri {server.url}", flush=True)
     else:
         print("certdesk admin: token da CERTDESK_ADMIN_TOKEN", flush=True)
     command = build_command(server)

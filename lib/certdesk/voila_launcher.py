@@ -1,0 +1,32 @@
+"""The process ``certdesk admin`` becomes: token redaction first, then Voila.
+
+    python -m certdesk.voila_launcher NOTEBOOKS [Voila options]
+
+takes the arguments of ``python -m voila``; the token comes from ``JUPYTER_TOKEN``, as
+for Voila itself. :func:`certdesk.webapp.main` execs it, so the logging of the whole
+server (Voila, jupyter_server, tornado's access log) runs in this process, behind
+:func:`certdesk.logredact.install`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+from . import logredact
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    token = os.environ.get("JUPYTER_TOKEN", "")
+    logredact.install([token])
+    # imported only now, so that nothing Voila sets up at import can log before the filter
+    voila_app = importlib.import_module("voila.app")
+    voila_app.Voila.launch_instance(list(sys.argv[1:] if argv is None else argv))
+
+
+if __name__ == "__main__":
+    main()
