@@ -77,12 +77,18 @@ def openssl_csr(directory: Path, cn: str) -> Path:
     return out
 
 
-def write_ledger(home: Path, rows: Iterable[Mapping[str, str]]) -> Path:
-    """``outbox/ledger.csv`` with the contract's columns (missing cells empty)."""
+def write_ledger(home: Path, rows: Iterable[Mapping[str, str]], *,
+                 quoting: int = csv.QUOTE_MINIMAL) -> Path:
+    """``outbox/ledger.csv`` with the contract's columns (missing cells empty).
+
+    ``quoting=csv.QUOTE_ALL`` keeps a bare ``\r`` inside its cell (the csv module quotes
+    none when lines end with ``\n``; the daemon escapes control characters instead).
+    """
     path = home / "outbox" / "ledger.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(LEDGER_COLUMNS), lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=list(LEDGER_COLUMNS), lineterminator="\n",
+                            quoting=quoting)
     writer.writeheader()
     for row in rows:
         writer.writerow({k: row.get(k, "") for k in LEDGER_COLUMNS})
@@ -111,12 +117,27 @@ def ledger_row(id_op: str, cf: str, stato: str, richiesta: dt.datetime, *,
     }
 
 
+#: The ``pausa`` of a daemon paused for lack of disk space (27/11/2026 12:58 in Rome).
+PAUSA_SPAZIO = {
+    "codice": "SPAZIO_INSUFFICIENTE",
+    "messaggio": "Free space on /srv/certdesk is 80 MiB, below the 512 MiB reserve: "
+                 "free some space <now>.",
+    "dal": "2026-11-27T11:58:00Z",
+}
+#: What every panel says of that daemon.
+PAUSED_WARNING = (
+    "Il daemon è in pausa dal 27/11/2026 12:58 (spazio su disco insufficiente): le "
+    "richieste restano in attesa e saranno elaborate alla ripresa."
+)
+
+
 def write_heartbeat(home: Path, *, state: str = "running", age: float = 0.0,
-                    pid: int | None = None) -> None:
+                    pid: int | None = None, extra: Mapping[str, Any] | None = None) -> None:
+    """``outbox/daemon.json``; ``extra`` adds or replaces keys (``{"pausa": ...}``)."""
     now = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=age)
     beat = {"pid": pid if pid is not None else os.getpid(), "version": "test",
             "started": iso(now), "updated": iso(now), "last_scan": iso(now),
-            "counts": {}, "state": state}
+            "counts": {}, "state": state, **(extra or {})}
     path = home / "outbox" / "daemon.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     aside = path.with_name(".daemon.json.tmp")

@@ -7,7 +7,16 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest_panels import CF_COMPANY, CF_PERSON, FakeDaemon, ledger_row, write_ledger
+from conftest_panels import (
+    CF_COMPANY,
+    CF_PERSON,
+    PAUSA_SPAZIO,
+    PAUSED_WARNING,
+    FakeDaemon,
+    ledger_row,
+    write_heartbeat,
+    write_ledger,
+)
 
 from certdesk.frame import load_ledger
 from certdesk.panels import make_cancellation_panel
@@ -175,6 +184,20 @@ def test_waits_without_freezing_and_says_when_the_daemon_is_away(home: Path) -> 
     queued = [p for p in (home / "inbox").iterdir() if not p.name.startswith(".")]
     assert len(queued) == 1 and queued[0].suffix == ".json"
     assert json.loads(queued[0].read_text())["motivazione"] == "ATTIVITA_CESSATA"
+
+
+def test_a_paused_daemon_is_said(home: Path) -> None:
+    write_heartbeat(home, state="paused", extra={"pausa": PAUSA_SPAZIO})
+    panel = make_cancellation_panel(home)
+    assert "certdesk-daemon-paused" in panel.daemon.value
+    assert PAUSED_WARNING in panel.daemon.value
+    assert "Daemon non attivo" not in panel.daemon.value
+    write_heartbeat(home, extra={"pausa": None})  # resumed
+    panel.select(CF_PERSON)  # reads the heartbeat again
+    assert "certdesk-daemon-ok" in panel.daemon.value and "pausa" not in panel.daemon.value
+    write_heartbeat(home, state="paused", extra={"pausa": PAUSA_SPAZIO})
+    panel.cerca.click()
+    assert PAUSED_WARNING in panel.daemon.value
 
 
 def test_a_broken_ledger_is_said_not_crashed(tmp_path: Path) -> None:

@@ -9,7 +9,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest_panels import CF_COMPANY, CF_PERSON, FakeDaemon, make_csr, write_heartbeat
+from conftest_panels import (
+    CF_COMPANY,
+    CF_PERSON,
+    PAUSA_SPAZIO,
+    PAUSED_WARNING,
+    FakeDaemon,
+    make_csr,
+    write_heartbeat,
+)
 from cryptography import x509
 
 from certdesk.frame import format_date, load_ledger
@@ -150,6 +158,23 @@ def test_ui_is_not_frozen_and_request_stays_queued_without_daemon(tmp_path: Path
     assert len(queued) == 1 and queued[0].suffix == ".csr"
     assert panel.last_input == queued[0]
     assert not panel.submit.disabled
+
+
+def test_a_paused_daemon_is_said_and_the_request_stays_queued(tmp_path: Path) -> None:
+    write_heartbeat(tmp_path, state="paused", extra={"pausa": PAUSA_SPAZIO})
+    panel = make_request_panel(tmp_path, timeout=0.5, interval=0.05)
+    assert "certdesk-daemon-paused" in panel.daemon.value
+    assert PAUSED_WARNING in panel.daemon.value
+    assert "Daemon non attivo" not in panel.daemon.value
+    upload(panel, "a.csr", make_csr(CF_PERSON))
+    panel.submit.click()
+    assert panel.waiter.join(10)
+    assert "resta in coda" in panel.status.value
+    assert len(inbox_files(tmp_path)) == 1
+    assert PAUSED_WARNING in panel.daemon.value  # still said after the wait
+    write_heartbeat(tmp_path)  # resumed
+    panel.refresh_daemon()
+    assert "certdesk-daemon-ok" in panel.daemon.value and "pausa" not in panel.daemon.value
 
 
 def test_dates_are_italian_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

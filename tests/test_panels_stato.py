@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 import base64
+import csv
 import datetime as dt
 import io
 import re
 from pathlib import Path
 
+import openpyxl
 import pandas as pd
 import pytest
-from conftest_panels import CF_COMPANY, CF_PERSON, ledger_row, write_heartbeat, write_ledger
+from conftest_panels import (
+    CF_COMPANY,
+    CF_PERSON,
+    PAUSA_SPAZIO,
+    PAUSED_WARNING,
+    iso,
+    ledger_row,
+    read_ledger_rows,
+    write_heartbeat,
+    write_ledger,
+)
 
 from certdesk.frame import LEDGER_COLUMNS, load_ledger
-from certdesk.panels import _charts, daemon_health, make_status_panel
+from certdesk.panels import DaemonPause, _charts, daemon_health, make_status_panel
 from certdesk.panels._stato import StatusPanel, excel_available
+from certdesk.records import RequestRecord, ledger_line
+from certdesk.states import Stato
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 CF_OTHER = "BNCLRA85M41F205X"
@@ -153,7 +167,7 @@ def test_export_of_the_filtered_table(home: Path, tmp_path_factory: pytest.TempP
     assert re.fullmatch(r"certificati-\d{8}-\d{4}\.csv", name)
     out = tmp_path_factory.mktemp("export") / "ledger.csv"
     out.write_bytes(data)
-    assert data.decode().splitlines()[0] == ",".join(LEDGER_COLUMNS)
+    assert next(csv.reader(io.StringIO(data.decode()))) == list(LEDGER_COLUMNS)
     again = load_ledger(out)  # the export is a ledger: it reads back to the same frame
     pd.testing.assert_frame_equal(again, panel.filtered.reset_index(drop=True))
     assert set(again["IdOperazione"]) == {"op-soon", "op-late", "op-co1"}
@@ -174,6 +188,89 @@ def test_export_to_excel(home: Path) -> None:
     row = sheet[sheet["IdOperazione"] == "op-new"].iloc[0]
     # Excel has no time zones: the workbook holds Italian wall-clock time (UTC+1 in November)
     assert row["DataRichiesta"] == pd.Timestamp("2026-11-27 13:00:00")
+
+
+# What OWASP says a spreadsheet may run: a cell starting with =, +, -, @, tab or CR.
+HOSTILE = ('=HYPERLINK("http://x","y")', "+1", "-2+3", "@SUM(A1)", "\tX", "\rY")
+
+
+@pytest.fixture
+def hostile_home(tmp_path: Path) -> Path:
+    rows = []
+    for i, text in enumerate(HOSTILE):
+        row = ledger_row(f"op-h{i}", CF_PERSON, "ATTIVATO", NOW - i * dt.timedelta(days=1))
+        row["FileOrigine"] = text
+        rows.append(row)
+    odd = ledger_row("op-odd", HOSTILE[0], "ANNULLATO", NOW, motivazione=HOSTILE[3],
+                     annullamento="2026-11-27T10:00:00Z")
+    odd["Profilo"] = HOSTILE[2]
+    rows.append(odd)
+    plain = ledger_row("op-plain", CF_PERSON, "ATTIVATO", NOW)
+    plain["FileOrigine"] = "richiesta a=b +1.csr"  # a formula character past the start is text
+    rows.append(plain)
+    write_ledger(tmp_path, rows, quoting=csv.QUOTE_ALL)
+    return tmp_path
+
+
+def test_csv_export_neutralises_formulas(hostile_home: Path) -> None:
+    ledger_before = (hostile_home / "outbox" / "ledger.csv").read_bytes()
+    panel = make_status_panel(hostile_home)
+    panel.export.click()
+    _name, data = exported(panel, "certdesk-export-csv")
+    rows = {r["IdOperazione"]: r for r in csv.DictReader(io.StringIO(data.decode(), newline=""))}
+    for i, text in enumerate(HOSTILE):
+        assert rows[f"op-h{i}"]["FileOrigine"] == "'" + text
+    odd = rows["op-odd"]
+    assert odd["CodiceFiscale"] == "'" + HOSTILE[0]
+    assert odd["Profilo"] == "'" + HOSTILE[2]
+    assert odd["Motivazione"] == "'" + HOSTILE[3]  # a category the contract does not know
+    assert odd["DataAnnullamento"] == "2026-11-27T10:00:00Z"  # dates are left as they are
+    plain = rows["op-plain"]
+    assert plain["FileOrigine"] == "richiesta a=b +1.csr"
+    assert plain["CodiceFiscale"] == CF_PERSON and plain["Profilo"] == "utente"
+    assert plain["DataRichiesta"] == iso(NOW) and plain["Motivazione"] == ""
+    # every cell quoted: a bare CR (or an Italian Excel's ";") cannot open a new cell
+    assert "\"'\rY\"" in data.decode()
+    # the ledger programs read stays raw, and so does what the panel holds
+    assert (hostile_home / "outbox" / "ledger.csv").read_bytes() == ledger_before
+    raw = {r["IdOperazione"]: r for r in read_ledger_rows(hostile_home)}
+    assert [raw[f"op-h{i}"]["FileOrigine"] for i in range(len(HOSTILE))] == list(HOSTILE)
+    assert set(panel.ledger["FileOrigine"]) >= set(HOSTILE)
+    record = RequestRecord("op-r", CF_PERSON, "utente", Stato.ATTIVATO, NOW, "OK", HOSTILE[0])
+    assert ledger_line(record).endswith(',"=HYPERLINK(""http://x"",""y"")"\n')
+
+
+@pytest.mark.skipif(not excel_available(), reason="openpyxl not installed")
+def test_excel_export_writes_text_never_formulas(hostile_home: Path) -> None:
+    panel = make_status_panel(hostile_home)
+    panel.export.click()
+    _name, data = exported(panel, "certdesk-export-xlsx")
+    sheet = openpyxl.load_workbook(io.BytesIO(data))["Certificati"]
+    header = [cell.value for cell in sheet[1]]
+    rows = {
+        cells[0].value: dict(zip(header, cells, strict=True))
+        for cells in sheet.iter_rows(min_row=2)
+    }
+
+    def assert_text(cell: object, expected: str) -> None:
+        assert isinstance(cell, openpyxl.cell.cell.Cell)
+        assert cell.data_type == "s", (cell.value, cell.data_type)
+        # XML reads a bare CR back as LF: what matters is the leading quote
+        assert cell.value == expected.replace("\r", "\n")
+
+    for i, text in enumerate(HOSTILE):
+        assert_text(rows[f"op-h{i}"]["FileOrigine"], "'" + text)
+    odd = rows["op-odd"]
+    assert_text(odd["CodiceFiscale"], "'" + HOSTILE[0])
+    assert_text(odd["Profilo"], "'" + HOSTILE[2])
+    assert_text(odd["Motivazione"], "'" + HOSTILE[3])
+    plain = rows["op-plain"]
+    assert_text(plain["FileOrigine"], "richiesta a=b +1.csr")
+    assert_text(plain["CodiceFiscale"], CF_PERSON)
+    # dates stay dates (Italian wall-clock time), empty cells stay empty
+    assert plain["DataRichiesta"].is_date
+    assert plain["DataRichiesta"].value == dt.datetime(2026, 11, 27, 13, 0)
+    assert plain["Motivazione"].value is None
 
 
 def test_empty_home(tmp_path: Path) -> None:
@@ -212,6 +309,66 @@ def test_heartbeat(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert not health.alive and "non esiste più" in health.reason
     (home / "outbox" / "daemon.json").write_text("{not json")
     assert not daemon_health(home).alive
+    (home / "outbox" / "daemon.json").write_text("[1, 2]")  # JSON, but not a heartbeat
+    assert "non è leggibile" in daemon_health(home).reason
+
+
+def test_a_paused_daemon_is_alive_but_says_so(home: Path, monkeypatch: pytest.MonkeyPatch
+                                              ) -> None:
+    monkeypatch.setattr("certdesk.panels._common._now", lambda: dt.datetime.now(dt.UTC))
+    write_heartbeat(home, state="paused", extra={"pausa": PAUSA_SPAZIO})
+    health = daemon_health(home)
+    assert health.alive
+    assert health.pause == DaemonPause(
+        "SPAZIO_INSUFFICIENTE", PAUSA_SPAZIO["messaggio"],
+        dt.datetime(2026, 11, 27, 11, 58, tzinfo=dt.UTC))
+    panel = make_status_panel(home)
+    shown = panel.daemon.value
+    assert "certdesk-daemon-paused" in shown and PAUSED_WARNING in shown
+    assert "<code>SPAZIO_INSUFFICIENTE</code>: Free space on /srv/certdesk is 80 MiB" in shown
+    assert "free some space &lt;now&gt;." in shown  # the daemon's words, escaped
+    assert "Daemon attivo" not in shown and "Daemon non attivo" not in shown
+
+    write_heartbeat(home, state="paused", extra={"pausa": {
+        "codice": "GUASTO_MACCHINA", "messaggio": "I/O error on state/", "dal": "nope"}})
+    panel.refresh.click()
+    assert ("Il daemon è in pausa (guasto della macchina: errore del disco o di I/O): le "
+            "richieste restano in attesa") in panel.daemon.value
+    write_heartbeat(home, state="paused")  # no pausa: still paused, for a cause not given
+    panel.refresh.click()
+    assert "Il daemon è in pausa (causa non indicata)" in panel.daemon.value
+    # a paused daemon that stopped beating (a disk too full even for daemon.json)
+    write_heartbeat(home, state="paused", age=25, extra={"pausa": PAUSA_SPAZIO})
+    panel.refresh.click()
+    assert "certdesk-daemon-ko" in panel.daemon.value
+    assert ("L'ultimo battito diceva: in pausa dal 27/11/2026 12:58 (spazio su disco "
+            "insufficiente)") in panel.daemon.value
+
+
+def test_a_heartbeat_caught_half_written_is_read_again(home: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a full disk the daemon rewrites daemon.json in place: new text, then old tail."""
+    monkeypatch.setattr("certdesk.panels._common._now", lambda: dt.datetime.now(dt.UTC))
+    path = home / "outbox" / "daemon.json"
+    write_heartbeat(home, state="paused", extra={"pausa": PAUSA_SPAZIO})
+    whole = path.read_text()
+    path.write_text(whole + whole[len(whole) // 2:])
+    # the daemon's write is done by the time the panel looks again
+    monkeypatch.setattr("certdesk.panels._common.time.sleep", lambda _s: path.write_text(whole))
+    health = daemon_health(home)
+    assert health.alive and health.pause is not None
+    assert health.pause.codice == "SPAZIO_INSUFFICIENTE"
+
+
+@pytest.mark.parametrize("extra", [{"pausa": None}, {}], ids=["pausa-null", "older-heartbeat"])
+def test_a_running_daemon_shows_no_pause(home: Path, monkeypatch: pytest.MonkeyPatch,
+                                         extra: dict[str, object]) -> None:
+    monkeypatch.setattr("certdesk.panels._common._now", lambda: dt.datetime.now(dt.UTC))
+    write_heartbeat(home, extra=extra)
+    panel = make_status_panel(home)
+    assert "certdesk-daemon-ok" in panel.daemon.value
+    assert "pausa" not in panel.daemon.value
+    assert daemon_health(home).pause is None
 
 
 def test_a_broken_ledger_is_said_not_crashed(tmp_path: Path) -> None:

@@ -12,13 +12,14 @@ responsive) for the daemon's receipt. :func:`notebook_home` is the home a notebo
 """
 
 from ._annullamento import CancellationPanel, make_cancellation_panel
-from ._common import DaemonHealth, daemon_health, notebook_home
+from ._common import DaemonHealth, DaemonPause, daemon_health, notebook_home
 from ._richiesta import RequestPanel, make_request_panel
 from ._stato import StatusPanel, make_status_panel
 
 __all__ = [
     "CancellationPanel",
     "DaemonHealth",
+    "DaemonPause",
     "RequestPanel",
     "StatusPanel",
     "daemon_health",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import io
 import os
@@ -17,8 +18,8 @@ from ..reasons import Motivazione
 from . import _charts, _common
 from ._common import daemon_health, data_link, esc, health_banner, read_ledger, table_html
 
-__all__ = ["MAX_ROWS_SHOWN", "StatusPanel", "ledger_csv_bytes", "ledger_xlsx_bytes",
-           "make_status_panel"]
+__all__ = ["FORMULA_TRIGGERS", "MAX_ROWS_SHOWN", "StatusPanel", "ledger_csv_bytes",
+           "ledger_xlsx_bytes", "make_status_panel", "spreadsheet_text"]
 
 #: The table shows this many rows (newest first); the exports always hold every row.
 MAX_ROWS_SHOWN = 500
@@ -44,16 +45,51 @@ _STATE_COLOURS = {
 }
 
 
-def ledger_csv_bytes(ledger: pd.DataFrame) -> bytes:
-    """The frame as ``ledger.csv`` writes it: contract columns, ISO 8601 UTC, empty cells.
+#: A spreadsheet takes a cell that starts with one of these for a formula (OWASP, "CSV
+#: Injection"): ``=``, ``+``, ``-`` and ``@`` start one, a tab or carriage return can hide one.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
-    :func:`certdesk.frame.load_ledger` reads it back to the same frame.
+
+def spreadsheet_text(text: str) -> str:
+    """``text`` as a spreadsheet cell shows it and never runs it.
+
+    A cell that starts like a formula gets a leading single quote, as OWASP recommends:
+    the ledger's text comes from outside (a file's name, a request's subject), and the
+    exports are opened in Excel or LibreOffice by people, not read by programs.
+    """
+    return f"'{text}" if text.startswith(FORMULA_TRIGGERS) else text
+
+
+def _inert_text(ledger: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text columns hold :func:`spreadsheet_text` strings (None when missing).
+
+    Only text is touched: dates stay datetimes, and numbers (none in today's ledger) stay
+    numbers, so a spreadsheet still sorts and filters them as such.
     """
     out = ledger.copy()
+    for name in out.columns:
+        column = out[name]
+        if isinstance(column.dtype, pd.CategoricalDtype | pd.StringDtype) or column.dtype == object:
+            inert = column.astype("string").map(spreadsheet_text, na_action="ignore")
+            out[name] = inert.astype(object).where(inert.notna(), None)
+    return out
+
+
+def ledger_csv_bytes(ledger: pd.DataFrame) -> bytes:
+    """The frame in ``ledger.csv``'s columns and ISO 8601 UTC dates, safe in a spreadsheet.
+
+    Text cells that start like a formula get a leading quote (:func:`spreadsheet_text`),
+    and every cell is quoted, so that neither a separator (``;`` for an Italian Excel) nor
+    a carriage return inside a cell can start a new cell with a formula in it (Python's
+    csv module quotes no ``\r`` when lines end with ``\n``). :func:`certdesk.frame.load_ledger`
+    reads it back to the same frame, but for those quoted cells. ``outbox/ledger.csv``
+    itself stays raw: programs read it.
+    """
+    out = _inert_text(ledger)
     for name in DATE_COLUMNS:
         if name in out.columns:
             out[name] = out[name].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return out.to_csv(index=False, na_rep="").encode("utf-8")
+    return out.to_csv(index=False, na_rep="", quoting=csv.QUOTE_ALL).encode("utf-8")
 
 
 def excel_available() -> bool:
@@ -61,13 +97,15 @@ def excel_available() -> bool:
 
 
 def ledger_xlsx_bytes(ledger: pd.DataFrame) -> bytes:
-    """The frame as an Excel workbook: dates in Italian time (Excel knows no time zones)."""
-    out = ledger.copy()
+    """The frame as an Excel workbook: dates in Italian time (Excel knows no time zones).
+
+    Text cells go through :func:`spreadsheet_text`: openpyxl writes a ``str`` that starts
+    with ``=`` as a formula, and once quoted none does, so every text cell is a string.
+    """
+    out = _inert_text(ledger)
     for name in out.columns:
         if isinstance(out[name].dtype, pd.DatetimeTZDtype):
             out[name] = out[name].dt.tz_convert(ROME).dt.tz_localize(None)
-        elif isinstance(out[name].dtype, pd.CategoricalDtype | pd.StringDtype):
-            out[name] = out[name].astype(object).where(out[name].notna(), None)
     buf = io.BytesIO()
     out.to_excel(buf, index=False, sheet_name="Certificati", engine="openpyxl")
     return buf.getvalue()
