@@ -263,3 +263,57 @@ def test_normal_modulus_has_no_weakness(csrs: CsrFactory) -> None:
     key = serialization.load_pem_private_key(csrs.key().read_bytes(), None)
     assert isinstance(key, rsa.RSAPrivateKey)
     assert weakness(key.public_key().public_numbers().n) is None
+
+
+# -- the codice fiscale in the Common Name is ASCII ---------------------------------------
+@pytest.fixture(scope="module")
+def cn_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def _csr_for(key: rsa.RSAPrivateKey, cn: str) -> bytes:
+    """A CSR whose CN is exactly ``cn`` (a UTF8String: openssl's -subj mangles non-ASCII)."""
+    return (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+    )
+
+
+@pytest.mark.parametrize(
+    ("cn", "expected"),
+    [
+        ("rssmra80a01h501u", "RSSMRA80A01H501U"),
+        (" RSSMRA80A01H501U ", "RSSMRA80A01H501U"),
+        ("RSS-MRA-80A01-H501U", "RSSMRA80A01H501U"),
+        ("007 4311 0157", "00743110157"),
+    ],
+)
+def test_ascii_case_spaces_and_dashes_in_the_cn_are_normalised(
+    cn_key: rsa.RSAPrivateKey, cn: str, expected: str
+) -> None:
+    assert inspect_request(_csr_for(cn_key, cn)).codice_fiscale.value == expected
+
+
+@pytest.mark.parametrize(
+    "cn",
+    [
+        "R\u017fSMRA80A01H501U",  # ſ LONG S, upper() gives 'S'
+        "R\u00dfMRA80A01H501U",  # ß, upper() gives 'SS'
+        "RSSMR\u013180A01H501C",  # ı dotless i, upper() gives 'I'
+        "RSSMRA\uff18\uff10A01H501U",  # full-width digits
+        "\uff10\uff10743110157",  # full-width digits, company
+        "\u2028RSSMRA80A01H501U",  # LINE SEPARATOR, removed by strip()
+        "RSSMRA\u00a080A01H501U",  # NO-BREAK SPACE
+        "RSSMRA\u201380A01H501U",  # EN DASH
+        "\tRSSMRA80A01H501U",  # ASCII whitespace other than the space
+        "\u212aSSMRA80A01H501U",  # KELVIN SIGN
+    ],
+)
+def test_cn_valid_only_through_unicode_folding_is_refused(
+    cn_key: rsa.RSAPrivateKey, cn: str
+) -> None:
+    error = rejected(_csr_for(cn_key, cn))
+    assert error.code == "CODICE_FISCALE_NON_VALIDO"
+    assert error.message.startswith("the Common Name is ") and error.message.isascii()

@@ -4,11 +4,20 @@ A person's codice fiscale has 16 characters (check character, a valid birth date
 *omocodia* letters accepted); a company's is its 11-digit number, validated with the
 partita IVA algorithm. python-stdnum implements both; this module only normalises,
 classifies and turns stdnum's exceptions into a coded refusal.
+
+A codice fiscale is ASCII. Only ASCII spaces, '-' and the case of ASCII letters are
+normalised; the code then reaching stdnum is 11 or 16 ASCII letters and digits. stdnum's
+``compact()`` alone would also fold Unicode look-alikes (full-width digits, no-break
+spaces, Unicode dashes) and ``str.upper()``/``strip()`` fold more ('ſ' → 'S', 'ı' → 'I', a
+U+2028 prefix stripped): a text that is a valid code only after such folding is not the
+code that was written, and many different texts would then name one person.
 """
 
 from __future__ import annotations
 
 import enum
+import re
+import unicodedata
 from dataclasses import dataclass
 
 from stdnum.exceptions import ValidationError
@@ -17,6 +26,10 @@ from stdnum.it import codicefiscale
 from .errors import RequestRejected
 
 __all__ = ["CodiceFiscale", "Soggetto", "parse_codice_fiscale"]
+
+_SEPARATORS = str.maketrans("", "", " -")
+# Explicit ASCII classes, no IGNORECASE: re's case folding would let the Kelvin sign match k.
+_PLAIN = re.compile(r"[A-Z0-9]{11}|[A-Z0-9]{16}")
 
 
 class Soggetto(enum.Enum):
@@ -33,16 +46,28 @@ class CodiceFiscale:
         return self.value
 
 
-def parse_codice_fiscale(raw: str) -> CodiceFiscale:
-    """Normalise (case, spaces) and validate ``raw``; refuse with CODICE_FISCALE_NON_VALIDO."""
-    shown = raw.strip()[:40]
-    try:
-        value = codicefiscale.validate(raw)
-    except ValidationError as exc:
-        raise RequestRejected(
-            f"'{shown}' is not a valid codice fiscale ({exc}): the Common Name must be "
-            "the 16-character codice fiscale of a person or the 11-digit number of a company",
-            code="CODICE_FISCALE_NON_VALIDO",
-        ) from None
-    kind = Soggetto.SOCIETA if len(value) == 11 else Soggetto.PERSONA_FISICA
-    return CodiceFiscale(value=value, soggetto=kind)
+def parse_codice_fiscale(raw: str, *, field: str = "the value") -> CodiceFiscale:
+    """Normalise (ASCII case, spaces, dashes) and validate ``raw``; refuse with
+    CODICE_FISCALE_NON_VALIDO, in a message naming ``field`` (e.g. "the Common Name")."""
+    plain = raw.translate(_SEPARATORS)
+    odd = next((c for c in plain if not c.isascii()), None)
+    if odd is not None:
+        name = unicodedata.name(odd, "")  # a lone surrogate has no name
+        why = f"it contains U+{ord(odd):04X} {name}".rstrip() + ": write only A-Z and 0-9"
+    elif not _PLAIN.fullmatch(plain.upper()):  # ASCII by now: upper() changes only a-z
+        why = "it is not 16 letters and digits nor 11 digits"
+    else:
+        try:
+            value = codicefiscale.validate(plain.upper())
+        except ValidationError as exc:
+            why = str(exc)
+        else:
+            kind = Soggetto.SOCIETA if len(value) == 11 else Soggetto.PERSONA_FISICA
+            return CodiceFiscale(value=value, soggetto=kind)
+    # ascii(): the message goes into receipts and the store as UTF-8, and ``raw`` may hold
+    # lone surrogates or control characters.
+    raise RequestRejected(
+        f"{field} is {raw[:40]!a}, not a valid codice fiscale ({why}): it must be the "
+        "16-character codice fiscale of a person or the 11-digit number of a company",
+        code="CODICE_FISCALE_NON_VALIDO",
+    )

@@ -189,7 +189,7 @@ def _common_name(csr: x509.CertificateSigningRequest) -> CodiceFiscale:
         )
     value = names[0].value
     text = value if isinstance(value, str) else value.decode("utf-8", "replace")
-    return parse_codice_fiscale(text)
+    return parse_codice_fiscale(text, field="the Common Name")
 
 
 def inspect_request(data: bytes, *, allow_ec: bool = False) -> InspectedRequest:
