@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .names import safe_name
+from .names import receipt_name
 from .reasons import Motivazione
 
 __all__ = ["drop_file", "file_cancellation", "receipt_path", "unique_name", "wait_for_receipt"]
@@ -68,12 +68,15 @@ def file_cancellation(
     return drop_file(home, name or unique_name("annullamento", ".json"), data)
 
 
-def receipt_path(home: Path, input_name: str) -> Path:
-    return home / "outbox" / "receipts" / f"{safe_name(input_name)}.json"
+def receipt_path(home: Path, input_name: str | bytes) -> Path:
+    """Where the daemon writes the receipt of ``inbox/input_name``, for every name: ``str``
+    as ``os.listdir``/``os.fsdecode`` give it (a byte that is not UTF-8 as a lone
+    surrogate), or the raw ``bytes``. See ``certdesk.names``."""
+    return home / "outbox" / "receipts" / receipt_name(input_name)
 
 
 def wait_for_receipt(
-    home: Path, input_name: str, *, timeout: float = 60.0, interval: float = 0.05
+    home: Path, input_name: str | bytes, *, timeout: float = 60.0, interval: float = 0.05
 ) -> dict[str, Any] | None:
     """The receipt of ``input_name`` once the daemon wrote it, or None after ``timeout``.
 

@@ -31,7 +31,7 @@ from .fsutil import (
     write_aside,
 )
 from .home import Home
-from .names import safe_name
+from .names import recorded_receipt_name
 from .records import (
     JOURNAL_COLUMNS,
     LEDGER_COLUMNS,
@@ -134,7 +134,7 @@ class Publisher:
             raise
 
     def receipt_path(self, input_name: str) -> Path:
-        return self.receipts / f"{safe_name(input_name)}.json"
+        return self.receipts / recorded_receipt_name(input_name)
 
     def write_receipt(self, input_name: str, receipt: dict[str, Any], *, sync: bool = True) -> None:
         atomic_write(self.receipt_path(input_name), _receipt_bytes(receipt), sync_dir=sync)
@@ -363,7 +363,7 @@ class Publisher:
                 final = f"{cert_folder}/{id_op}.pem"
                 certs.append((write_aside(final, pem), final))
             for name, receipt in receipts:
-                final = f"{receipt_folder}/{safe_name(name)}.json"
+                final = f"{receipt_folder}/{recorded_receipt_name(name)}"
                 notes.append((write_aside(final, _receipt_bytes(receipt)), final))
         except BaseException:
             remove_asides(certs + notes)
