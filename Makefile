@@ -3,7 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-HOME_DIR ?= $(CURDIR)
+# The home: HOME_DIR=..., else $CERTDESK_HOME, else the current folder (the CLI's own rule).
+HOME_DIR ?=
+HOME_ARG = $(if $(HOME_DIR),--home "$(HOME_DIR)")
 # Chromium from Debian for the browser tests; never a downloaded browser.
 CHROMIUM ?= /usr/bin/chromium
 
@@ -26,17 +28,17 @@ install-test: $(VENV)/.installed-test
 
 ## make run: the daemon on inbox/ -> outbox/, in the foreground (creates the CA on first use)
 run: install
-	$(BIN)/certdesk --home "$(HOME_DIR)" watch --init-if-missing
+	$(BIN)/certdesk $(HOME_ARG) watch --init-if-missing
 
 ## make test: lint, type-check and the whole test suite
 test: install-test chromium
-	$(BIN)/ruff check lib daemon tests benchmarks
-	$(BIN)/mypy lib/certdesk && $(BIN)/mypy daemon
+	$(BIN)/ruff check lib tests benchmarks
+	$(BIN)/mypy lib/certdesk
 	$(BIN)/python -m pytest
 
 ## make admin: the notebooks as a web app with Voila, token-protected, on 127.0.0.1
 admin: install-test
-	$(BIN)/certdesk --home "$(HOME_DIR)" admin
+	$(BIN)/certdesk $(HOME_ARG) admin
 
 ## make bench: throughput and scale benchmarks; writes docs/benchmarks.md
 bench: install-test

@@ -31,7 +31,7 @@ __all__ = ["files_seconds", "startup_seconds"]
 _CERTIFICATE = b"-----BEGIN CERTIFICATE-----\n" + b"A" * 1500 + b"\n-----END CERTIFICATE-----\n"
 _RECEIPT = b'{"esito": "OK", "dettaglio": "' + b"x" * 440 + b'"}\n'
 # The modules `certdesk watch` imports before it claims its first file.
-_WATCH_IMPORTS = "import certdesk.cli, certdesk.runtime, daemon.watcher"
+_WATCH_IMPORTS = "import certdesk.cli, certdesk.runtime, certdesk.daemon.watcher"
 
 
 def _write_aside_and_rename(folder: str, name: str, data: bytes) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,7 +27,8 @@ KeyType = Literal["rsa", "ec"]
 SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 CRL_URL = "http://pki.certdesk.test/ca/issuing.crl"
-VENV_BIN = Path(__file__).resolve().parent.parent / ".venv" / "bin"
+# The running interpreter's scripts folder: the suite runs from any virtual environment.
+VENV_BIN = Path(sys.executable).parent
 
 # Pinned a little in the past so that every artefact is already valid when openssl checks it.
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=5)

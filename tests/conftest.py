@@ -125,6 +125,17 @@ def drop(home: Path, name: str, data: bytes) -> Path:
     return inbox / name
 
 
+def assert_kept_privately(kept: Path) -> None:
+    """A kept original (``state/<folder>/<claim>/<name>``) is reachable by certdesk's user
+    alone: every folder from ``state/`` down is 0700. The file's own mode is the sender's:
+    certdesk never changes a file it did not create (it may have other names)."""
+    import stat
+
+    claim_folder = kept.parent
+    for folder in (claim_folder, claim_folder.parent, claim_folder.parent.parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700, folder
+
+
 def receipt(home: Path, name: str) -> dict[str, Any]:
     from certdesk.names import safe_name
 

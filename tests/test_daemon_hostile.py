@@ -20,7 +20,7 @@ from daemon_support import (
     wait_receipt,
 )
 
-from conftest import drop, run_certdesk
+from conftest import assert_kept_privately, drop, run_certdesk
 
 MB = 1024 * 1024
 
@@ -127,11 +127,11 @@ def test_hostile_inputs_on_a_live_daemon(home: Path, tmp_path: Path) -> None:
     assert not any(line.decode() in log for line in key_lines)
     assert "PRIVATE KEY-----" not in log
 
-    # Rejected inputs are kept, privately; private keys with mode 0600.
+    # Rejected inputs are kept, privately (in 0700 folders), as they were dropped.
     quarantine = home / "state" / "quarantine"
     for name in ("my-key.csr", "my-key.pem", "my-key.json"):
         (kept,) = quarantine.glob(f"*/{name}")
-        assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+        assert_kept_privately(kept)
         assert kept.read_bytes() == key_pem
     (link,) = quarantine.glob("*/link-to-secret.csr")
     assert link.is_symlink() and os.readlink(link) == str(secret)

@@ -11,7 +11,6 @@ import csv
 import errno
 import logging
 import os
-import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +30,7 @@ from daemon_support import (
 from watchdog.observers.inotify_c import InotifyConstants, InotifyEvent
 
 from certdesk.service import Engine
-from conftest import drop, run_certdesk
+from conftest import assert_kept_privately, drop, run_certdesk
 
 pytestmark = pytest.mark.usefixtures("passphrase_env")
 
@@ -39,6 +38,7 @@ QUICK: dict[str, Any] = {
     "rescan_seconds": 0.2,
     "settle_seconds": 0.2,
     "heartbeat_seconds": 0.5,
+    "pause_retry_seconds": 0.2,
 }
 
 
@@ -179,15 +179,25 @@ def test_periodic_rescan_finds_what_no_event_announced(home: Path) -> None:
         assert running.daemon._wakeup.overflows == 0
 
 
-def test_observer_restarts_when_inbox_is_replaced(home: Path, daemon_log: _Records) -> None:
-    with ThreadDaemon(home, **QUICK) as running:
-        first = running.daemon.observer
-        os.rename(home / "inbox", home / "inbox-old")
-        (home / "inbox").mkdir()
-        wait_for(lambda: running.daemon.observer is not first, 10, "a new observer")
-        drop(home, "after.csr", make_csr(31))
-        assert wait_receipt(home, "after.csr")["esito"] == "OK"
-    assert "restarting" in daemon_log.text()
+@pytest.mark.parametrize("folder", ["inbox", "outbox"])
+def test_a_replaced_folder_stops_the_daemon(home: Path, tmp_path: Path, folder: str) -> None:
+    """inbox/ (or outbox/) renamed away under a live daemon and a symlink to someone
+    else's folder put in its place: the daemon takes nothing from that folder, writes
+    nothing into it, and stops with CARTELLA_SOSTITUITA (exit 1), not a traceback."""
+    other = tmp_path / "someone-else"
+    other.mkdir()
+    (other / "private.csr").write_bytes(make_csr(32))
+    (other / "notes.txt").write_text("not for certdesk")
+    before = {p.name: p.read_bytes() for p in other.iterdir()}
+    with DaemonProcess(home, "--rescan-seconds", "0.2") as daemon:
+        os.rename(home / folder, home / f"{folder}-old")
+        os.symlink(other, home / folder)
+        assert daemon.wait(15) == 1
+        log = daemon.log()
+    assert {p.name: p.read_bytes() for p in other.iterdir()} == before
+    assert "CARTELLA_SOSTITUITA" in log and f"{folder}/" in log and "Traceback" not in log
+    for folder in ("work", "archive", "quarantine"):
+        assert os.listdir(home / "state" / folder) == []
 
 
 # -- 1. an exception on one file never stops the daemon --------------------------------
@@ -227,7 +237,8 @@ def test_a_bug_on_one_input_gives_errore_interno_and_quarantine(
     assert [e["codice"] for e in doomed_receipt["errori"]] == ["ERRORE_INTERNO"]
     assert "injected bug" not in doomed_receipt["errori"][0]["messaggio"]
     kept = list((home / "state" / "quarantine").glob("*/doomed.csr"))
-    assert len(kept) == 1 and stat.S_IMODE(kept[0].stat().st_mode) == 0o600
+    assert len(kept) == 1
+    assert_kept_privately(kept[0])
     assert kept[0].read_bytes() == make_csr(41)
     assert len(_certificates(home)) == 3
     assert os.listdir(home / "inbox") == [] and os.listdir(home / "state" / "work") == []
@@ -267,8 +278,8 @@ def test_a_transient_failure_is_retried_without_refusing(
     home: Path, monkeypatch: pytest.MonkeyPatch, daemon_log: _Records
 ) -> None:
     """A full disk after the batch was committed and its receipts written, when the first
-    input is archived: the retry finishes the batch from the store (the crash-recovery
-    path) and every request is served, once, with no ERRORE_INTERNO."""
+    input is archived: the daemon pauses, and its resume finishes the batch from the store
+    (the crash-recovery path): every request is served, once, with no ERRORE_INTERNO."""
     from certdesk import service
 
     settle_claim = service.settle_claim
@@ -293,7 +304,8 @@ def test_a_transient_failure_is_retried_without_refusing(
     assert len(_certificates(home)) == 4
     assert len(list((home / "state" / "archive").iterdir())) == 4
     log = daemon_log.text()
-    assert "retrying them one by one" in log and "ERRORE_INTERNO" not in log
+    assert "paused: SPAZIO_INSUFFICIENTE" in log and "resumed after" in log
+    assert "ERRORE_INTERNO" not in log and "retrying them one by one" not in log
     assert sum(" esito=OK" in line for line in log.splitlines()) == 4  # one line each
     run_certdesk(home, "verify-ledger")
 
@@ -301,9 +313,9 @@ def test_a_transient_failure_is_retried_without_refusing(
 def test_a_batch_that_failed_before_its_ledger_rows_is_finished_without_a_rebuild(
     home: Path, monkeypatch: pytest.MonkeyPatch, daemon_log: _Records
 ) -> None:
-    """A full disk when a batch appends its ledger rows (after its commit): the retry puts
-    the rows in ledger.csv from the store, without rewriting the whole file (seconds at a
-    million rows), and later requests are appended after them."""
+    """A full disk when a batch appends its ledger rows (after its commit): the daemon
+    pauses, and its resume puts the rows in ledger.csv from the store, without rewriting
+    the whole file (seconds at a million rows); later requests are appended after them."""
     from certdesk import publish
 
     append = publish.append_unsynced
@@ -331,7 +343,7 @@ def test_a_batch_that_failed_before_its_ledger_rows_is_finished_without_a_rebuil
         assert wait_receipt(home, "later.csr")["esito"] == "OK"
     assert len(failures) == 1 and rebuilds == []
     assert [r["esito"] for r in got] == ["OK"] * 3
-    assert "retrying them one by one" in daemon_log.text()
+    assert "paused: SPAZIO_INSUFFICIENTE" in daemon_log.text()
     with open(home / "outbox" / "ledger.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [r["FileOrigine"] for r in rows] == ["first.csr", *names, "later.csr"]

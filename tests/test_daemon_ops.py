@@ -27,7 +27,7 @@ from daemon_support import (
 
 from conftest import PASSPHRASE, REPO, drop, run_certdesk
 
-UNIT = REPO / "daemon" / "certdesk.service"
+UNIT = REPO / "lib" / "certdesk" / "daemon" / "certdesk.service"
 
 
 def _backlog(home: Path, count: int) -> list[str]:
@@ -128,8 +128,9 @@ def test_heartbeat_is_refreshed_and_says_stopped(home: Path) -> None:
     assert PASSPHRASE not in text and "PRIVATE" not in text
     assert set(last) <= {
         "pid", "host", "version", "state", "started", "updated", "last_scan",
-        "heartbeat_seconds", "inbox", "counts",
+        "heartbeat_seconds", "inbox", "counts", "pausa",
     }
+    assert last["pausa"] is None
 
 
 # -- the progress bar ----------------------------------------------------------------------

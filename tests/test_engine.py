@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certdesk.records import JOURNAL_COLUMNS, LEDGER_COLUMNS
-from conftest import CsrFactory, drop, receipt, run_certdesk, tool
+from conftest import CsrFactory, assert_kept_privately, drop, receipt, run_certdesk, tool
 
 PERSON = "RSSMRA80A01H501U"
 COMPANY = "00743110157"
@@ -170,15 +170,15 @@ def test_every_broken_input_gets_its_coded_receipt(home: Path, csrs: CsrFactory)
         if name.endswith(".csr"):
             assert rows[name]["Stato"] == "RIFIUTATO" and rows[name]["Esito"] == code
     assert not list((home / "outbox" / "certs").iterdir())
-    # every refused original is kept in quarantine (mode 0600), none is archived or lost
+    # every refused original is kept in quarantine (0700 folders), none archived or lost
     quarantine = home / "state" / "quarantine"
     assert sorted(p.name for p in quarantine.glob("*/*")) == sorted(files)
     assert not list((home / "state" / "archive").glob("*/*"))
     for kept in quarantine.glob("*/*"):
-        assert stat.S_IMODE(kept.stat().st_mode) == 0o600
+        assert_kept_privately(kept)
     # the private key is quarantined privately and never reaches outbox/
     quarantined = next((home / "state" / "quarantine").glob("*/chiave.csr"))
-    assert stat.S_IMODE(quarantined.stat().st_mode) == 0o600
+    assert_kept_privately(quarantined)
     key_body = key.read_text().splitlines()[2]
     for path in (home / "outbox").rglob("*"):
         if path.is_file():

@@ -122,11 +122,15 @@ def _cmd_watch(home: Home, args: argparse.Namespace) -> int:
     config = load_config(home.root)
     if args.workers is not None and args.workers < 1:
         raise CertdeskError("--workers must be at least 1", code="OPZIONE_NON_VALIDA")
+    rescan_seconds = args.rescan_seconds or config.daemon.rescan_seconds
     options = DaemonOptions(
         once=args.once,
         polling=args.polling,
-        rescan_seconds=args.rescan_seconds or config.daemon.rescan_seconds,
+        rescan_seconds=rescan_seconds,
+        # Paused by a fault, it looks again as often as it rescans inbox/.
+        pause_retry_seconds=rescan_seconds,
         settle_seconds=config.daemon.settle_seconds,
+        min_free_bytes=int(config.daemon.min_free_mib * 2**20),
         progress=args.once and sys.stderr.isatty(),
     )
     home.ensure()

@@ -25,6 +25,7 @@ Example ``certdesk.toml``::
     rescan_seconds = 2.0
     settle_seconds = 0.5
     batch_size = 64               # requests per store transaction and signing round trip
+    min_free_mib = 64             # below this (plus ledger.csv's size) free, claim nothing new
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ class DaemonSettings:
     # Requests per store transaction and per signing round trip: amortises the commit and
     # the durability barrier; the pipeline keeps two such chunks signing (make bench).
     batch_size: int = 64
+    # The free-space reserve (daemon/reserve.py): with less free than this plus the size
+    # of ledger.csv, the daemon pauses instead of claiming new inputs.
+    min_free_mib: float = 64.0
 
 
 @dataclass(frozen=True)
@@ -123,4 +127,6 @@ def load_config(home: Path) -> Config:
             )
     if config.certificates.validity_days < 1 or config.crl.next_update_hours < 1:
         raise ConfigurationError("certdesk.toml: validity and CRL periods must be positive")
+    if not 0 <= config.daemon.min_free_mib < float("inf"):
+        raise ConfigurationError("certdesk.toml: daemon.min_free_mib must be 0 or more (MiB)")
     return config

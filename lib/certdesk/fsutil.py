@@ -56,14 +56,25 @@ def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, sync_dir: bool =
         fsync_dir(path.parent)
 
 
-def append_durably(path: Path, data: bytes) -> None:
-    """Append ``data`` with one write call and fsync it (the journal is never rewritten)."""
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+def _append_whole(fd: int, data: bytes) -> None:
+    """Append all of ``data`` or nothing: a write that fails half-way (a full disk) is cut
+    off again, so the file never ends in part of a row that a later append would extend."""
+    size = os.fstat(fd).st_size
     try:
         view = memoryview(data)
         while view:
-            written = os.write(fd, view)
-            view = view[written:]
+            view = view[os.write(fd, view) :]
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+        raise
+
+
+def append_durably(path: Path, data: bytes) -> None:
+    """Append ``data`` whole and fsync it (the journal is never rewritten)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        _append_whole(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -148,13 +159,11 @@ def write_aside(path: StrPath, data: bytes, *, mode: int = 0o644) -> str:
 
 
 def append_unsynced(path: StrPath, data: bytes) -> bool:
-    """Append ``data`` with one write call, without syncing; True when ``path`` was created."""
+    """Append ``data`` whole, without syncing; True when ``path`` was created."""
     created = not os.path.exists(path)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        _append_whole(fd, data)
     finally:
         os.close(fd)
     return created

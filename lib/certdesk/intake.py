@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from .errors import InputRejected
 from .home import Home
+from .names import recordable_name
 from .policy import MAX_INPUT_BYTES
 
 __all__ = [
@@ -46,7 +47,6 @@ class InputFile:
     sha256: str
 
 
-_NAME_MAX = 255  # bytes in one file name (Linux NAME_MAX)
 
 
 _second_text: tuple[int, str] = (-1, "")
@@ -63,40 +63,23 @@ def _new_claim_id() -> str:
     return f"{_second_text[1]}{micro:06d}-{random.getrandbits(32):08x}"
 
 
-def recordable_name(name: str) -> str:
-    """``name`` as text the store, receipts and logs can hold.
-
-    A file system name is bytes; one that is not valid UTF-8 reaches Python with lone
-    surrogates, which neither SQLite nor a UTF-8 receipt can encode. Such a name is
-    recorded with each undecodable byte written as ``\\xNN`` (``caf\\xe9.csr``).
-    """
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        raw = os.fsencode(name)
-        text = raw.decode("utf-8", "backslashreplace")
-        if len(text.encode("utf-8")) > _NAME_MAX:
-            # Four characters per bad byte may not fit in a name: cut, keep the suffix
-            # (it says .csr or .json) and tell different names apart by a digest.
-            _stem, dot, suffix = text.rpartition(".")
-            tail = f".{suffix}" if dot and len(suffix) <= 10 else ""
-            text = f"{text[:200]}~{hashlib.sha256(raw).hexdigest()[:12]}{tail}"
-        return text
-    return name
-
-
-def claim(home: Home, name: str) -> Claim | None:
+def claim(home: Home, name: str, *, inbox_fd: int | None = None) -> Claim | None:
     """Move ``inbox/name`` under ``state/work/``; None if another taker got it first.
 
     The entry is renamed, never opened: a symlink moves as a link, a FIFO is not read.
-    A name that is not UTF-8 is claimed under its ``recordable_name``.
+    A name that is not plain UTF-8 (undecodable bytes, a backslash, a C1 control) is claimed
+    under its ``recordable_name``, the injective text it is recorded as. With ``inbox_fd``
+    (the daemon's), the name is taken from that folder whatever ``inbox/`` now names.
     """
     claim_id = _new_claim_id()
     folder = f"{home.work}/{claim_id}"
     os.mkdir(folder, 0o700)
     kept = recordable_name(name)
     try:
-        os.rename(f"{home.inbox}/{name}", f"{folder}/{kept}")
+        if inbox_fd is None:
+            os.rename(f"{home.inbox}/{name}", f"{folder}/{kept}")
+        else:
+            os.rename(name, f"{folder}/{kept}", src_dir_fd=inbox_fd)
     except FileNotFoundError:
         os.rmdir(folder)
         return None  # another taker got it, or the writer took it back
@@ -141,6 +124,8 @@ def read_claimed(home: Home, item: Claim) -> InputFile:
             "the entry is not a regular file (a FIFO, socket or device): drop a file",
             code="INPUT_NON_REGOLARE",
         )
+    if info.st_nlink > 1:
+        raise _hard_link_refusal()
     if info.st_size > MAX_INPUT_BYTES:
         raise InputRejected(
             f"the file has {info.st_size} bytes, over the {MAX_INPUT_BYTES // 1024} KiB limit: "
@@ -150,8 +135,11 @@ def read_claimed(home: Home, item: Claim) -> InputFile:
     # O_NOFOLLOW|O_NONBLOCK: the entry could be swapped between lstat and open.
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        opened = os.fstat(fd)
+        if not stat.S_ISREG(opened.st_mode):
             raise InputRejected("the entry is not a regular file", code="INPUT_NON_REGOLARE")
+        if opened.st_nlink > 1:
+            raise _hard_link_refusal()
         chunks = []
         budget = MAX_INPUT_BYTES + 1
         while budget > 0 and (chunk := os.read(fd, budget)):
@@ -167,18 +155,22 @@ def read_claimed(home: Home, item: Claim) -> InputFile:
     return InputFile(data, hashlib.sha256(data).hexdigest())
 
 
+def _hard_link_refusal() -> InputRejected:
+    return InputRejected(
+        "the file has other names (hard links) outside inbox/: certdesk does not read, "
+        "change or keep a file shared with other places; drop a copy of the request",
+        code="INPUT_COLLEGAMENTO_FISICO",
+    )
+
+
 def settle_claim(home: Home, item: Claim, *, quarantined: bool) -> None:
-    """Move a processed claim to ``state/archive/`` or ``state/quarantine/`` (kept, private)."""
+    """Move a processed claim to ``state/archive/`` or ``state/quarantine/``.
+
+    The file is kept as it came, its mode included: it may have other names (a hard link
+    to someone else's file), so it is made private by the folders it is kept in (0700),
+    never by a chmod that would change the file for every name it has."""
     source = f"{home.work}/{item.claim}"
     target = f"{home.quarantine if quarantined else home.archive}/{item.claim}"
-    if quarantined:
-        entry = f"{source}/{item.name}"
-        try:
-            info = os.lstat(entry)
-            if stat.S_ISREG(info.st_mode):
-                os.chmod(entry, 0o600)  # may hold a private key dropped by mistake
-        except FileNotFoundError:
-            pass
     try:
         os.rename(source, target)
     except FileNotFoundError:

@@ -16,11 +16,10 @@ The order inside every operation is what makes a ``kill -9`` harmless:
 from __future__ import annotations
 
 import logging
-import os
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from cryptography import x509
@@ -31,9 +30,9 @@ from .cancellation import decide_cancellation, load_cancellation_document, parse
 from .clock import format_utc, now_utc, parse_utc
 from .config import Config
 from .errors import CertdeskError, InputRejected, RequestRejected
+from .faults import machine_fault
 from .home import Home
 from .intake import Claim, InputFile, list_claims, read_claimed, settle_claim
-from .names import is_ignored_name
 from .policy import InspectedRequest, inspect_request
 from .publish import Publisher
 from .reasons import Motivazione
@@ -282,10 +281,12 @@ class Engine:
         committed after all keeps that outcome."""
         now = self._clock()
         tipo = _tipo_for(item.name)
+        # A fault of the machine never gets here (the daemon pauses instead): this is a bug,
+        # which the same file dropped again would meet again.
         refusal = InputRejected(
-            f"the input could not be processed because of an internal error "
-            f"({type(error).__name__}); the administrator has the details in the daemon's "
-            "log; the file was kept in quarantine: drop it again later",
+            f"certdesk could not process this file because of an internal error "
+            f"({type(error).__name__}); it was kept in quarantine and the administrator has "
+            "the details in the daemon's log: ask the administrator before sending it again",
             code="ERRORE_INTERNO",
         )
         existing = self.store.input(item.claim)
@@ -334,6 +335,8 @@ class Engine:
         except InputRejected as exc:
             pending.error = exc
         except OSError as exc:
+            if machine_fault(exc):
+                raise  # an I/O error of the disk says nothing of the file: a pause
             pending.error = InputRejected(
                 f"the file could not be read ({exc.strerror})", code="INPUT_NON_LEGGIBILE"
             )
@@ -404,6 +407,8 @@ class Engine:
         except RequestRejected as exc:
             pending.error = exc
         except Exception as exc:  # a parser bug must not stop the batch
+            if machine_fault(exc):
+                raise  # out of memory is not the request's fault: a pause
             log.exception("unexpected error inspecting %r", pending.item.name)
             pending.error = RequestRejected(
                 f"the request could not be processed ({type(exc).__name__})",
@@ -548,7 +553,9 @@ class Engine:
             return [None] * count
         try:
             return signatures.result()
-        except Exception:
+        except Exception as exc:
+            if machine_fault(exc):
+                raise  # the requests stay IN_GENERAZIONE and are signed after the pause
             log.exception("signing failed for a batch of %d requests", count)
             return [None] * count
 
@@ -868,21 +875,7 @@ class Engine:
             done = self.revocation.prepare_crl(limit=_CRL_ENTRIES_SLICE, now=now)
         return done
 
-    def scan_inbox(self) -> list[str]:
-        """Names in inbox/ that are candidates (not hidden or being written)."""
-        try:
-            names = sorted(n for n in _listdir(self.home) if not is_ignored_name(n))
-        except FileNotFoundError:
-            return []
-        return names
-
     def close(self) -> None:
         self.signer.close()
         self.store.close()
 
-    def crl_next_update(self) -> timedelta:
-        return timedelta(hours=self.config.crl.next_update_hours)
-
-
-def _listdir(home: Home) -> list[str]:
-    return os.listdir(home.inbox)

@@ -9,6 +9,7 @@ this database, rebuilt by ``certdesk republish``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -512,15 +513,27 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
+        """One transaction: committed when the block ends, rolled back if it raises.
+
+        A COMMIT that fails (a full disk: SQLITE_FULL, SQLITE_IOERR) leaves the transaction
+        open, and SQLite may already have rolled one back by itself after such an error:
+        either way the connection is left with no transaction, ready for the next."""
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             txn = Transaction(self._conn)
             yield txn
             txn._before_commit()
+            self._conn.execute("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._rollback()
             raise
-        self._conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        # The error being raised says what went wrong; a failed ROLLBACK (an I/O error
+        # again) would only hide it. The next BEGIN tells whether it persists.
+        if self._conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
 
     # -- queries ---------------------------------------------------------------------
     def get(self, id_op: str) -> RequestRecord | None:

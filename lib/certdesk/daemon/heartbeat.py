@@ -2,11 +2,14 @@
 
 Nothing secret: pid, host, version, times and counters. Readers treat the daemon as dead
 when ``updated`` is older than a few ``heartbeat_seconds`` or ``state`` is ``stopped``.
+``state`` is ``paused`` while a fault of the machine (a full disk) holds it, and ``pausa``
+says which: ``{"codice", "messaggio", "dal"}`` (null otherwise).
 Writing it never stops the daemon: a failure (a full disk) is logged once and retried.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -17,6 +20,7 @@ from pathlib import Path
 
 from certdesk import __version__
 from certdesk.clock import format_utc, now_utc
+from certdesk.faults import MachineFault
 from certdesk.fsutil import atomic_write
 from certdesk.service import Outcome
 
@@ -34,6 +38,7 @@ class Heartbeat:
         self.state = "starting"
         self.waiting = 0  # candidates in inbox/ at the last scan
         self.counts: Counter[str] = Counter()
+        self.pause: dict[str, str] | None = None
         self._written = 0.0
         self._failing = False
 
@@ -46,6 +51,15 @@ class Heartbeat:
     def scanned(self, waiting: int) -> None:
         self.last_scan = format_utc(now_utc())
         self.waiting = waiting
+
+    def paused(self, fault: MachineFault) -> None:
+        since = format_utc(now_utc())
+        self.pause = {"codice": fault.code, "messaggio": fault.message, "dal": since}
+        self.write(state="paused")
+
+    def resumed(self) -> None:
+        self.pause = None
+        self.write(state="running")
 
     def maybe_write(self) -> None:
         if time.monotonic() - self._written >= self.every:
@@ -65,6 +79,7 @@ class Heartbeat:
             "heartbeat_seconds": self.every,
             "inbox": self.waiting,
             "counts": {"input": 0, "ok": 0, "ko": 0, **self.counts},
+            "pausa": self.pause,
         }
         data = (json.dumps(document, indent=2) + "\n").encode("utf-8")
         self._written = time.monotonic()
@@ -72,8 +87,27 @@ class Heartbeat:
             # The heartbeat need not survive power loss: skip the folder fsync.
             atomic_write(self.path, data, sync_dir=False)
         except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT) and self._overwrite(data):
+                return
             if not self._failing:
                 log.warning("cannot write the heartbeat %s: %s", self.path, exc)
             self._failing = True
             return
         self._failing = False
+
+    def _overwrite(self, data: bytes) -> bool:
+        """On a full disk, write over the old heartbeat in place: its blocks are already
+        allocated, so the pause still reaches the panels. A reader may catch it half
+        written, and reads it again."""
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_NOFOLLOW)
+        except OSError:
+            return False
+        try:
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+        return True

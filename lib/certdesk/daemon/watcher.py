@@ -14,6 +14,12 @@
   triggers one at once;
 - a batch that raises is retried one input at a time; an input that fails again alone
   gets an ``ERRORE_INTERNO`` receipt and is quarantined: nothing stops the loop;
+- a fault of the machine (a full disk, an I/O error: ``certdesk.faults``), or free space
+  below the reserve, is a pause, never a decision: the daemon claims nothing more, says so
+  once in its log and heartbeat, and when the fault is gone it finishes what was claimed
+  exactly as a restart would (``Engine.recover()``), then goes on;
+- ``inbox/`` is listed and claimed through the descriptor opened at start; if ``inbox/``,
+  ``outbox/`` or ``state/`` is no longer the folder it was, the daemon stops (exit 1);
 - SIGTERM/SIGINT: the batch in hand is finished, then the daemon exits 0.
 """
 
@@ -48,16 +54,22 @@ from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGroupe
 from watchdog.observers.polling import PollingObserver
 
 from certdesk.errors import CertdeskError
+from certdesk.faults import MachineFault, machine_fault
 from certdesk.intake import Claim, claim, list_claims
 from certdesk.service import Engine, Outcome
 
+from .folders import FolderReplaced, HomeFolders
 from .heartbeat import Heartbeat
 from .lock import DaemonLock
 from .progress import Progress
+from .reserve import SpaceReserve
 
 __all__ = ["Daemon", "DaemonOptions", "run_daemon"]
 
 log = logging.getLogger("certdesk.daemon")
+
+# While claiming a backlog, the free space is measured again every this many files.
+_RESERVE_CHECK_EVERY = 32
 
 # watchdog 7 reports an inotify IN_Q_OVERFLOW only as a warning on this logger (and by
 # rebuilding its own recursive watches): no event reaches a handler. See
@@ -81,6 +93,10 @@ class DaemonOptions:
     busy_periodic_seconds: float = 60.0
     # After a failure the store could not even record, recovery is retried this often.
     recovery_retry_seconds: float = 10.0
+    # Below this much free space (plus ledger.csv's size) nothing new is claimed.
+    min_free_bytes: int = 64 * 2**20
+    # While paused, whether the fault is gone is tried this often.
+    pause_retry_seconds: float = 2.0
 
 
 def _printable(name: str) -> str:
@@ -178,6 +194,14 @@ class _Sighting:
     since: float  # monotonic time the key was first seen
 
 
+class _Paused(Exception):
+    """Raised through the engine by the feed of claims: the reserve was reached."""
+
+    def __init__(self, fault: MachineFault) -> None:
+        super().__init__(fault.message)
+        self.fault = fault
+
+
 class Daemon:
     def __init__(self, engine: Engine, options: DaemonOptions) -> None:
         self.engine = engine
@@ -199,6 +223,16 @@ class Daemon:
         self._idle_paused_until = 0.0
         self._watch_failing = False
         self._failed = False  # --once: the loop itself failed
+        self._folders: HomeFolders | None = None
+        self._reserve = SpaceReserve(
+            (self.home.state, self.home.outbox),
+            options.min_free_bytes,
+            self.home.outbox / "ledger.csv",
+        )
+        self._pause: MachineFault | None = None
+        self._faulted = False  # a fault was met since the last resume attempt began
+        self._paused_at = 0.0
+        self._pause_tried = 0.0
 
     def stop(self, *_: object) -> None:
         self._stop.set()
@@ -212,13 +246,14 @@ class Daemon:
     def _ready_names(self, moved_in: set[str]) -> tuple[list[str], float | None]:
         """Names to take now, and in how many seconds another may become ready."""
         now, wall = time.monotonic(), time.time()
-        names = self.engine.scan_inbox()
+        folders = self._open_folders()
+        names = folders.candidates()
         present = set(names)
         ready: list[str] = []
         next_check: float | None = None
         for name in names:
             try:
-                info = os.lstat(os.path.join(self._inbox, name))
+                info = folders.lstat(name)
             except OSError:
                 continue  # taken or removed meanwhile
             key = (info.st_ino, info.st_size, info.st_mtime_ns)
@@ -256,12 +291,20 @@ class Daemon:
         return ready, next_check
 
     # -- processing ------------------------------------------------------------------
+    def _open_folders(self) -> HomeFolders:
+        if self._folders is None:
+            self._folders = HomeFolders(self.home)
+        return self._folders
+
     def _claim(self, name: str) -> Claim | None:
+        folders = self._open_folders()
         try:
-            return claim(self.home, name)
+            return claim(self.home, name, inbox_fd=folders.inbox_fd)
         except OSError as exc:
+            if machine_fault(exc):
+                raise  # the claim folder could not be made: a pause, not this file's fault
             try:
-                info = os.lstat(os.path.join(self._inbox, name))
+                info = folders.lstat(name)
                 self._unclaimable[name] = (info.st_ino, info.st_size, info.st_mtime_ns)
             except OSError:
                 return None
@@ -280,9 +323,11 @@ class Daemon:
         reported: set[str] = set()
 
         def claims() -> Iterator[Claim]:
-            for name in names:
+            for count, name in enumerate(names):
                 if self._stop.is_set():
                     return  # SIGTERM/SIGINT: what is in hand finishes; the rest waits
+                if count % _RESERVE_CHECK_EVERY == 0 and (fault := self._reserve.shortfall()):
+                    raise _Paused(fault)  # what is in hand finishes; the rest stays in inbox/
                 if (item := self._claim(name)) is not None:
                     taken.append(item)
                     yield item
@@ -294,11 +339,17 @@ class Daemon:
 
         try:
             self.engine.process(claims(), report=report)
-        except Exception:
-            log.exception(
-                "processing %d inputs failed; retrying them one by one", len(taken) - len(reported)
-            )
-            self._report(self._retry_one_by_one([c for c in taken if c.name not in reported]))
+        except _Paused as paused:
+            self._enter_pause(paused.fault)
+        except Exception as exc:
+            if (fault := machine_fault(exc)) is not None:
+                self._enter_pause(fault)  # the claims wait in state/work/ for the resume
+            else:
+                log.exception(
+                    "processing %d inputs failed; retrying them one by one",
+                    len(taken) - len(reported),
+                )
+                self._report(self._retry_one_by_one([c for c in taken if c.name not in reported]))
         self.heartbeat.maybe_write()
 
     def _retry_one_by_one(self, claims: list[Claim]) -> list[Outcome]:
@@ -325,12 +376,18 @@ class Daemon:
                 outcomes.extend(self.engine.process([item]))
                 continue
             except Exception as exc:
+                if (fault := machine_fault(exc)) is not None:
+                    self._enter_pause(fault)  # this one and the rest wait for the resume
+                    return outcomes
                 log.exception("processing %s failed again, alone", _printable(item.name))
                 error = exc
             try:
                 self.engine.finish_interrupted()
                 outcomes.append(self.engine.refuse_internal(item, error))
-            except Exception:
+            except Exception as exc:
+                if (fault := machine_fault(exc)) is not None:
+                    self._enter_pause(fault)
+                    return outcomes
                 log.exception("cannot refuse %s; it waits in state/work/", _printable(item.name))
                 self._recovery_due = True
         return outcomes
@@ -341,7 +398,10 @@ class Daemon:
         self._recovery_due = False
         try:
             outcomes = self.engine.recover()
-        except Exception:
+        except Exception as exc:
+            if (fault := machine_fault(exc)) is not None:
+                self._enter_pause(fault)
+                return
             log.exception("recovery failed; finishing the inputs in state/work/ one by one")
             outcomes = self._retry_one_by_one(list_claims(self.home))
             if list_claims(self.home):
@@ -382,10 +442,53 @@ class Daemon:
             },
         )
 
+    # -- pauses: a fault of the machine -----------------------------------------------
+    def _enter_pause(self, fault: MachineFault) -> None:
+        """Stop taking inputs until ``fault`` is gone; said once, however often it recurs."""
+        self._faulted = True
+        if self._pause is not None:
+            return
+        self._pause = fault
+        self._paused_at = self._pause_tried = time.monotonic()
+        log.warning(
+            "paused: %s: %s. Nothing new is taken from inbox/ and nothing is decided; what "
+            "was taken waits in state/work/ and is finished once this is fixed",
+            fault.code,
+            fault.message,
+            extra={"codice": fault.code},
+        )
+        self.heartbeat.paused(fault)
+
+    def _try_resume(self) -> None:
+        """Every ``pause_retry_seconds``: when the reserve is back, finish what waits in
+        state/work/ as a restart would; the pause ends if that meets no fault."""
+        now = time.monotonic()
+        if now - self._pause_tried < self.options.pause_retry_seconds:
+            return
+        self._pause_tried = now
+        if self._reserve.shortfall() is not None:
+            return
+        self._faulted = False
+        self._recover()
+        if self._faulted or self._pause is None:
+            return
+        log.info(
+            "resumed after %.0f s: %s is over", time.monotonic() - self._paused_at, self._pause.code
+        )
+        self._pause = None
+        self.heartbeat.resumed()
+
+    @property
+    def paused(self) -> MachineFault | None:
+        return self._pause
+
     def _periodic(self) -> None:
         try:
             self.engine.periodic()
-        except Exception:
+        except Exception as exc:
+            if (fault := machine_fault(exc)) is not None:
+                self._enter_pause(fault)
+                return
             log.exception("periodic work (expiry, CRL) failed")
 
     def _idle_work(self) -> bool:
@@ -396,7 +499,10 @@ class Daemon:
             return False
         try:
             return self.engine.idle_work(ahead=not self.options.once) > 0
-        except Exception:
+        except Exception as exc:
+            if (fault := machine_fault(exc)) is not None:
+                self._enter_pause(fault)
+                return False
             log.exception("idle work (OCSP responses, CRL entries) failed; trying again later")
             self._idle_paused_until = time.monotonic() + self.options.busy_periodic_seconds
             return False
@@ -464,8 +570,9 @@ class Daemon:
             watchdog_log.setLevel(level)
 
     def _keep_observing(self) -> None:
-        """Restart the observer if its thread died or inbox/ was replaced. Files dropped
-        meanwhile are found by the next rescan; a failure is logged once, then retried."""
+        """Restart the observer if its thread died (inbox/ itself is the same: ``_step``
+        checks it first). Files dropped meanwhile are found by the next rescan; a failure
+        is logged once, then retried."""
         if self.options.once or self._observer_healthy():
             return
         if not self._watch_failing:
@@ -486,25 +593,36 @@ class Daemon:
     def run(self) -> int:
         lock = DaemonLock(self.home.lock_file)
         lock.acquire()
+        replaced = False
         try:
+            self._open_folders()
             return self._run_locked()
+        except FolderReplaced as exc:
+            log.error("%s: %s", exc.code, exc.message)
+            replaced = True
+            raise
         finally:
-            self.heartbeat.write(state="stopped")
+            if not replaced:  # outbox/ may be someone else's folder now
+                self.heartbeat.write(state="stopped")
+            if self._folders is not None:
+                self._folders.close()
             lock.release()
 
     def _run_locked(self) -> int:
         self.heartbeat.write(state="starting")
         self._recover()
         if self.options.progress:
-            self._progress = Progress(len(self.engine.scan_inbox()))
+            self._progress = Progress(len(self._open_folders().candidates()))
         try:
             with self._observing():
-                self.heartbeat.write(state="running")
+                self.heartbeat.write(state="paused" if self._pause else "running")
                 self._loop()
         finally:
             if self._progress is not None:
                 self._progress.close()
-        if self.options.once and (self._recovery_due or self._failed or self._unclaimable):
+        if self.options.once and (
+            self._recovery_due or self._failed or self._unclaimable or self._pause
+        ):
             log.error("some inputs could not be finished: they wait in inbox/ or state/work/")
             return 1
         return 0
@@ -514,6 +632,8 @@ class Daemon:
         while not self._stop.is_set():
             try:
                 busy, next_check = self._step()
+            except FolderReplaced:
+                raise  # the home is not what the daemon started on: stop
             except Exception:
                 # Whatever went wrong (inbox/ unreadable, a bug), the daemon goes on.
                 log.exception("the loop failed; trying again in %.1f s", options.rescan_seconds)
@@ -522,6 +642,8 @@ class Daemon:
                     return
                 self._stop.wait(options.rescan_seconds)
                 continue
+            if options.once and self._pause is not None:
+                return  # --once cannot wait for the fault to go: exit 1, inputs kept
             if busy:
                 continue  # more may have arrived while processing
             if options.once:
@@ -532,7 +654,7 @@ class Daemon:
                     return
                 self._stop.wait(min(next_check, 0.1))
                 continue
-            if self._idle_work():
+            if self._pause is None and self._idle_work():
                 continue  # one slice done: look at inbox/ before the next
             timeout = min(options.rescan_seconds, self.heartbeat.every)
             if next_check is not None:
@@ -543,8 +665,14 @@ class Daemon:
         """One turn: look at inbox/, process what is ready, do the periodic work.
         Returns whether anything was ready, and when a waiting file may become ready."""
         options = self.options
+        self._open_folders().check()
         self._keep_observing()
         self._wakeup.event.clear()
+        if self._pause is not None:
+            self._try_resume()
+            if self._pause is not None:
+                self.heartbeat.maybe_write()
+                return False, options.pause_retry_seconds
         ready, next_check = self._ready_names(self._wakeup.take_moved_in())
         if ready:
             self._process(ready)

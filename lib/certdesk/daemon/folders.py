@@ -1,0 +1,70 @@
+"""The home's folders as the daemon found them at start, ``inbox/`` held open.
+
+Whoever may write beside ``inbox/`` can rename it away and put a symlink to any other
+folder in its place. A daemon that went on by path would then take that folder's files
+into ``state/`` (or publish into another ``outbox/``). The daemon instead lists and claims
+through a descriptor of the ``inbox/`` it opened, so it never takes a file from anywhere
+else, and at every scan it checks that ``inbox/``, ``outbox/`` and ``state/`` are still
+the folders it started on: if one is not, it stops with ``CARTELLA_SOSTITUITA``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from certdesk.errors import CertdeskError
+from certdesk.home import Home
+from certdesk.names import is_ignored_name
+
+__all__ = ["FolderReplaced", "HomeFolders"]
+
+
+class FolderReplaced(CertdeskError):
+    default_code = "CARTELLA_SOSTITUITA"
+
+
+def _identity(path: os.PathLike[str] | str) -> tuple[int, int]:
+    info = os.stat(path)  # a symlinked inbox/ set up before the start is followed, as then
+    return info.st_dev, info.st_ino
+
+
+class HomeFolders:
+    def __init__(self, home: Home) -> None:
+        self._paths = {"inbox/": home.inbox, "outbox/": home.outbox, "state/": home.state}
+        self._identities = {label: _identity(path) for label, path in self._paths.items()}
+        self.inbox_fd = os.open(home.inbox, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        opened = os.fstat(self.inbox_fd)
+        if (opened.st_dev, opened.st_ino) != self._identities["inbox/"]:
+            os.close(self.inbox_fd)
+            raise FolderReplaced(f"{home.inbox} changed while the daemon opened it")
+
+    def close(self) -> None:
+        if self.inbox_fd >= 0:
+            os.close(self.inbox_fd)
+            self.inbox_fd = -1
+
+    def check(self) -> None:
+        """FolderReplaced when a folder is no longer the one the daemon started on."""
+        for label, path in self._paths.items():
+            try:
+                now = _identity(path)
+            except OSError as exc:
+                raise FolderReplaced(
+                    f"{label} ({path}) is gone ({exc.strerror}): the daemon stops rather than "
+                    "guess where requests are; put the folder back and start it again"
+                ) from None
+            if now != self._identities[label]:
+                raise FolderReplaced(
+                    f"{label} ({path}) is no longer the folder the daemon started on (it was "
+                    "moved, or replaced by another folder or a link): the daemon stops "
+                    "rather than take or publish files elsewhere; put the home back in "
+                    "order and start it again"
+                )
+
+    def candidates(self) -> list[str]:
+        """The names in the opened inbox/ that may be requests, sorted (writers' names
+        such as ``.x.tmp`` left out)."""
+        return sorted(n for n in os.listdir(self.inbox_fd) if not is_ignored_name(n))
+
+    def lstat(self, name: str) -> os.stat_result:
+        return os.lstat(name, dir_fd=self.inbox_fd)
