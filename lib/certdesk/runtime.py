@@ -13,7 +13,7 @@ from .config import load_config
 from .home import Home
 from .publish import Publisher
 from .service import Engine
-from .signing import make_signer
+from .signing import Signer, make_signer
 from .store import Store
 
 __all__ = ["init_home", "open_engine", "open_store"]
@@ -55,7 +55,10 @@ def open_engine(
     workers: int | None = None,
     init_if_missing: bool = False,
     clock: Callable[[], datetime] = now_utc,
+    signer_factory: Callable[[Home, CertificateAuthority, bytes], Signer] | None = None,
 ) -> Engine:
+    """The engine of ``home``; ``signer_factory`` replaces the worker pool (``make_signer``)
+    for a caller that signs otherwise, e.g. the benchmark that times the engine alone."""
     config = load_config(home.root)
     if init_if_missing and not ca_exists(home):
         log.info("no CA in %s: creating one (first use)", home.ca_dir)
@@ -64,5 +67,9 @@ def open_engine(
     passphrase, _ = resolve_passphrase(home, passphrase_file)
     ca = CertificateAuthority.load(home, config, passphrase)
     store = Store(home.database)
-    signer = make_signer(home, ca, passphrase, workers)
+    signer = (
+        signer_factory(home, ca, passphrase)
+        if signer_factory is not None
+        else make_signer(home, ca, passphrase, workers)
+    )
     return Engine(home, config, ca, store, signer, clock=clock)
