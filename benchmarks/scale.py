@@ -1,4 +1,5 @@
-"""Large stores made directly in SQLite: a million certificates in a minute, not a day.
+"""Large stores made in bulk (``Store.bulk_load``): a million certificates in minutes,
+not a day.
 
 Rows look like the daemon's own: time-ordered IdOperazione, a codice fiscale with one or
 more requests, the usual mix of states (issued, expired, cancelled, refused), receipts,
@@ -18,18 +19,19 @@ import json
 import os
 import resource
 import secrets
-import sqlite3
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from certdesk.authority import leaf_serial
 from certdesk.clock import format_utc
-from certdesk.records import GENESIS_HASH, JOURNAL_COLUMNS, chain_hash, csv_line
-from certdesk.store import Store
+from certdesk.records import JOURNAL_COLUMNS, csv_line
+from certdesk.states import Stato
+from certdesk.store import HistoricalRequest, Store
 
 from .corpus import codice_fiscale
 
@@ -50,12 +52,6 @@ _VALIDITY = timedelta(days=1095)
 _SPAN = timedelta(days=4 * 365)  # requests spread over four years: a quarter expired
 _CERT_BLOB = os.urandom(1150)  # the size of a real leaf in DER
 _CSR_BLOB = os.urandom(680)
-_COLUMNS = (
-    "id_operazione", "codice_fiscale", "profilo", "stato", "data_richiesta", "esito",
-    "file_origine", "claim", "input_sha256", "spki_sha256", "csr_der", "data_scadenza",
-    "seriale", "impronta_sha256", "cert_der", "motivazione", "data_annullamento", "nota",
-    "operatore", "ocsp_until",
-)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -67,9 +63,10 @@ class Population:
     states: dict[str, int]
 
 
-def _rows(count: int, now: datetime, revoked_only: bool) -> Iterator[tuple[object, ...]]:
+def _history(count: int, now: datetime, revoked_only: bool) -> Iterator[HistoricalRequest]:
     start = now - _SPAN
     step = _SPAN / max(count, 1)
+    fresh_until = now + timedelta(days=7)
     for k in range(count):
         richiesta = start + step * k
         day = richiesta
@@ -78,52 +75,62 @@ def _rows(count: int, now: datetime, revoked_only: bool) -> Iterator[tuple[objec
         profilo = "SOCIETA" if len(cf) == 11 else "PERSONA_FISICA"
         scadenza = richiesta + _VALIDITY
         bucket = k % 100
-        motivazione = annullamento = ""
+        motivazione = ""
+        annullamento: datetime | None = None
         if revoked_only:
-            stato = "ANNULLATO"
+            stato = Stato.ANNULLATO
             scadenza = now + _VALIDITY - step * k / 2  # all still valid: all in the CRL
-            annullamento = format_utc(now - timedelta(seconds=count - k))
+            annullamento = now - timedelta(seconds=count - k)
             motivazione = _REASONS[k % len(_REASONS)]
         elif bucket < 5:
-            stato = "RIFIUTATO"
+            stato = Stato.RIFIUTATO
         elif bucket < 12:
-            stato = "ANNULLATO"
+            stato = Stato.ANNULLATO
             # Some time into the validity, never after now.
             when = richiesta + (scadenza - richiesta) * ((k % 7) / 10)
-            annullamento = format_utc(min(when, now - timedelta(seconds=count - k)))
+            annullamento = min(when, now - timedelta(seconds=count - k))
             motivazione = _REASONS[k % len(_REASONS)]
         elif scadenza < now + timedelta(days=1):  # never one that expires during the run
-            stato = "SCADUTO"
+            stato = Stato.SCADUTO
         else:
-            stato = "ATTIVATO"
-        issued = stato != "RIFIUTATO"
-        yield (
-            id_op,
-            cf,
-            profilo,
-            stato,
-            format_utc(richiesta),
-            "OK" if issued else "CSR_FIRMA_NON_VALIDA",
-            f"gestionale-{k:08d}.csr",
-            f"{richiesta:%Y%m%dT%H%M%S%f}-{k:08x}",
-            hashlib.sha256(k.to_bytes(8, "big")).hexdigest(),
-            secrets.token_hex(32) if issued else "",
-            None if revoked_only else k.to_bytes(8, "big") + _CSR_BLOB,
-            format_utc(scadenza) if issued else None,
-            format(leaf_serial(richiesta), "x") if issued else None,  # as the daemon makes them
-            secrets.token_hex(32) if issued else "",
-            None if revoked_only or not issued else k.to_bytes(8, "big") + _CERT_BLOB,
-            motivazione,
-            annullamento or None,
-            "",
-            "amministratore" if stato == "ANNULLATO" else "",
-            format_utc(now + timedelta(days=7)) if stato in ("ATTIVATO", "ANNULLATO") else "",
+            stato = Stato.ATTIVATO
+        issued = stato is not Stato.RIFIUTATO
+        origine = f"gestionale-{k:08d}.csr"
+        receipt: dict[str, Any] | None = None
+        if not revoked_only:
+            receipt = {
+                "file": origine,
+                "tipo": "richiesta",
+                "esito": "OK" if issued else "KO",
+                "id_operazione": id_op,
+                "stato": "ATTIVATO" if issued else "RIFIUTATO",
+                "certificato": f"{id_op}.pem" if issued else None,
+                "data_richiesta": format_utc(richiesta),
+                "data_scadenza": format_utc(scadenza) if issued else None,
+                "errori": [],
+            }
+        yield HistoricalRequest(
+            id_operazione=id_op,
+            codice_fiscale=cf,
+            profilo=profilo,
+            stato=stato,
+            data_richiesta=richiesta,
+            esito="OK" if issued else "CSR_FIRMA_NON_VALIDA",
+            file_origine=origine,
+            claim=f"{richiesta:%Y%m%dT%H%M%S%f}-{k:08x}",
+            input_sha256=hashlib.sha256(k.to_bytes(8, "big")).hexdigest(),
+            receipt=receipt,
+            spki_sha256=secrets.token_hex(32) if issued else "",
+            csr_der=None if revoked_only else k.to_bytes(8, "big") + _CSR_BLOB,
+            seriale=format(leaf_serial(richiesta), "x") if issued else "",  # as the daemon's
+            data_scadenza=scadenza if issued else None,
+            impronta_sha256=secrets.token_hex(32) if issued else "",
+            cert_der=None if revoked_only or not issued else k.to_bytes(8, "big") + _CERT_BLOB,
+            motivazione=motivazione,
+            data_annullamento=annullamento,
+            operatore="amministratore" if stato is Stato.ANNULLATO else "",
+            ocsp_until=fresh_until if stato in (Stato.ATTIVATO, Stato.ANNULLATO) else None,
         )
-
-
-def _fast_line(fields: list[str]) -> str:
-    # Our synthetic fields never need CSV quoting, so the line is a plain join (checked).
-    return ",".join(fields) + "\n"
 
 
 def populate(
@@ -138,113 +145,47 @@ def populate(
     receipts, journal events and ``outbox/journal.csv``)."""
     now = now or datetime.now(UTC)
     started = time.perf_counter()
-    db = home / "state" / "certdesk.sqlite3"
-    Store(db).close()  # the schema
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute("PRAGMA synchronous = OFF")
-    if revoked_only:
-        # Indexes are built once at the end (Store() re-creates them): far faster in bulk,
-        # and only the CRL is read from this store.
-        for (name,) in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
-        ).fetchall():
-            conn.execute(f"DROP INDEX {name}")
-    else:
-        # Indexes kept while rows go in, as a store grown by the daemon has them: an index
-        # built at the end packs its pages so that the first new rows split one at nearly
-        # every insert (measured: 7.9 pages written per request instead of 5.2), and the
-        # burst at 1M would measure the fixture. The cache holds them while they grow (and
-        # the population is no slower).
-        conn.execute("PRAGMA cache_size = -1000000")
-    conn.execute("BEGIN")
     states: dict[str, int] = {}
-    later: list[tuple[str, str, str, str, str, str]] = []
-    events: list[tuple[object, ...]] = []
-    journal_path = home / "outbox" / "journal.csv"
-    # Closed below, after the last event; a failed population throws the home away.
-    journal = None if revoked_only else open(journal_path, "w", encoding="utf-8")  # noqa: SIM115
-    head, seq = GENESIS_HASH, 0
     stride = max(1, count // samples)
     sample_cf: list[str] = []
     sample_id: list[str] = []
 
-    def event(data: str, id_op: str, da: str, a: str, motivazione: str, origine: str) -> None:
-        nonlocal head, seq
-        seq += 1
-        fields = [str(seq), data, id_op, da, a, motivazione, origine]
-        line = _fast_line(fields)
-        if seq <= 3:
-            assert (
-                chain_hash(head, fields)
-                == hashlib.sha256((head + "\n" + line).encode()).hexdigest()
-            ), "synthetic journal fields need CSV quoting"
-        head = hashlib.sha256((head + "\n" + line).encode()).hexdigest()
-        events.append((seq, data, id_op, da, a, motivazione, origine, head))
+    def tallied(requests: Iterator[HistoricalRequest]) -> Iterator[HistoricalRequest]:
+        for k, request in enumerate(requests):
+            states[request.stato.value] = states.get(request.stato.value, 0) + 1
+            if k % stride == 0:
+                sample_cf.append(request.codice_fiscale)
+                sample_id.append(request.id_operazione)
+            yield request
+
+    # journal.csv is written as the store chains the events, not read back from it
+    # afterwards (two million rows at 1M). A failed population throws the home away.
+    journal_path = home / "outbox" / "journal.csv"
+    journal = None if revoked_only else open(journal_path, "w", encoding="utf-8")  # noqa: SIM115
+
+    def write_journal(rows: list[tuple[str, ...]]) -> None:
         assert journal is not None
-        journal.write(line[:-1] + "," + head + "\n")
+        journal.write("".join(map(csv_line, rows)))
 
-    if journal is not None:
-        journal.write(csv_line(JOURNAL_COLUMNS))
-    batch: list[tuple[object, ...]] = []
-    inputs: list[tuple[object, ...]] = []
-
-    def flush() -> None:
-        conn.executemany(
-            f"INSERT INTO requests ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * 20)})",
-            batch,
+    store = Store(home / "state" / "certdesk.sqlite3")
+    try:
+        if journal is not None:
+            journal.write(csv_line(JOURNAL_COLUMNS))
+        # Only the CRL is read from a revoked_only store: its indexes are built once at
+        # the end, far faster in bulk. Otherwise they grow with the rows, as a store grown
+        # by the daemon has them: an index built at the end packs its pages so that the
+        # first new rows split one at nearly every insert (measured: 7.9 pages written
+        # per request instead of 5.2), and the burst at 1M would measure the fixture.
+        store.bulk_load(
+            tallied(_history(count, now, revoked_only)),
+            journal=not revoked_only,
+            build_indexes_after=revoked_only,
+            on_journal=None if journal is None else write_journal,
         )
-        conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", events)
-        conn.executemany("INSERT INTO inputs VALUES (?, ?, ?, ?, ?, ?, 0, 1)", inputs)
-        batch.clear()
-        events.clear()
-        inputs.clear()
-
-    for k, row in enumerate(_rows(count, now, revoked_only)):
-        batch.append(row)
-        id_op, cf, stato = str(row[0]), str(row[1]), str(row[3])
-        richiesta, origine, claim = str(row[4]), str(row[6]), str(row[7])
-        states[stato] = states.get(stato, 0) + 1
-        if k % stride == 0:
-            sample_cf.append(cf)
-            sample_id.append(id_op)
-        if not revoked_only:
-            if stato == "RIFIUTATO":
-                event(richiesta, id_op, "", "RIFIUTATO", "", origine)
-            else:
-                event(richiesta, id_op, "", "IN_GENERAZIONE", "", origine)
-                event(richiesta, id_op, "IN_GENERAZIONE", "ATTIVATO", "", origine)
-            if stato == "ANNULLATO":
-                later.append((str(row[16]), id_op, "ATTIVATO", "ANNULLATO", str(row[15]), origine))
-            elif stato == "SCADUTO":
-                later.append((str(row[11]), id_op, "ATTIVATO", "SCADUTO", "", origine))
-            receipt = {
-                "file": origine,
-                "tipo": "richiesta",
-                "esito": row[5] if row[5] == "OK" else "KO",
-                "id_operazione": id_op,
-                "stato": "ATTIVATO" if stato != "RIFIUTATO" else "RIFIUTATO",
-                "certificato": f"{id_op}.pem" if stato != "RIFIUTATO" else None,
-                "data_richiesta": richiesta,
-                "data_scadenza": row[11],
-                "errori": [],
-            }
-            inputs.append((claim, origine, "richiesta", row[8], richiesta, json.dumps(receipt)))
-        if len(batch) >= 20_000:
-            flush()
-    later.sort()
-    for data, id_op, da, a, motivazione, origine in later:
-        event(data, id_op, da, a, motivazione, origine)
-        if len(events) >= 20_000:
-            flush()
-    flush()
-    conn.execute(
-        "INSERT OR REPLACE INTO meta (key, value) VALUES ('next_id', ?)", (str(count + 1),)
-    )
-    conn.execute("COMMIT")
-    conn.close()
-    if journal is not None:
-        journal.close()
-    Store(db).close()  # builds the indexes
+    finally:
+        store.close()
+        if journal is not None:
+            journal.close()
     return Population(
         count, time.perf_counter() - started, sample_cf, sample_id, dict(sorted(states.items()))
     )

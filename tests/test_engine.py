@@ -260,7 +260,7 @@ def test_verify_ledger_names_the_first_bad_journal_row(
     assert result.returncode == 1
     line = result.stderr.strip()
     assert "\n" not in line and "Traceback" not in line
-    expected = "line 5" if edit == "truncate" else "line 3"
+    expected = "riga 5" if edit == "truncate" else "riga 3"
     assert "REGISTRO_ALTERATO" in line and expected in line, line
 
 
@@ -269,7 +269,7 @@ def test_verify_ledger_detects_an_edited_ledger_row(home: Path, csrs: CsrFactory
     ledger = home / "outbox" / "ledger.csv"
     ledger.write_text(ledger.read_text().replace("ATTIVATO", "ANNULLATO"))
     result = run_certdesk(home, "verify-ledger", check=False)
-    assert result.returncode == 1 and "ledger.csv line 2" in result.stderr
+    assert result.returncode == 1 and "ledger.csv riga 2" in result.stderr
 
 
 def test_republish_rebuilds_the_outbox_byte_for_byte(home: Path, csrs: CsrFactory) -> None:

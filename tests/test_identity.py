@@ -111,19 +111,20 @@ def test_unicode_look_alikes_are_refused(raw: str) -> None:
 )
 def test_other_non_ascii_is_refused_and_shown_escaped(raw: str) -> None:
     with pytest.raises(RequestRejected) as caught:
-        parse_codice_fiscale(raw, field="'codice_fiscale'")
+        parse_codice_fiscale(raw, field="Il campo 'codice_fiscale'")
     assert caught.value.code == "CODICE_FISCALE_NON_VALIDO"
     message = caught.value.message
-    assert message.startswith("'codice_fiscale' is ")
-    assert message.isascii()  # receipts are UTF-8: a surrogate must not reach them
+    assert message.startswith("Il campo 'codice_fiscale' contiene ")
+    # receipts are UTF-8: a surrogate (or a control character) must not reach them
+    assert ascii(raw) in message and message.encode("utf-8")
     non_ascii = next((c for c in raw if not c.isascii()), None)
     if non_ascii is not None:
-        assert f"U+{ord(non_ascii):04X}" in message
+        assert f"U+{ord(non_ascii):04X}" in message and non_ascii not in message
 
 
 def test_refusal_names_the_non_ascii_character() -> None:
     with pytest.raises(RequestRejected) as caught:
-        parse_codice_fiscale("R\u017fSMRA80A01H501U", field="the Common Name")
+        parse_codice_fiscale("R\u017fSMRA80A01H501U", field="Il Common Name (CN)")
     message = caught.value.message
-    assert message.startswith("the Common Name is ")
-    assert "U+017F LATIN SMALL LETTER LONG S" in message and message.isascii()
+    assert message.startswith("Il Common Name (CN) contiene 'R\\u017fSMRA80A01H501U'")
+    assert "U+017F LATIN SMALL LETTER LONG S" in message and "\u017f" not in message

@@ -351,7 +351,7 @@ def test_build_crl_rejects_bad_arguments(rsa_pki: TestPki) -> None:
         build(entries=[(1, NOW, None)])
     with pytest.raises(TypeError, match="RSA or EC"):
         build(issuer_key=ed25519.Ed25519PrivateKey.generate())
-    with pytest.raises(CaError, match="does not match"):
+    with pytest.raises(CaError, match="non corrisponde al suo certificato"):
         build(issuer_key=rsa_pki.root_key)  # the issuing CA's certificate, the root's key
     with pytest.raises(CaError, match="SubjectKeyIdentifier"):
         build(issuer_cert=_without_ski(rsa_pki), issuer_key=rsa_pki.issuing_key)
@@ -502,7 +502,7 @@ def test_ocsp_rejects_bad_arguments(rsa_pki: TestPki) -> None:
         _ocsp(rsa_pki, leaf, OcspStatus.REVOKED, NOW, x509.ReasonFlags.unspecified)
     with pytest.raises(ValueError, match="not issued by"):
         _ocsp(rsa_pki, rsa_pki.issuing_cert, OcspStatus.GOOD)  # issued by the root
-    with pytest.raises(CaError, match="does not match"):
+    with pytest.raises(CaError, match="non corrisponde al suo certificato"):
         build_ocsp_response(
             issuer_cert=rsa_pki.issuing_cert, issuer_key=rsa_pki.root_key, cert=leaf,
             status=OcspStatus.GOOD, revoked_at=None, reason=None,
@@ -514,13 +514,13 @@ def test_ocsp_rejects_bad_arguments(rsa_pki: TestPki) -> None:
         _ocsp(rsa_pki, leaf, responder_cert=responder_cert)
     with pytest.raises(ValueError, match="together"):
         _ocsp(rsa_pki, leaf, responder_key=responder_key)
-    with pytest.raises(CaError, match="does not match"):
+    with pytest.raises(CaError, match="non corrisponde al suo certificato"):
         _ocsp(rsa_pki, leaf, responder_cert=responder_cert, responder_key=rsa_pki.issuing_key)
     no_eku_cert, no_eku_key = rsa_pki.issue_ocsp_responder(eku=False)
     with pytest.raises(CaError, match="OCSPSigning"):
         _ocsp(rsa_pki, leaf, responder_cert=no_eku_cert, responder_key=no_eku_key)
     by_root_cert, by_root_key = rsa_pki.issue_ocsp_responder(issuer="root")
-    with pytest.raises(CaError, match="not issued by the issuer"):
+    with pytest.raises(CaError, match="non è emesso dalla CA emittente"):
         _ocsp(rsa_pki, leaf, responder_cert=by_root_cert, responder_key=by_root_key)
 
 

@@ -27,8 +27,8 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .clock import now_utc
+from .codes import refusal
 from .config import Config
-from .errors import CaError
 from .home import Home
 
 __all__ = [
@@ -120,11 +120,14 @@ def resolve_passphrase(
         try:
             value = passphrase_file.read_bytes().strip()
         except OSError as exc:
-            raise CaError(
-                f"cannot read the passphrase file {passphrase_file}: {exc.strerror}"
+            raise refusal(
+                "CA_NON_DISPONIBILE",
+                "passphrase_illeggibile",
+                file=passphrase_file,
+                errore=exc.strerror or exc,
             ) from None
         if not value:
-            raise CaError(f"the passphrase file {passphrase_file} is empty")
+            raise refusal("CA_NON_DISPONIBILE", "passphrase_vuota", file=passphrase_file)
         return value, str(passphrase_file)
     env = os.environ.get(PASSPHRASE_ENV, "")
     if env:
@@ -137,21 +140,13 @@ def resolve_passphrase(
         value = secrets.token_urlsafe(32).encode("ascii")
         _write_private(stored, value + b"\n")
         return value, str(stored)
-    raise CaError(
-        f"no CA passphrase: set {PASSPHRASE_ENV}, pass --passphrase-file, or keep "
-        f"{stored} (created by 'certdesk init')",
-        code="PASSPHRASE_MANCANTE",
-    )
+    raise refusal("PASSPHRASE_MANCANTE", variabile=PASSPHRASE_ENV, file=stored)
 
 
 def _check_private_mode(path: Path) -> None:
     mode = stat.S_IMODE(path.stat().st_mode)
     if mode & 0o077:
-        raise CaError(
-            f"{path} is readable by group or others (mode {mode:04o}): "
-            f"run 'chmod 600 {path}' and check who may have read it",
-            code="PERMESSI_CHIAVE_NON_SICURI",
-        )
+        raise refusal("PERMESSI_CHIAVE_NON_SICURI", file=path, permessi=mode)
 
 
 def _name(common_name: str, organization: str) -> x509.Name:
@@ -183,10 +178,7 @@ def create_ca(home: Home, config: Config, passphrase: bytes) -> None:
     home.ensure()
     paths = [home.ca_dir / n for n in ("root.key.pem", "issuing.key.pem", "issuing.pem")]
     if any(p.exists() for p in paths):
-        raise CaError(
-            f"a CA already exists in {home.ca_dir}: certdesk never overwrites it",
-            code="CA_ESISTENTE",
-        )
+        raise refusal("CA_ESISTENTE", cartella=home.ca_dir)
     settings = config.ca
     now = now_utc()
     root_key = generate_key(settings.root_key)
@@ -263,11 +255,7 @@ def _check_key_pair(key: CertificateIssuerPrivateKeyTypes, issuing: x509.Certifi
             return
     except InvalidSignature:
         pass
-    raise CaError(
-        "state/ca/issuing.key.pem does not match state/ca/issuing.pem (damaged or replaced): "
-        "restore both from the same backup",
-        code="CHIAVE_CA_NON_VALIDA",
-    )
+    raise refusal("CHIAVE_CA_NON_VALIDA")
 
 
 @dataclass(frozen=True)
@@ -282,9 +270,7 @@ class CertificateAuthority:
     @classmethod
     def load(cls, home: Home, config: Config, passphrase: bytes) -> CertificateAuthority:
         if not ca_exists(home):
-            raise CaError(
-                f"no CA in {home.ca_dir}: run 'certdesk init' first", code="CA_NON_INIZIALIZZATA"
-            )
+            raise refusal("CA_NON_INIZIALIZZATA", cartella=home.ca_dir)
         key_path = home.ca_dir / "issuing.key.pem"
         _check_private_mode(key_path)
         try:
@@ -296,13 +282,9 @@ class CertificateAuthority:
                 key_path.read_bytes(), password=passphrase, unsafe_skip_rsa_key_validation=True
             )
         except (ValueError, TypeError):
-            raise CaError(
-                "the CA passphrase does not open the issuing key: check "
-                f"{PASSPHRASE_ENV}, --passphrase-file or state/passphrase",
-                code="PASSPHRASE_ERRATA",
-            ) from None
+            raise refusal("PASSPHRASE_ERRATA", variabile=PASSPHRASE_ENV) from None
         if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-            raise CaError(f"unsupported issuing key type {type(key).__name__}")
+            raise refusal("CA_NON_DISPONIBILE", "tipo_chiave", tipo=type(key).__name__)
         root = x509.load_pem_x509_certificate((home.ca_dir / "root.pem").read_bytes())
         issuing = x509.load_pem_x509_certificate((home.ca_dir / "issuing.pem").read_bytes())
         _check_key_pair(key, issuing)

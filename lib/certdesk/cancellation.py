@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from .codes import refusal, refusal_as
 from .errors import CancellationRejected, RequestRejected
 from .identity import parse_codice_fiscale
 from .policy import MAX_INPUT_BYTES
@@ -52,16 +53,11 @@ class CancellationRequest:
 
 @dataclass(frozen=True)
 class _Refused:
-    """Left by the JSON hooks where a value cannot be used; reported with its place."""
+    """Left by the JSON hooks where a value cannot be used; reported with its place, as
+    the JSON_NON_VALIDO ``case`` of ``certdesk.codes`` with its ``facts``."""
 
-    why: str
-
-
-def _reject(code: str, message: str) -> CancellationRejected:
-    # Messages go into receipts and the store as UTF-8: escape a lone surrogate echoed
-    # from the input, or the refusal itself would fail the whole run.
-    safe = message.encode("utf-8", "backslashreplace").decode("utf-8")
-    return CancellationRejected(safe, code=code)
+    case: str
+    facts: tuple[tuple[str, object], ...] = ()
 
 
 def _encodable(text: str) -> bool:
@@ -75,68 +71,57 @@ def _encodable(text: str) -> bool:
 
 
 def _kind(value: object) -> str:
-    """A value's JSON type, for messages: never its repr (huge, deep, or unprintable)."""
+    """A value's JSON type, in Italian, for messages: never its repr (huge, deep, or
+    unprintable)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
-        return "a number"
+        return "un numero"
     if isinstance(value, str):
-        return "text"
+        return "un testo"
     if isinstance(value, list):
-        return "a list"
+        return "una lista"
     if isinstance(value, dict):
-        return "an object"
+        return "un oggetto"
     return type(value).__name__
 
 
-def _text(document: Mapping[str, object], field: str, code: str, limit: int) -> str:
+def _text(document: Mapping[str, object], field: str, *, code: str, limit: int) -> str:
     """An optional text field: absent means empty; any other type is refused."""
     value = document.get(field, "")
     if not isinstance(value, str):
-        raise _reject(code, f"'{field}' must be text (a JSON string), not {_kind(value)}")
+        raise refusal(code, "tipo", tipo=_kind(value))
     if len(value) > limit:
-        raise _reject(code, f"'{field}' is limited to {limit} characters (it has {len(value)})")
+        raise refusal(code, "lunghezza", limite=limit, lunghezza=len(value))
     if not _encodable(value):
-        raise _reject(code, f"'{field}' holds an unpaired surrogate escape, which is not text")
+        raise refusal(code, "surrogato")
     return value.strip()
 
 
 def _codice_fiscale(raw: object) -> str:
     if raw is None or (isinstance(raw, str) and not raw.strip(" ")):
-        raise _reject("CODICE_FISCALE_MANCANTE", "'codice_fiscale' is missing")
+        raise refusal("CODICE_FISCALE_MANCANTE")
     if not isinstance(raw, str):
-        raise _reject(
-            "CODICE_FISCALE_NON_VALIDO",
-            f"'codice_fiscale' must be text (a JSON string), not {_kind(raw)}",
-        )
+        raise refusal_as(CancellationRejected, "CODICE_FISCALE_NON_VALIDO", "tipo", tipo=_kind(raw))
     try:
-        return parse_codice_fiscale(raw, field="'codice_fiscale'").value
-    except RequestRejected as exc:
-        raise _reject(exc.code, exc.message) from None
+        return parse_codice_fiscale(raw, field="Il campo 'codice_fiscale'").value
+    except RequestRejected as exc:  # the same code and sentence, as an annullamento's
+        raise CancellationRejected(exc.message, code=exc.code) from None
 
 
 def _id_operazione(raw: object) -> tuple[str, ...]:
     ids = [raw] if isinstance(raw, str) else raw
     if not isinstance(ids, list):
-        raise _reject(
-            "ID_OPERAZIONE_NON_VALIDO",
-            f"'id_operazione' must be a list of IdOperazione strings, not {_kind(raw)}",
-        )
+        raise refusal("ID_OPERAZIONE_NON_VALIDO", "tipo", tipo=_kind(raw))
     if len(ids) > MAX_IDS:
-        raise _reject(
-            "ID_OPERAZIONE_NON_VALIDO",
-            f"'id_operazione' names {len(ids)} certificates: at most {MAX_IDS} (the first "
-            "annullamento of a codice fiscale cancels all of them without naming them)",
-        )
+        raise refusal("ID_OPERAZIONE_NON_VALIDO", "troppi", numero=len(ids), massimo=MAX_IDS)
     for item in ids:
-        if not isinstance(item, str) or not _ID_SHAPE.fullmatch(item):
-            shown = f"{item[:40]!a}" if isinstance(item, str) else _kind(item)
-            raise _reject(
-                "ID_OPERAZIONE_NON_VALIDO",
-                f"'id_operazione' holds {shown}, which is not an IdOperazione (YYYYMMDD-NNNNNNNNN)",
-            )
+        if not isinstance(item, str):
+            raise refusal("ID_OPERAZIONE_NON_VALIDO", "elemento", tipo=_kind(item))
+        if not _ID_SHAPE.fullmatch(item):
+            raise refusal("ID_OPERAZIONE_NON_VALIDO", valore=item[:40])
     return tuple(dict.fromkeys(ids))  # a repeated id counts once
 
 
@@ -146,9 +131,10 @@ def _motivazione(raw: object) -> Motivazione:
             return Motivazione(raw)
         except ValueError:
             pass
-    shown = f"{raw[:40]!a}" if isinstance(raw, str) else _kind(raw)
     allowed = ", ".join(m.value for m in Motivazione)
-    raise _reject("MOTIVAZIONE_NON_VALIDA", f"'motivazione' is {shown}, not one of: {allowed}")
+    if isinstance(raw, str):
+        raise refusal("MOTIVAZIONE_NON_VALIDA", valore=raw[:40], ammesse=allowed)
+    raise refusal("MOTIVAZIONE_NON_VALIDA", "tipo", tipo=_kind(raw), ammesse=allowed)
 
 
 def parse_cancellation(document: Mapping[str, object]) -> CancellationRequest:
@@ -160,12 +146,10 @@ def parse_cancellation(document: Mapping[str, object]) -> CancellationRequest:
     codice_fiscale = _codice_fiscale(document.get("codice_fiscale"))
     id_operazione = _id_operazione(document.get("id_operazione", []))
     motivazione = _motivazione(document.get("motivazione"))
-    nota = _text(document, "nota", "NOTA_NON_VALIDA", MAX_NOTE)
-    operatore = _text(document, "operatore", "OPERATORE_NON_VALIDO", MAX_OPERATORE)
+    nota = _text(document, "nota", code="NOTA_NON_VALIDA", limit=MAX_NOTE)
+    operatore = _text(document, "operatore", code="OPERATORE_NON_VALIDO", limit=MAX_OPERATORE)
     if motivazione.requires_note and not nota:
-        raise _reject(
-            "NOTA_OBBLIGATORIA", "the reason 'Altro' requires a note ('nota') explaining it"
-        )
+        raise refusal("NOTA_OBBLIGATORIA", motivazione=motivazione.value)
     return CancellationRequest(
         codice_fiscale=codice_fiscale,
         id_operazione=id_operazione,
@@ -177,11 +161,11 @@ def parse_cancellation(document: Mapping[str, object]) -> CancellationRequest:
 
 def _number(text: str) -> int | _Refused:
     digits = len(text.lstrip("-"))
-    return int(text) if digits <= MAX_NUMBER_DIGITS else _Refused(f"is a number of {digits} digits")
+    return int(text) if digits <= MAX_NUMBER_DIGITS else _Refused("numero", (("cifre", digits),))
 
 
 def _constant(name: str) -> _Refused:
-    return _Refused(f"is {name}, which JSON does not allow")
+    return _Refused("costante", (("costante", name),))
 
 
 def _object(pairs: list[tuple[str, object]]) -> dict[str, object]:
@@ -189,7 +173,7 @@ def _object(pairs: list[tuple[str, object]]) -> dict[str, object]:
     for key, value in pairs:
         if key in document:
             # Which one counts would be the parser's choice, not the writer's: refuse.
-            raise _reject("JSON_NON_VALIDO", f"the key {key[:40]!a} appears twice in an object")
+            raise refusal("JSON_NON_VALIDO", "chiave_ripetuta", chiave=key[:40])
         document[key] = value
     return document
 
@@ -201,21 +185,21 @@ def _child(where: str, part: str) -> str:
     return f"{where}..." if len(where) > 60 else f"{where}{part}"
 
 
-def _first_flaw(document: dict[str, object]) -> str | None:
+def _first_flaw(document: dict[str, object]) -> _Refused | None:
     """Where the parsed document holds a value that cannot be used, and why. Iterative:
     json bounded the depth, and this walk must not meet RecursionError either."""
     stack: list[tuple[str, object]] = [("", document)]
     while stack:
         where, value = stack.pop()
         if isinstance(value, _Refused):
-            return f"{where} {value.why}"
+            return _Refused(value.case, (("posizione", where), *value.facts))
         if isinstance(value, str) and not _encodable(value):
-            return f"{where} holds an unpaired surrogate escape, which is not text"
+            return _Refused("surrogato", (("posizione", where),))
         children: list[tuple[str, object]]
         if isinstance(value, dict):
             bad = next((key for key in value if not _encodable(key)), None)
             if bad is not None:
-                return f"the key {bad[:40]!a} holds an unpaired surrogate escape"
+                return _Refused("chiave_surrogato", (("chiave", bad[:40]),))
             children = [
                 (_child(where, f"[{key[:40]!a}]" if where else f"{key[:40]!a}"), item)
                 for key, item in value.items()
@@ -232,32 +216,33 @@ def load_cancellation_document(data: bytes) -> dict[str, object]:
     """The JSON object of an annullamento file. Raises CancellationRejected and nothing
     else, whatever the bytes (see ``parse_cancellation``)."""
     if len(data) > MAX_INPUT_BYTES:
-        raise _reject(
+        raise refusal_as(
+            CancellationRejected,
             "FILE_TROPPO_GRANDE",
-            f"the file exceeds {MAX_INPUT_BYTES // 1024} KiB: an annullamento is a few lines",
+            "annullamento",
+            limite_kib=MAX_INPUT_BYTES // 1024,
         )
     if data.startswith(codecs.BOM_UTF8):
-        raise _reject(
-            "JSON_NON_VALIDO",
-            "the file starts with a byte order mark (BOM): save it as UTF-8 without BOM",
-        )
+        raise refusal("JSON_NON_VALIDO", "bom")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise _reject("JSON_NON_VALIDO", f"the file is not UTF-8 text: {exc}") from None
+        raise refusal("JSON_NON_VALIDO", "utf8", posizione=exc.start) from None
     try:
         document = json.loads(
             text, parse_int=_number, parse_constant=_constant, object_pairs_hook=_object
         )
-    except ValueError as exc:  # JSONDecodeError: the message gives line and column
-        raise _reject("JSON_NON_VALIDO", f"the file is not valid JSON: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise refusal("JSON_NON_VALIDO", "sintassi", riga=exc.lineno, colonna=exc.colno) from None
+    except ValueError:
+        raise refusal("JSON_NON_VALIDO") from None
     except RecursionError:
-        raise _reject("JSON_NON_VALIDO", "the JSON is nested too deeply to be a request") from None
+        raise refusal("JSON_NON_VALIDO", "annidato") from None
     if not isinstance(document, dict):
-        raise _reject("JSON_NON_VALIDO", "the file must hold one JSON object")
+        raise refusal("JSON_NON_VALIDO", "non_oggetto")
     flaw = _first_flaw(document)
     if flaw is not None:
-        raise _reject("JSON_NON_VALIDO", f"the file is not a usable JSON object: {flaw}")
+        raise refusal("JSON_NON_VALIDO", flaw.case, **dict(flaw.facts))
     return document
 
 
@@ -273,29 +258,19 @@ def decide_cancellation(
         record = named.get(id_op)
         if record is None or record.codice_fiscale != request.codice_fiscale:
             # One answer for "unknown" and "someone else's": existence is not disclosed.
-            raise _reject(
+            raise refusal(
                 "ID_OPERAZIONE_NON_TROVATO",
-                f"no certificate {id_op} belongs to codice fiscale {request.codice_fiscale}",
+                id_operazione=id_op,
+                codice_fiscale=request.codice_fiscale,
             )
         if record.stato is not Stato.ATTIVATO:
-            raise _reject(
-                "STATO_NON_ANNULLABILE",
-                f"certificate {id_op} is {record.stato.value}: only ATTIVATO certificates "
-                "can be cancelled",
-            )
+            raise refusal("STATO_NON_ANNULLABILE", id_operazione=id_op, stato=record.stato.value)
     if first:
         if not active_of_person:
-            raise _reject(
-                "NESSUN_CERTIFICATO_ATTIVO",
-                f"codice fiscale {request.codice_fiscale} has no ATTIVATO certificate",
-            )
+            raise refusal("NESSUN_CERTIFICATO_ATTIVO", codice_fiscale=request.codice_fiscale)
         return list(active_of_person)
     if len(request.id_operazione) != 1:
-        raise _reject(
-            "UN_SOLO_ID_OPERAZIONE",
-            "only the first annullamento is cumulative: name exactly one IdOperazione "
-            f"(this request names {len(request.id_operazione)})",
-        )
+        raise refusal("UN_SOLO_ID_OPERAZIONE", numero=len(request.id_operazione))
     record = named[request.id_operazione[0]]
     assert record is not None
     return [record]

@@ -35,11 +35,18 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigurationError
+from .codes import refusal
 
 __all__ = ["KEY_TYPES", "Config", "load_config"]
 
 KEY_TYPES = ("rsa2048", "rsa3072", "rsa4096", "ec-p256", "ec-p384")
+# The settings' types as the administrator reads them in a CONFIGURAZIONE_NON_VALIDA.
+_TYPE_NAMES = {
+    bool: "true o false",
+    int: "un numero intero",
+    float: "un numero",
+    str: "un testo tra virgolette",
+}
 
 
 @dataclass(frozen=True)
@@ -88,17 +95,22 @@ class Config:
 
 def _section(default: Any, values: Any, name: str) -> Any:
     if not isinstance(values, dict):
-        raise ConfigurationError(f"certdesk.toml: [{name}] must be a table")
+        raise refusal("CONFIGURAZIONE_NON_VALIDA", "tabella", sezione=name)
     known = {f.name: f for f in fields(default)}
     for key, value in values.items():
         if key not in known:
-            raise ConfigurationError(f"certdesk.toml: unknown setting '{name}.{key}'")
+            raise refusal("CONFIGURAZIONE_NON_VALIDA", "impostazione", sezione=name, chiave=key)
         expected = type(getattr(default, key))
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise ConfigurationError(
-                f"certdesk.toml: '{name}.{key}' must be a {expected.__name__}, not {value!r}"
+            raise refusal(
+                "CONFIGURAZIONE_NON_VALIDA",
+                "tipo",
+                sezione=name,
+                chiave=key,
+                tipo=_TYPE_NAMES.get(expected, expected.__name__),
+                valore=value,
             )
         values = {**values, key: value}
     return replace(default, **values)
@@ -112,21 +124,24 @@ def load_config(home: Path) -> Config:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"certdesk.toml is not valid TOML: {exc}") from None
+        raise refusal("CONFIGURAZIONE_NON_VALIDA", "toml", errore=exc) from None
     base = Config()
     sections: dict[str, Any] = {}
     for name, value in raw.items():
         if name not in {f.name for f in fields(base)}:
-            raise ConfigurationError(f"certdesk.toml: unknown section [{name}]")
+            raise refusal("CONFIGURAZIONE_NON_VALIDA", "sezione", sezione=name)
         sections[name] = _section(getattr(base, name), value, name)
     config = replace(base, **sections)
     for key_name in ("root_key", "issuing_key"):
         if getattr(config.ca, key_name) not in KEY_TYPES:
-            raise ConfigurationError(
-                f"certdesk.toml: ca.{key_name} must be one of {', '.join(KEY_TYPES)}"
+            raise refusal(
+                "CONFIGURAZIONE_NON_VALIDA",
+                "tipo_chiave",
+                chiave=key_name,
+                ammessi=", ".join(KEY_TYPES),
             )
     if config.certificates.validity_days < 1 or config.crl.next_update_hours < 1:
-        raise ConfigurationError("certdesk.toml: validity and CRL periods must be positive")
+        raise refusal("CONFIGURAZIONE_NON_VALIDA", "periodi")
     if not 0 <= config.daemon.min_free_mib < float("inf"):
-        raise ConfigurationError("certdesk.toml: daemon.min_free_mib must be 0 or more (MiB)")
+        raise refusal("CONFIGURAZIONE_NON_VALIDA", "spazio_minimo")
     return config

@@ -9,9 +9,14 @@
     ├── StoreError                     the state store refuses an operation
     │   └── InvalidTransition          a state change outside the contract's diagram
     ├── LedgerTampered                 verify-ledger found a bad journal or ledger row
-    └── LedgerUnreadable               ledger.csv is not the contract's ledger (analysts)
+    ├── LedgerUnreadable               ledger.csv is not the contract's ledger (analysts)
+    └── FolderReplaced                 inbox/, outbox/ or state/ moved under the daemon
 
-``TypeError``/``ValueError`` stay for programming mistakes, never for bad input files.
+Every code, its Italian sentence and its class are registered in ``certdesk.codes``:
+raise ``refusal(code, ...)`` from there rather than building these by hand. A refusal
+built without a code is a bug of certdesk, so the generic classes default to
+``ERRORE_INTERNO``. ``TypeError``/``ValueError`` stay for programming mistakes, never for
+bad input files.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ __all__ = [
     "CancellationRejected",
     "CertdeskError",
     "ConfigurationError",
+    "FolderReplaced",
     "InputRejected",
     "InvalidTransition",
     "LedgerTampered",
@@ -33,7 +39,7 @@ __all__ = [
 class CertdeskError(Exception):
     """Base of every error certdesk reports to a person: a stable code and a sentence."""
 
-    default_code = "ERRORE"
+    default_code = "ERRORE_INTERNO"
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -47,15 +53,13 @@ class CertdeskError(Exception):
 class InputRejected(CertdeskError):
     """An input file is refused; the receipt carries ``code`` and ``message``."""
 
-    default_code = "INPUT_NON_VALIDO"
-
 
 class RequestRejected(InputRejected):
-    default_code = "CSR_NON_VALIDA"
+    """A certificate request breaks a rule."""
 
 
 class CancellationRejected(InputRejected):
-    default_code = "ANNULLAMENTO_NON_VALIDO"
+    """An annullamento breaks a rule."""
 
 
 class ConfigurationError(CertdeskError):
@@ -77,8 +81,8 @@ class InvalidTransition(StoreError):
 class LedgerTampered(CertdeskError):
     default_code = "REGISTRO_ALTERATO"
 
-    def __init__(self, message: str, *, row: int | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, code: str | None = None, row: int | None = None) -> None:
+        super().__init__(message, code=code)
         self.row = row
 
 
@@ -86,3 +90,9 @@ class LedgerUnreadable(CertdeskError):
     """``ledger.csv`` exists but is not the contract's ledger (wrong columns, bad dates)."""
 
     default_code = "REGISTRO_NON_LEGGIBILE"
+
+
+class FolderReplaced(CertdeskError):
+    """A folder of the home is no longer the one the daemon started on: it stops."""
+
+    default_code = "CARTELLA_SOSTITUITA"

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from .errors import LedgerUnreadable
+from .codes import refusal
 from .reasons import Motivazione
 from .records import LEDGER_COLUMNS
 from .states import Stato
@@ -93,10 +93,10 @@ def load_ledger(home_or_path: str | os.PathLike[str]) -> pd.DataFrame:
     except (FileNotFoundError, pd.errors.EmptyDataError):
         return empty_ledger()
     except (UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise LedgerUnreadable(f"{path}: {exc}") from exc
+        raise refusal("REGISTRO_NON_LEGGIBILE", file=path, errore=exc) from exc
     missing = [name for name in LEDGER_COLUMNS if name not in raw.columns]
     if missing:
-        raise LedgerUnreadable(f"{path}: mancano le colonne {', '.join(missing)}")
+        raise refusal("REGISTRO_NON_LEGGIBILE", "colonne", file=path, colonne=", ".join(missing))
     return _typed(raw, path)
 
 
@@ -116,7 +116,9 @@ def _typed(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
                 # one resolution whatever the file holds (an empty column would be "s")
                 columns[name] = stamps.dt.as_unit("us")
             except (ValueError, TypeError) as exc:
-                raise LedgerUnreadable(f"{path}: data non valida in {name}: {exc}") from exc
+                raise refusal(
+                    "REGISTRO_NON_LEGGIBILE", "data", file=path, colonna=name, errore=exc
+                ) from exc
         elif name in _CATEGORIES:
             known = list(_CATEGORIES[name])
             extra = sorted(set(values.dropna()) - set(known))

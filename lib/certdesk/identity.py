@@ -20,9 +20,10 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from stdnum.exceptions import ValidationError
+from stdnum.exceptions import InvalidChecksum, InvalidComponent, ValidationError
 from stdnum.it import codicefiscale
 
+from .codes import refusal_as
 from .errors import RequestRejected
 
 __all__ = ["CodiceFiscale", "Soggetto", "parse_codice_fiscale"]
@@ -46,28 +47,35 @@ class CodiceFiscale:
         return self.value
 
 
-def parse_codice_fiscale(raw: str, *, field: str = "the value") -> CodiceFiscale:
+def parse_codice_fiscale(raw: str, *, field: str = "Il valore") -> CodiceFiscale:
     """Normalise (ASCII case, spaces, dashes) and validate ``raw``; refuse with
-    CODICE_FISCALE_NON_VALIDO, in a message naming ``field`` (e.g. "the Common Name")."""
+    CODICE_FISCALE_NON_VALIDO, in a message that begins with ``field``, the subject of
+    its sentence in Italian (e.g. "Il Common Name (CN)", "Il campo 'codice_fiscale'")."""
     plain = raw.translate(_SEPARATORS)
+    # The registry's template shows ``raw`` with ascii() (``!a``): the message goes into
+    # receipts and the store as UTF-8, and ``raw`` may hold lone surrogates or controls.
+    shown = {"campo": field, "valore": raw[:40]}
     odd = next((c for c in plain if not c.isascii()), None)
     if odd is not None:
         name = unicodedata.name(odd, "")  # a lone surrogate has no name
-        why = f"it contains U+{ord(odd):04X} {name}".rstrip() + ": write only A-Z and 0-9"
-    elif not _PLAIN.fullmatch(plain.upper()):  # ASCII by now: upper() changes only a-z
-        why = "it is not 16 letters and digits nor 11 digits"
-    else:
-        try:
-            value = codicefiscale.validate(plain.upper())
-        except ValidationError as exc:
-            why = str(exc)
-        else:
-            kind = Soggetto.SOCIETA if len(value) == 11 else Soggetto.PERSONA_FISICA
-            return CodiceFiscale(value=value, soggetto=kind)
-    # ascii(): the message goes into receipts and the store as UTF-8, and ``raw`` may hold
-    # lone surrogates or control characters.
-    raise RequestRejected(
-        f"{field} is {raw[:40]!a}, not a valid codice fiscale ({why}): it must be the "
-        "16-character codice fiscale of a person or the 11-digit number of a company",
-        code="CODICE_FISCALE_NON_VALIDO",
-    )
+        character = f"U+{ord(odd):04X} {name}".rstrip()
+        raise refusal_as(
+            RequestRejected, "CODICE_FISCALE_NON_VALIDO", "carattere", carattere=character, **shown
+        )
+    if not _PLAIN.fullmatch(plain.upper()):  # ASCII by now: upper() changes only a-z
+        raise refusal_as(RequestRejected, "CODICE_FISCALE_NON_VALIDO", **shown)
+    try:
+        value = codicefiscale.validate(plain.upper())
+    except ValidationError as exc:
+        case = _STDNUM_CASES.get(type(exc), "")
+        raise refusal_as(RequestRejected, "CODICE_FISCALE_NON_VALIDO", case, **shown) from None
+    kind = Soggetto.SOCIETA if len(value) == 11 else Soggetto.PERSONA_FISICA
+    return CodiceFiscale(value=value, soggetto=kind)
+
+
+# stdnum's reasons, as CODICE_FISCALE_NON_VALIDO's cases; a bad format or length is the
+# code's own sentence (16 characters for a person, 11 digits for a company).
+_STDNUM_CASES: dict[type[ValidationError], str] = {
+    InvalidChecksum: "controllo",
+    InvalidComponent: "parte",
+}

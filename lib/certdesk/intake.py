@@ -16,6 +16,7 @@ import stat
 import time
 from dataclasses import dataclass
 
+from .codes import refusal, refusal_as
 from .errors import InputRejected
 from .home import Home
 from .names import recordable_name
@@ -109,35 +110,26 @@ def read_claimed(home: Home, item: Claim) -> InputFile:
     path = item.path(home)
     info = os.lstat(path)
     if stat.S_ISLNK(info.st_mode):
-        raise InputRejected(
-            "the file is a symbolic link: certdesk never follows links; copy the request "
-            "itself into inbox/",
-            code="INPUT_LINK_SIMBOLICO",
-        )
+        raise refusal("INPUT_LINK_SIMBOLICO")
     if stat.S_ISDIR(info.st_mode):
-        raise InputRejected(
-            "a folder was dropped: put the request files themselves into inbox/",
-            code="INPUT_CARTELLA",
-        )
+        raise refusal("INPUT_CARTELLA")
     if not stat.S_ISREG(info.st_mode):
-        raise InputRejected(
-            "the entry is not a regular file (a FIFO, socket or device): drop a file",
-            code="INPUT_NON_REGOLARE",
-        )
+        raise refusal("INPUT_NON_REGOLARE")
     if info.st_nlink > 1:
         raise _hard_link_refusal()
     if info.st_size > MAX_INPUT_BYTES:
-        raise InputRejected(
-            f"the file has {info.st_size} bytes, over the {MAX_INPUT_BYTES // 1024} KiB limit: "
-            "a certificate request or an annullamento is a few KiB",
-            code="FILE_TROPPO_GRANDE",
+        raise refusal(
+            "FILE_TROPPO_GRANDE",
+            "dimensione",
+            byte=info.st_size,
+            limite_kib=MAX_INPUT_BYTES // 1024,
         )
     # O_NOFOLLOW|O_NONBLOCK: the entry could be swapped between lstat and open.
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     try:
         opened = os.fstat(fd)
         if not stat.S_ISREG(opened.st_mode):
-            raise InputRejected("the entry is not a regular file", code="INPUT_NON_REGOLARE")
+            raise refusal("INPUT_NON_REGOLARE")
         if opened.st_nlink > 1:
             raise _hard_link_refusal()
         chunks = []
@@ -149,18 +141,12 @@ def read_claimed(home: Home, item: Claim) -> InputFile:
     finally:
         os.close(fd)
     if len(data) > MAX_INPUT_BYTES:
-        raise InputRejected(
-            f"the file is over the {MAX_INPUT_BYTES // 1024} KiB limit", code="FILE_TROPPO_GRANDE"
-        )
+        raise refusal("FILE_TROPPO_GRANDE", limite_kib=MAX_INPUT_BYTES // 1024)
     return InputFile(data, hashlib.sha256(data).hexdigest())
 
 
 def _hard_link_refusal() -> InputRejected:
-    return InputRejected(
-        "the file has other names (hard links) outside inbox/: certdesk does not read, "
-        "change or keep a file shared with other places; drop a copy of the request",
-        code="INPUT_COLLEGAMENTO_FISICO",
-    )
+    return refusal_as(InputRejected, "INPUT_COLLEGAMENTO_FISICO")
 
 
 def settle_claim(home: Home, item: Claim, *, quarantined: bool) -> None:

@@ -23,6 +23,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -32,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from .errors import CaError
+from .codes import refusal
 
 __all__ = [
     "OcspJob",
@@ -298,29 +299,31 @@ def _signing_key(
 
 def _public_der(key: object) -> bytes:
     if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
-        raise CaError(f"unsupported public key type {type(key).__name__}")
+        raise refusal("CA_NON_DISPONIBILE", "chiave_pubblica", tipo=type(key).__name__)
     return key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
 
+_WHOSE = {"issuer": "della CA emittente", "responder": "del responder OCSP"}
+
+
 def _require_key_matches(
-    cert: x509.Certificate, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, what: str
+    cert: x509.Certificate,
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
+    what: Literal["issuer", "responder"],
 ) -> None:
     # A signature by the wrong key is well-formed but every relying party rejects it:
     # catch the mix-up here rather than after publishing.
     if _public_der(cert.public_key()) != _public_der(key.public_key()):
-        raise CaError(f"the {what} key does not match the {what} certificate")
+        raise refusal("CA_NON_DISPONIBILE", "coppia", di_chi=_WHOSE[what])
 
 
 def _ski(cert: x509.Certificate) -> x509.SubjectKeyIdentifier:
     try:
         return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     except x509.ExtensionNotFound:
-        raise CaError(
-            "the issuer certificate has no SubjectKeyIdentifier (RFC 5280 4.2.1.2 requires it"
-            " for a CA)"
-        ) from None
+        raise refusal("CA_NON_DISPONIBILE", "ski") from None
 
 
 def _require_delegated_responder(responder: x509.Certificate, issuer: x509.Certificate) -> None:
@@ -329,13 +332,13 @@ def _require_delegated_responder(responder: x509.Certificate, issuer: x509.Certi
     try:
         responder.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature) as exc:
-        raise CaError("the OCSP responder certificate is not issued by the issuer") from exc
+        raise refusal("CA_NON_DISPONIBILE", "responder_non_emesso") from exc
     try:
         eku = responder.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
         eku = None
     if eku is None or ExtendedKeyUsageOID.OCSP_SIGNING not in eku:
-        raise CaError("the OCSP responder certificate lacks the OCSPSigning extended key usage")
+        raise refusal("CA_NON_DISPONIBILE", "responder_senza_eku")
 
 
 def _require_aware(name: str, value: datetime) -> None:

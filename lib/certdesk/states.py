@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 
-from .errors import InvalidTransition
+from .codes import refusal
 
 __all__ = ["Stato", "check_transition"]
 
@@ -50,7 +50,9 @@ _ALLOWED: dict[Stato | None, frozenset[Stato]] = {
 def check_transition(current: Stato | None, target: Stato, id_operazione: str = "") -> None:
     """Raise InvalidTransition unless ``current → target`` is in the contract's diagram."""
     if target not in _ALLOWED[current]:
-        origin = current.value if current else "(new)"
-        raise InvalidTransition(
-            f"{id_operazione or 'request'}: {origin} → {target.value} is not a valid transition"
+        raise refusal(
+            "TRANSIZIONE_NON_VALIDA",
+            richiesta=id_operazione or "richiesta",
+            da=current.value if current else "(nuova)",
+            a=target.value,
         )

@@ -6,6 +6,7 @@ import csv
 from collections.abc import Iterator
 from pathlib import Path
 
+from .codes import message
 from .errors import LedgerTampered
 from .records import (
     GENESIS_HASH,
@@ -22,6 +23,11 @@ from .store import Store
 __all__ = ["verify_journal", "verify_ledger"]
 
 
+def _tampered(case: str, /, *, row: int | None, **facts: object) -> LedgerTampered:
+    """REGISTRO_ALTERATO in its ``case``, naming the first bad line as ``row``."""
+    return LedgerTampered(message("REGISTRO_ALTERATO", case, **facts), row=row)
+
+
 def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
     with open(path, encoding="utf-8", newline="") as fh:
         yield from enumerate(csv.reader(fh), start=1)
@@ -34,45 +40,38 @@ def verify_journal(path: Path, store: Store) -> int:
     if not path.exists():
         if store.last_event_seq() == 0:
             return 0
-        raise LedgerTampered(f"{path} is missing", row=None)
+        raise _tampered("mancante", row=None, file=path)
     rows = _rows(path)
     first = next(rows, None)
     if first is None or tuple(first[1]) != JOURNAL_COLUMNS:
-        raise LedgerTampered(
-            f"{path.name} line 1: the header is not {','.join(JOURNAL_COLUMNS)}", row=1
-        )
+        raise _tampered("intestazione", row=1, file=path.name, colonne=",".join(JOURNAL_COLUMNS))
     events = store.iter_events()
     previous = GENESIS_HASH
     count = 0
     for line, row in rows:
-        where = f"{path.name} line {line}"
+        where = {"file": path.name, "riga": line}
         if len(row) != len(JOURNAL_COLUMNS):
-            raise LedgerTampered(
-                f"{where}: {len(row)} columns instead of {len(JOURNAL_COLUMNS)}", row=line
+            raise _tampered(
+                "colonne", row=line, colonne=len(row), attese=len(JOURNAL_COLUMNS), **where
             )
         *fields, digest = row
         if chain_hash(previous, fields) != digest:
-            raise LedgerTampered(
-                f"{where} (Seq {row[0]}): its hash does not chain to the row before it: this "
-                "row or the one before was edited, deleted or moved",
-                row=line,
-            )
+            raise _tampered("catena", row=line, seq=row[0], **where)
         event = next(events, None)
         if event is None or journal_line(event) != csv_line(row):
-            raise LedgerTampered(
-                f"{where} (Seq {row[0]}): differs from the state store's event "
-                f"{event.seq if event else '(none)'}",
-                row=line,
-            )
+            evento = event.seq if event else "(nessuno)"
+            raise _tampered("evento", row=line, seq=row[0], evento=evento, **where)
         previous = digest
         count += 1
     missing = next(events, None)
     if missing is not None:
-        raise LedgerTampered(
-            f"{path.name} line {count + 2}: missing; the journal ends after {count} rows but "
-            f"the store has event Seq {missing.seq} "
-            "and more: rows were deleted from the end (or the daemon is still writing)",
+        raise _tampered(
+            "righe_mancanti",
             row=count + 2,
+            file=path.name,
+            riga=count + 2,
+            righe=count,
+            seq=missing.seq,
         )
     return count
 
@@ -82,27 +81,31 @@ def verify_ledger(path: Path, store: Store) -> int:
     if not path.exists():
         if next(store.iter_requests(), None) is None:
             return 0
-        raise LedgerTampered(f"{path} is missing", row=None)
+        raise _tampered("mancante", row=None, file=path)
     rows = _rows(path)
     first = next(rows, None)
     if first is None or tuple(first[1]) != LEDGER_COLUMNS:
-        raise LedgerTampered(f"{path.name} line 1: the header is not the contract's columns", row=1)
+        raise _tampered("intestazione", row=1, file=path.name, colonne=",".join(LEDGER_COLUMNS))
     records = (r for r in store.iter_requests() if r.stato is not Stato.IN_GENERAZIONE)
     count = 0
     for line, row in rows:
         record = next(records, None)
         expected = ledger_line(record) if record else None
         if expected != csv_line(row):
-            name = row[0] if row else "?"
-            raise LedgerTampered(
-                f"{path.name} line {line} (IdOperazione {name}): differs from the state store"
-                + (f" (expected {record.id_operazione} {record.stato.value})" if record else ""),
+            where = {"file": path.name, "riga": line, "id_operazione": row[0] if row else "?"}
+            if record is None:
+                raise _tampered("riga_in_piu", row=line, **where)
+            raise _tampered(
+                "riga_diversa",
                 row=line,
+                atteso=record.id_operazione,
+                stato=record.stato.value,
+                **where,
             )
         count += 1
     extra = next(records, None)
     if extra is not None:
-        raise LedgerTampered(
-            f"{path.name} has no row for IdOperazione {extra.id_operazione}", row=count + 2
+        raise _tampered(
+            "riga_assente", row=count + 2, file=path.name, id_operazione=extra.id_operazione
         )
     return count

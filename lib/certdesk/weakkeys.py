@@ -8,6 +8,7 @@ other (|p - q| small, e.g. the 2022 "Fermat" printer keys, CVE-2022-26320).
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 __all__ = ["weakness"]
 
@@ -41,10 +42,11 @@ _SQ64, _SQ63, _SQ65, _SQ11 = (_squares_mod(m) for m in (64, 63, 65, 11))
 _FILTER_MODULUS = 64 * 63 * 65 * 11
 
 
-def weakness(modulus: int) -> str | None:
-    """Why ``modulus`` is weak, or None when neither check finds a factor."""
+def weakness(modulus: int) -> Literal["fattore_piccolo", "primi_vicini"] | None:
+    """Why ``modulus`` is weak, as its ``CHIAVE_DEBOLE`` case in ``certdesk.codes``: a small
+    prime factor, or two primes close enough for Fermat; None when neither check finds one."""
     if math.gcd(modulus, _SMALL_PRIMES_PRODUCT) != 1:
-        return "the modulus has a small prime factor"
+        return "fattore_piccolo"
     # Fermat: is a*a - n a square b*b for one of the first rounds of a = ceil(sqrt(n)),
     # a+1, ...? Then n = (a - b)(a + b). a*a - n is followed modulo _FILTER_MODULUS
     # ((a+1)^2 - a^2 = 2a + 1), and computed in full only when the filters let it pass.
@@ -63,9 +65,7 @@ def weakness(modulus: int) -> str | None:
             b2 = (a + offset) ** 2 - modulus
             b = math.isqrt(b2)
             if b * b == b2:
-                return (
-                    "the modulus' two primes are too close to each other (Fermat factorisation)"
-                )
+                return "primi_vicini"
         residue = (residue + step) % _FILTER_MODULUS
         step = (step + 2) % _FILTER_MODULUS
     return None

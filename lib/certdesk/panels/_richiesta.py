@@ -9,6 +9,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from ..client import drop_file, receipt_path, unique_name
+from ..codes import message
 from ..frame import format_date, load_ledger
 from . import _common
 from ._common import Waiter, daemon_health, data_link, errors_html, esc, health_banner
@@ -93,15 +94,16 @@ class RequestPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no t
             return
         item = files[0]
         content = bytes(item["content"])
+        # Refused here as the daemon would, in the registry's words (certdesk.codes).
         if not content:
-            self._say("error", "<code>FILE_VUOTO</code>: il file selezionato è vuoto.")
+            self._say("error", f"<code>FILE_VUOTO</code>: {esc(message('FILE_VUOTO'))}")
             return
         if len(content) > MAX_CSR_BYTES:
-            self._say(
-                "error",
-                f"<code>FILE_TROPPO_GRANDE</code>: il file pesa {len(content)} byte; una "
-                f"richiesta PKCS#10 ne pesa pochi KB (massimo {MAX_CSR_BYTES}).",
-            )
+            too_big = message(
+                "FILE_TROPPO_GRANDE", "dimensione", byte=len(content),
+                limite_kib=MAX_CSR_BYTES // 1024,
+            )  # fmt: skip
+            self._say("error", f"<code>FILE_TROPPO_GRANDE</code>: {esc(too_big)}")
             return
         # the inbox takes *.csr (PEM or DER): whatever the upload was called, file it so
         name = unique_name("richiesta", ".csr")

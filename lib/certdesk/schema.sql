@@ -1,0 +1,85 @@
+-- The state store's schema, as a new store gets it (store.py). A store made by an older
+-- version is brought here by the steps of migrations.py instead; a change to this file
+-- is a new step there too (tests/test_store_schema.py checks that both agree).
+-- Comments say why each index exists; what they were measured to save is in
+-- docs/benchmarks.md ("Store indexes").
+
+-- One row per request, in its current state; its history is in events.
+CREATE TABLE requests (
+    id_operazione TEXT PRIMARY KEY,
+    codice_fiscale TEXT NOT NULL,
+    profilo TEXT NOT NULL,
+    stato TEXT NOT NULL,
+    data_richiesta TEXT NOT NULL,
+    esito TEXT NOT NULL,
+    file_origine TEXT NOT NULL,
+    claim TEXT NOT NULL,
+    input_sha256 TEXT NOT NULL,
+    spki_sha256 TEXT NOT NULL DEFAULT '',
+    csr_der BLOB,
+    data_scadenza TEXT,
+    seriale TEXT UNIQUE,
+    impronta_sha256 TEXT NOT NULL DEFAULT '',
+    cert_der BLOB,
+    motivazione TEXT NOT NULL DEFAULT '',
+    data_annullamento TEXT,
+    nota TEXT NOT NULL DEFAULT '',
+    operatore TEXT NOT NULL DEFAULT '',
+    ocsp_until TEXT NOT NULL DEFAULT ''
+);
+-- The OCSP responses to sign next, the stalest first (Store.ocsp_due). Partial: only
+-- certificates that are valid or cancelled have a response to keep fresh.
+CREATE INDEX requests_ocsp ON requests (ocsp_until)
+    WHERE stato IN ('ATTIVATO', 'ANNULLATO');
+-- A person's requests (status lookup, annullamento). By codice fiscale alone: a person
+-- has a handful of rows and the state is filtered on them, so a change of state leaves
+-- this index alone.
+CREATE INDEX requests_codice_fiscale ON requests (codice_fiscale);
+-- A key's requests (a key certified once; a repeated input, which has the same key), by
+-- the first 64 bits of the key's hash; the whole hash is compared on the rows found. A
+-- key hash is random, so each request inserts at a random place in this index; entries
+-- of 16 characters instead of 64 fit four times as many per page, which then fill and
+-- split less often.
+-- Partial: a request refused before its key was read has none.
+CREATE INDEX requests_spki_prefix ON requests (substr(spki_sha256, 1, 16))
+    WHERE spki_sha256 != '';
+-- What a claimed input became (a start-up after a crash).
+CREATE INDEX requests_claim ON requests (claim);
+-- Certificates past their expiry (by state, then date) and requests left being issued.
+CREATE INDEX requests_stato_scadenza ON requests (stato, data_scadenza);
+-- The CRL's rows in its order, read from this index alone (it covers the query, stato
+-- included) instead of from cancelled rows scattered over the whole table. Partial, so
+-- issuing never writes it; a row enters it when it is cancelled.
+CREATE INDEX requests_revoked
+    ON requests (data_annullamento, seriale, motivazione, data_scadenza, stato)
+    WHERE stato = 'ANNULLATO';
+
+-- The journal: every change of state, hash-chained in seq order (journal.csv's rows).
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY,
+    data TEXT NOT NULL,
+    id_operazione TEXT NOT NULL,
+    da_stato TEXT NOT NULL,
+    a_stato TEXT NOT NULL,
+    motivazione TEXT NOT NULL,
+    file_origine TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+
+-- Every claimed input file and its receipt.
+CREATE TABLE inputs (
+    claim TEXT PRIMARY KEY,
+    file TEXT NOT NULL,
+    tipo TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    received TEXT NOT NULL,
+    receipt TEXT,
+    quarantined INTEGER NOT NULL DEFAULT 0,
+    done INTEGER NOT NULL DEFAULT 0
+);
+-- Inputs left unfinished (start-up). Partial: nearly every input is done, and is in no
+-- index page at all.
+CREATE INDEX inputs_pending ON inputs (done) WHERE done = 0;
+
+-- Counters and marks: next_id, crl_number, ledger_current, crl_next_update.
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
