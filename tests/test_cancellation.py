@@ -389,7 +389,6 @@ def test_a_started_daemon_builds_the_crl_entries_ahead(
     """After a start, idle slices build the CRL's entries (here one per slice, read in
     order across slices), so the next cancellation builds only its own entry and the CRL
     still lists every cancelled certificate."""
-    from certdesk import service
     from certdesk.client import file_cancellation
     from certdesk.home import Home
     from certdesk.intake import claim
@@ -399,7 +398,9 @@ def test_a_started_daemon_builds_the_crl_entries_ahead(
         who = PERSON if name == "p0" else OTHER
         assert cancel(home, who, issued[name], motivazione="ATTIVITA_CESSATA")["esito"] == "OK"
     monkeypatch.setenv("CERTDESK_CA_PASSPHRASE", PASSPHRASE)
-    monkeypatch.setattr(service, "_CRL_ENTRIES_SLICE", 1)
+    from certdesk.operations import upkeep
+
+    monkeypatch.setattr(upkeep, "_CRL_ENTRIES_SLICE", 1)
     engine = open_engine(Home.at(home), workers=1)
     try:
         entries = engine.revocation._entries
@@ -524,7 +525,7 @@ def test_each_malformed_field_has_its_code_and_is_named(
          "'codice_fiscale'"),
         (b'{"codice_fiscale": "RSSMRA80A01H501U", "motivazione": "ALTRO", "nota": "n", '
          b'"id_operazione": ["\\udc00"]}', "'id_operazione'[0]"),
-        (b'{"\\ud800": 1, "codice_fiscale": "RSSMRA80A01H501U"}', "key"),
+        (b'{"\\ud800": 1, "codice_fiscale": "RSSMRA80A01H501U"}', "chiave"),
         (b'{"codice_fiscale": "RSSMRA80A01H501U", "motivazione": "ALTRO", "nota": NaN}',
          "'nota'"),
         (b'{"codice_fiscale": "RSSMRA80A01H501U", "x": {"y": [Infinity, -Infinity]}}',
@@ -535,13 +536,13 @@ def test_each_malformed_field_has_its_code_and_is_named(
         (json.dumps(_document()).encode("utf-16"), "UTF-8"),
         (json.dumps(_document(nota="perch\u00e9"), ensure_ascii=False).encode("latin-1"),
          "UTF-8"),
-        (b'{"nota": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", "nested"),
-        (b"[" * 20_000, "nested"),
+        (b'{"nota": ' + b"[" * 30_000 + b"]" * 30_000 + b"}", "annidati"),
+        (b"[" * 20_000, "annidati"),
         (b"", "JSON"),
-        (b"[]", "object"),
-        (b'"annullamento"', "object"),
-        (b"null", "object"),
-        (b"1" + b"0" * 5000, "object"),
+        (b"[]", "oggetto"),
+        (b'"annullamento"', "oggetto"),
+        (b"null", "oggetto"),
+        (b"1" + b"0" * 5000, "oggetto"),
         (b'{"nota": "a\x01b"}', "JSON"),
     ],
 )  # fmt: skip

@@ -202,15 +202,17 @@ def test_a_replaced_folder_stops_the_daemon(home: Path, tmp_path: Path, folder: 
 
 # -- 1. an exception on one file never stops the daemon --------------------------------
 def _inject_bug_for(monkeypatch: pytest.MonkeyPatch, doomed: str) -> None:
-    """Make the engine raise (a stand-in for any bug) on requests for ``doomed`` only."""
-    check_key_use = Engine._check_key_use
+    """Make the issuing rule raise (a stand-in for any bug) on requests for ``doomed`` only."""
+    from certdesk.operations import issuing
 
-    def buggy(self: Engine, inspected: Any, batch_keys: dict[str, str]) -> None:
-        if inspected.codice_fiscale.value == doomed:
+    decide = issuing.decide_request
+
+    def buggy(codice_fiscale: str, **facts: Any) -> Any:
+        if codice_fiscale == doomed:
             raise RuntimeError("an injected bug")
-        check_key_use(self, inspected, batch_keys)
+        return decide(codice_fiscale, **facts)
 
-    monkeypatch.setattr(Engine, "_check_key_use", buggy)
+    monkeypatch.setattr(issuing, "decide_request", buggy)
 
 
 def test_a_bug_on_one_input_gives_errore_interno_and_quarantine(
@@ -280,9 +282,9 @@ def test_a_transient_failure_is_retried_without_refusing(
     """A full disk after the batch was committed and its receipts written, when the first
     input is archived: the daemon pauses, and its resume finishes the batch from the store
     (the crash-recovery path): every request is served, once, with no ERRORE_INTERNO."""
-    from certdesk import service
+    from certdesk.operations import issuing
 
-    settle_claim = service.settle_claim
+    settle_claim = issuing.settle_claim
     failures: list[str] = []
 
     def disk_full_once(home: Any, item: Any, *, quarantined: bool) -> None:
@@ -291,7 +293,7 @@ def test_a_transient_failure_is_retried_without_refusing(
             raise OSError(errno.ENOSPC, "No space left on device (injected)")
         settle_claim(home, item, quarantined=quarantined)
 
-    monkeypatch.setattr(service, "settle_claim", disk_full_once)
+    monkeypatch.setattr(issuing, "settle_claim", disk_full_once)
     names = [f"batch-{n}.csr" for n in range(4)]
     for n, name in enumerate(names):
         drop(home, name, make_csr(50 + n))
@@ -376,7 +378,7 @@ def test_a_second_daemon_on_the_same_home_refuses(home: Path) -> None:
             assert "Traceback" not in second.stderr
             errors = [line for line in second.stderr.splitlines() if "DAEMON_GIA_ATTIVO" in line]
             assert len(errors) == 1, second.stderr
-            assert f"pid {first.pid}" in errors[0] and "already running" in errors[0]
+            assert f"pid {first.pid}" in errors[0] and "già attivo" in errors[0]
             assert second.stderr.rstrip().splitlines()[-1] == errors[0]
         assert first.proc is not None and first.proc.poll() is None  # undisturbed
         assert first.stop() == 0

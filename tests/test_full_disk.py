@@ -284,19 +284,19 @@ def test_sqlite_full_on_a_cancellation_commits_nothing_and_applies_it_after(
     """SQLITE_FULL in the middle of an annullamento's transaction (the cancellation already
     written in it): nothing is committed, no receipt; once the store can write again the
     cancellation is applied, with its CRL and OCSP."""
-    from certdesk.service import Engine
+    from certdesk.operations import cancelling
 
-    cancel = Engine._cancel
+    cancel = cancelling._cancel
     faults: list[str] = []
 
-    def full_once(self: Engine, txn: Any, document: Any, now: Any) -> list[str]:
-        ids = cancel(self, txn, document, now)
+    def full_once(parts: Any, txn: Any, document: Any, now: Any) -> list[str]:
+        ids = cancel(parts, txn, document, now)
         if not faults:
             faults.append("SQLITE_FULL")
             raise _sqlite_full()
         return ids
 
-    monkeypatch.setattr(Engine, "_cancel", full_once)
+    monkeypatch.setattr(cancelling, "_cancel", full_once)
     person = codice_fiscale(730)
     with ThreadDaemon(home, **QUICK) as running:
         drop(home, "mine.csr", make_csr(730))
@@ -317,9 +317,9 @@ def test_an_io_error_reading_an_input_is_not_its_fault(
 ) -> None:
     """EIO while reading a request is the disk's fault: no INPUT_NON_LEGGIBILE refusal;
     the request is read again after the pause and accepted."""
-    from certdesk import service
+    from certdesk.operations import issuing
 
-    read = service.read_claimed
+    read = issuing.read_claimed
     faults: list[str] = []
 
     def eio_once(home_: Any, item: Any) -> Any:
@@ -328,11 +328,11 @@ def test_an_io_error_reading_an_input_is_not_its_fault(
             raise OSError(errno.EIO, "Input/output error (injected)")
         return read(home_, item)
 
-    monkeypatch.setattr(service, "read_claimed", eio_once)
+    monkeypatch.setattr(issuing, "read_claimed", eio_once)
     with ThreadDaemon(home, **QUICK) as running:
         drop(home, "read-me.csr", make_csr(731))
         got = wait_receipt(home, "read-me.csr")
-        assert running.daemon.paused is None
+        wait_for(lambda: running.daemon.paused is None, 5, "the resume")  # after the receipt
     assert faults == ["read-me.csr"] and got["esito"] == "OK"
 
 

@@ -1,6 +1,6 @@
 """Signers, batched durable writes and the pipelined request batch.
 
-The pipeline (``Engine._process_requests``) hands chunk k+1 to the signing workers before
+The pipeline (``certdesk.operations.issuing.issue``) hands chunk k+1 to the signing workers before
 it publishes chunk k; these tests force tiny chunks so that repeats, key conflicts and
 signing failures cross chunk boundaries, and check the order the contract fixes: nothing
 is renamed into place before the batch is durable, receipts after certificates.

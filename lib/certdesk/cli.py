@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -14,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 from . import __version__
 from .client import file_cancellation, wait_for_receipt
+from .codes import refusal
+from .daemon.options import add_watch_arguments
 from .errors import CertdeskError
 from .home import Home
 from .reasons import Motivazione
@@ -23,36 +24,6 @@ from .states import Stato
 __all__ = ["main"]
 
 ROME = ZoneInfo("Europe/Rome")
-
-
-class _JsonFormatter(logging.Formatter):
-    _FIELDS = ("file", "tipo", "esito", "id_operazione", "codice")
-
-    def format(self, record: logging.LogRecord) -> str:
-        document: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created).astimezone().isoformat(),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for name in self._FIELDS:
-            if hasattr(record, name):
-                document[name] = getattr(record, name)
-        if record.exc_info:
-            document["exception"] = self.formatException(record.exc_info)
-        return json.dumps(document, ensure_ascii=False)
-
-
-def _setup_logging(log_format: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if log_format == "json":
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    root = logging.getLogger("certdesk")
-    root.handlers[:] = [handler]
-    root.setLevel(logging.INFO)
-    root.propagate = False
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -72,15 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--passphrase-file", type=Path)
 
     watch = commands.add_parser("watch", help="run the drop-folder daemon")
-    watch.add_argument("--once", action="store_true", help="process the backlog, then exit")
-    watch.add_argument("--polling", action="store_true", help="poll (network file systems)")
-    watch.add_argument("--workers", type=int, default=None, help="signing processes")
-    watch.add_argument("--log-format", choices=("text", "json"), default="text")
-    watch.add_argument("--passphrase-file", type=Path)
-    watch.add_argument("--rescan-seconds", type=float, default=None)
-    watch.add_argument(
-        "--init-if-missing", action="store_true", help="create the CA on first use (make run)"
-    )
+    add_watch_arguments(watch)
 
     status = commands.add_parser("status", help="list certificates")
     status.add_argument("--codice-fiscale")
@@ -113,45 +76,9 @@ def _cmd_init(home: Home, args: argparse.Namespace) -> int:
 
 
 def _cmd_watch(home: Home, args: argparse.Namespace) -> int:
-    from certdesk.daemon import DaemonOptions, holding_lock, run_daemon
+    from .daemon.main import watch
 
-    from .config import load_config
-    from .runtime import open_engine
-
-    _setup_logging(args.log_format)
-    config = load_config(home.root)
-    if args.workers is not None and args.workers < 1:
-        raise CertdeskError("--workers must be at least 1", code="OPZIONE_NON_VALIDA")
-    rescan_seconds = args.rescan_seconds or config.daemon.rescan_seconds
-    options = DaemonOptions(
-        once=args.once,
-        polling=args.polling,
-        rescan_seconds=rescan_seconds,
-        # Paused by a fault, it looks again as often as it rescans inbox/.
-        pause_retry_seconds=rescan_seconds,
-        settle_seconds=config.daemon.settle_seconds,
-        min_free_bytes=int(config.daemon.min_free_mib * 2**20),
-        progress=args.once and sys.stderr.isatty(),
-    )
-    home.ensure()
-    # The lock first: a second daemon must refuse before it decrypts the CA key or
-    # starts signing workers.
-    with holding_lock(home.lock_file):
-        engine = open_engine(
-            home,
-            passphrase_file=args.passphrase_file,
-            workers=args.workers,
-            init_if_missing=args.init_if_missing,
-        )
-        if not args.once:
-            logging.getLogger("certdesk").info(
-                "certdesk %s watching %s -> %s (Ctrl-C to stop)",
-                __version__,
-                home.inbox,
-                home.outbox,
-            )
-        code: int = run_daemon(engine, options)
-    return code
+    return watch(home, args)
 
 
 def _date_it(moment: datetime | None) -> str:
@@ -234,11 +161,7 @@ def _cmd_cancel(home: Home, args: argparse.Namespace) -> int:
         return 0
     receipt = wait_for_receipt(home.root, path.name, timeout=args.timeout)
     if receipt is None:
-        raise CertdeskError(
-            f"no receipt for {path.name} after {args.timeout:.0f} s: is the daemon running "
-            "('certdesk watch')?",
-            code="RICEVUTA_NON_ARRIVATA",
-        )
+        raise refusal("RICEVUTA_NON_ARRIVATA", file=path.name, secondi=args.timeout)
     json.dump(receipt, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0 if receipt.get("esito") == "OK" else 1

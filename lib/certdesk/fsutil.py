@@ -121,25 +121,18 @@ def _dirty_bytes() -> int | None:
 
 
 _aside_numbers = itertools.count()
-_pid = os.getpid()
-
-
-def _refresh_pid() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-os.register_at_fork(after_in_child=_refresh_pid)  # a forked worker names its own files
 
 
 def write_aside(path: StrPath, data: bytes, *, mode: int = 0o644) -> str:
     """Write ``data`` beside ``path`` under a hidden temporary name, not yet synced.
 
     ``sync_data`` then ``rename_into_place`` finish the job. Plain strings, not pathlib,
-    and a counter, not random bytes, for the name: this runs for every file of a batch."""
+    and the pid with a counter, not random bytes, for the name: this runs for every file
+    of a batch (the pid is asked each time: a forked worker names its own files)."""
     head, tail = os.path.split(os.fspath(path))
+    pid = os.getpid()
     while True:
-        aside = f"{head}/.{tail}.{_pid}-{next(_aside_numbers)}.tmp"
+        aside = f"{head}/.{tail}.{pid}-{next(_aside_numbers)}.tmp"
         try:
             fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         except FileExistsError:  # left by a killed process that had our pid

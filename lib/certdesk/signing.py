@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import signal
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -27,6 +26,7 @@ from .authority import CertificateAuthority, IssuedCertificate
 from .config import load_config
 from .home import Home
 from .revocation import OcspJob, sign_ocsp_job
+from .workerlife import bind_to_parent
 
 __all__ = [
     "InProcessSigner",
@@ -111,20 +111,21 @@ class InProcessSigner:
         pass
 
 
+# The CA a worker signs with: set once, by the pool's initializer, in the worker.
 _worker_ca: CertificateAuthority | None = None
-# The daemon's own loaded CA, set before its workers are forked: a forked worker starts
-# with it in memory and skips decrypting the key again (the passphrase's key derivation
-# costs about 0.1 s, on the path to the first certificate). Workers started any other
-# way (spawn, forkserver) load the key from disk.
-_inherited_ca: CertificateAuthority | None = None
 
 
-def _init_worker(root: str, passphrase: bytes) -> None:
+def _init_worker(
+    root: str, passphrase: bytes, parent_pid: int, loaded: CertificateAuthority | None
+) -> None:
+    """A worker's first step. With the ``fork`` start method the initializer's arguments
+    are not pickled: ``loaded`` is the daemon's own CA, already in memory, so the worker
+    skips decrypting the key again (the passphrase's key derivation is on the path to the
+    first certificate). Without it, the key is loaded from disk."""
     global _worker_ca
-    # Ctrl-C reaches the whole process group: the daemon decides when workers stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if _inherited_ca is not None:
-        _worker_ca = _inherited_ca
+    bind_to_parent(parent_pid)
+    if loaded is not None:
+        _worker_ca = loaded
         return
     home = Home.at(root)
     _worker_ca = CertificateAuthority.load(home, load_config(home.root), passphrase)
@@ -198,15 +199,13 @@ class PoolSigner:
         self._pool = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
-        global _inherited_ca
-        _inherited_ca = self._ca  # forked with the pool's first jobs, just below
-        # "fork" explicitly (Python 3.14 defaults to forkserver): workers inherit the
-        # loaded CA, and certdesk.daemon's after-fork hook ties their life to the daemon.
+        # "fork" explicitly (Python 3.14 defaults to forkserver): the workers get the
+        # loaded CA without pickling it, and die with this process (workerlife).
         pool = ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_init_worker,
-            initargs=self._initargs,
+            initargs=(*self._initargs, os.getpid(), self._ca),
         )
         for _ in range(self.workers):
             pool.submit(_warm_up)  # launches every worker now; nobody waits for it

@@ -12,15 +12,12 @@ from __future__ import annotations
 
 import os
 
-from certdesk.errors import CertdeskError
+from certdesk.codes import refusal
+from certdesk.errors import FolderReplaced
 from certdesk.home import Home
 from certdesk.names import is_ignored_name
 
 __all__ = ["FolderReplaced", "HomeFolders"]
-
-
-class FolderReplaced(CertdeskError):
-    default_code = "CARTELLA_SOSTITUITA"
 
 
 def _identity(path: os.PathLike[str] | str) -> tuple[int, int]:
@@ -36,7 +33,7 @@ class HomeFolders:
         opened = os.fstat(self.inbox_fd)
         if (opened.st_dev, opened.st_ino) != self._identities["inbox/"]:
             os.close(self.inbox_fd)
-            raise FolderReplaced(f"{home.inbox} changed while the daemon opened it")
+            raise refusal("CARTELLA_SOSTITUITA", "apertura", cartella=home.inbox)
 
     def close(self) -> None:
         if self.inbox_fd >= 0:
@@ -49,17 +46,12 @@ class HomeFolders:
             try:
                 now = _identity(path)
             except OSError as exc:
-                raise FolderReplaced(
-                    f"{label} ({path}) is gone ({exc.strerror}): the daemon stops rather than "
-                    "guess where requests are; put the folder back and start it again"
-                ) from None
+                raise refusal(
+                    "CARTELLA_SOSTITUITA", "scomparsa", etichetta=label, cartella=path,
+                    errore=exc.strerror,
+                ) from None  # fmt: skip
             if now != self._identities[label]:
-                raise FolderReplaced(
-                    f"{label} ({path}) is no longer the folder the daemon started on (it was "
-                    "moved, or replaced by another folder or a link): the daemon stops "
-                    "rather than take or publish files elsewhere; put the home back in "
-                    "order and start it again"
-                )
+                raise refusal("CARTELLA_SOSTITUITA", etichetta=label, cartella=path)
 
     def candidates(self) -> list[str]:
         """The names in the opened inbox/ that may be requests, sorted (writers' names

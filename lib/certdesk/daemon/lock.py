@@ -5,7 +5,8 @@ leaves a stale lock behind. Two details keep that true:
 
 - a forked child (a signing worker) inherits the open file, and with it the lock: were
   it to outlive a killed daemon, the restart would be refused. Every child closes its
-  copy right after the fork (``os.register_at_fork``); the descriptor is also
+  copy right after the fork: the first ``acquire`` registers that with
+  ``os.register_at_fork`` (importing this module does nothing); the descriptor is also
   close-on-exec, as Python opens every file.
 - the lock is re-entrant inside one process: the command line may take it before it
   opens the engine (so a second daemon says so before doing anything), and the daemon
@@ -21,12 +22,13 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from certdesk.errors import CertdeskError
+from certdesk.codes import refusal
 
 __all__ = ["DaemonLock", "holding_lock"]
 
 _guard = threading.Lock()
 _held: dict[str, tuple[int, int]] = {}  # resolved path -> (fd, holders)
+_forgotten_in_children = False  # the fork hook is registered (once per process)
 
 
 def _forget_in_child() -> None:
@@ -37,7 +39,11 @@ def _forget_in_child() -> None:
     _held.clear()
 
 
-os.register_at_fork(after_in_child=_forget_in_child)
+def _forget_in_children() -> None:
+    global _forgotten_in_children
+    if not _forgotten_in_children:
+        os.register_at_fork(after_in_child=_forget_in_child)
+        _forgotten_in_children = True
 
 
 class DaemonLock:
@@ -50,6 +56,7 @@ class DaemonLock:
         with _guard:
             if self._acquired:
                 return
+            _forget_in_children()
             if self._key in _held:
                 fd, holders = _held[self._key]
                 _held[self._key] = (fd, holders + 1)
@@ -61,11 +68,7 @@ class DaemonLock:
             except BlockingIOError:
                 holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
                 os.close(fd)
-                raise CertdeskError(
-                    f"another certdesk daemon (pid {holder}) is already running on this "
-                    "home; stop it first (only one daemon may sign and change state)",
-                    code="DAEMON_GIA_ATTIVO",
-                ) from None
+                raise refusal("DAEMON_GIA_ATTIVO", pid=holder) from None
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode("ascii"))
             _held[self._key] = (fd, 1)

@@ -26,173 +26,34 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
-import signal
-import stat
-import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
-from watchdog.events import (
-    DirMovedEvent,
-    FileClosedEvent,
-    FileClosedNoWriteEvent,
-    FileDeletedEvent,
-    FileModifiedEvent,
-    FileMovedEvent,
-    FileOpenedEvent,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
 from watchdog.observers.api import BaseObserver
-from watchdog.observers.inotify import InotifyObserver
-from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper
-from watchdog.observers.polling import PollingObserver
 
-from certdesk.errors import CertdeskError
 from certdesk.faults import MachineFault, machine_fault
 from certdesk.intake import Claim, claim, list_claims
 from certdesk.service import Engine, Outcome
 
+from .events import InboxWatch, Wakeup
 from .folders import FolderReplaced, HomeFolders
 from .heartbeat import Heartbeat
 from .lock import DaemonLock
+from .logs import log_outcome, printable
+from .options import DaemonOptions
+from .pause import Pause
 from .progress import Progress
+from .readiness import Readiness
 from .reserve import SpaceReserve
 
-__all__ = ["Daemon", "DaemonOptions", "run_daemon"]
+__all__ = ["Daemon", "DaemonOptions"]
 
 log = logging.getLogger("certdesk.daemon")
 
 # While claiming a backlog, the free space is measured again every this many files.
 _RESERVE_CHECK_EVERY = 32
-
-# watchdog 7 reports an inotify IN_Q_OVERFLOW only as a warning on this logger (and by
-# rebuilding its own recursive watches): no event reaches a handler. See
-# https://github.com/gorakhargosh/watchdog/issues/654. The daemon listens to it.
-_WATCHDOG_LOGGER = "watchdog"
-
-
-@dataclass(frozen=True)
-class DaemonOptions:
-    once: bool = False
-    polling: bool = False
-    rescan_seconds: float = 2.0
-    settle_seconds: float = 0.5
-    heartbeat_seconds: float = 2.0
-    progress: bool = False
-    # A file opened for writing (inotify) is taken anyway after this long without change:
-    # a lost close event or a writer that never closes must not hold it forever.
-    write_timeout_seconds: float = 60.0
-    # During a long backlog, expiry and CRL work still runs this often (OCSP waits for idle).
-    # Also how long idle work rests after it failed.
-    busy_periodic_seconds: float = 60.0
-    # After a failure the store could not even record, recovery is retried this often.
-    recovery_retry_seconds: float = 10.0
-    # Below this much free space (plus ledger.csv's size) nothing new is claimed.
-    min_free_bytes: int = 64 * 2**20
-    # While paused, whether the fault is gone is tried this often.
-    pause_retry_seconds: float = 2.0
-
-
-def _printable(name: str) -> str:
-    """A file name for a text log line: quoted, newlines and control characters escaped."""
-    return json.dumps(name, ensure_ascii=False)
-
-
-class _Wakeup(FileSystemEventHandler):
-    """Turns events into hints about names; never touches the files itself."""
-
-    def __init__(self, inbox: str, *, track_writes: bool) -> None:
-        self._inbox = inbox
-        self._track_writes = track_writes
-        self._lock = threading.Lock()
-        self._moved_in: set[str] = set()
-        self._writing: set[str] = set()
-        self.overflows = 0
-        self.event = threading.Event()
-
-    def _name(self, path: str | bytes) -> str | None:
-        text = os.fsdecode(path)
-        if not text:
-            return None
-        folder, name = os.path.split(text)
-        return name if os.path.abspath(folder) == self._inbox else None
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        try:
-            self._note(event)
-        except Exception:  # an exception here would end the observer's thread
-            log.exception("unexpected filesystem event %r", event)
-        finally:
-            self.event.set()
-
-    def _note(self, event: FileSystemEvent) -> None:
-        with self._lock:
-            if isinstance(event, FileMovedEvent | DirMovedEvent):
-                if (src := self._name(event.src_path)) is not None:
-                    self._writing.discard(src)
-                if (dest := self._name(event.dest_path)) is not None:
-                    self._moved_in.add(dest)
-                    self._writing.discard(dest)
-                return
-            name = self._name(event.src_path)
-            if name is None:
-                return
-            if isinstance(event, FileOpenedEvent | FileModifiedEvent):
-                if self._track_writes:
-                    self._writing.add(name)
-            elif isinstance(event, FileClosedEvent | FileClosedNoWriteEvent | FileDeletedEvent):
-                self._writing.discard(name)
-
-    def overflowed(self) -> None:
-        with self._lock:
-            self.overflows += 1
-        self.event.set()
-
-    def take_moved_in(self) -> set[str]:
-        with self._lock:
-            moved, self._moved_in = self._moved_in, set()
-        return moved
-
-    def is_writing(self, name: str) -> bool:
-        with self._lock:
-            return name in self._writing
-
-    def keep_only(self, present: set[str]) -> None:
-        with self._lock:
-            self._writing &= present
-
-
-class _WatchdogLog(logging.Handler):
-    """watchdog's warnings, in the daemon's log; an inotify overflow wakes a rescan."""
-
-    def __init__(self, wakeup: _Wakeup, stopping: threading.Event) -> None:
-        super().__init__(level=logging.WARNING)
-        self._wakeup = wakeup
-        self._stopping = stopping
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            message = record.getMessage()
-            if "overflow" in message.lower():
-                log.warning("inotify event queue overflowed: events were lost; rescanning inbox/")
-                self._wakeup.overflowed()
-            elif not self._stopping.is_set():  # watchdog 7 complains of races at stop
-                log.warning("watchdog: %s", message)
-        except Exception:
-            self.handleError(record)
-
-
-@dataclass
-class _Sighting:
-    key: tuple[int, int, int]  # inode, size, mtime_ns
-    since: float  # monotonic time the key was first seen
-
 
 class _Paused(Exception):
     """Raised through the engine by the feed of claims: the reserve was reached."""
@@ -210,18 +71,22 @@ class Daemon:
         self.scans = 0  # completed scans of inbox/ (tests wait on it)
         self.heartbeat = Heartbeat(self.home.outbox / "daemon.json", options.heartbeat_seconds)
         self._stop = threading.Event()
-        self._inbox = str(self.home.inbox.absolute())
-        self._wakeup = _Wakeup(self._inbox, track_writes=not options.polling)
-        self._seen: dict[str, _Sighting] = {}
-        self._unclaimable: dict[str, tuple[int, int, int]] = {}
+        inbox = str(self.home.inbox.absolute())
+        self._wakeup = Wakeup(inbox, track_writes=not options.polling)
+        self._watch = InboxWatch(
+            inbox, self._wakeup, self._stop,
+            polling=options.polling, rescan_seconds=options.rescan_seconds,
+        )  # fmt: skip
+        self._readiness = Readiness(
+            self._wakeup,
+            settle_seconds=options.settle_seconds,
+            write_timeout_seconds=options.write_timeout_seconds,
+        )
         self._progress: Progress | None = None
-        self._observer: BaseObserver | None = None
-        self._watched: tuple[int, int] | None = None  # (st_dev, st_ino) of the watched inbox
         self._recovery_due = False
         self._recovery_tried = 0.0
         self._last_periodic = time.monotonic()
         self._idle_paused_until = 0.0
-        self._watch_failing = False
         self._failed = False  # --once: the loop itself failed
         self._folders: HomeFolders | None = None
         self._reserve = SpaceReserve(
@@ -229,10 +94,7 @@ class Daemon:
             options.min_free_bytes,
             self.home.outbox / "ledger.csv",
         )
-        self._pause: MachineFault | None = None
-        self._faulted = False  # a fault was met since the last resume attempt began
-        self._paused_at = 0.0
-        self._pause_tried = 0.0
+        self._pause = Pause(self.heartbeat, options.pause_retry_seconds)
 
     def stop(self, *_: object) -> None:
         self._stop.set()
@@ -240,55 +102,18 @@ class Daemon:
 
     @property
     def observer(self) -> BaseObserver | None:
-        return self._observer
+        return self._watch.observer
 
     # -- choosing what is complete ---------------------------------------------------
     def _ready_names(self, moved_in: set[str]) -> tuple[list[str], float | None]:
         """Names to take now, and in how many seconds another may become ready."""
-        now, wall = time.monotonic(), time.time()
-        folders = self._open_folders()
-        names = folders.candidates()
-        present = set(names)
-        ready: list[str] = []
-        next_check: float | None = None
-        for name in names:
-            try:
-                info = folders.lstat(name)
-            except OSError:
-                continue  # taken or removed meanwhile
-            key = (info.st_ino, info.st_size, info.st_mtime_ns)
-            if name in self._unclaimable:
-                if self._unclaimable[name] == key:
-                    continue
-                del self._unclaimable[name]  # changed: try again
-            if name in moved_in or not stat.S_ISREG(info.st_mode):
-                ready.append(name)
-                self._seen.pop(name, None)
-                continue
-            sighting = self._seen.get(name)
-            if sighting is None or sighting.key != key:
-                sighting = self._seen[name] = _Sighting(key, now)
-            unchanged = now - sighting.since
-            if self._wakeup.is_writing(name) and info.st_nlink == 1:
-                wait = self.options.write_timeout_seconds - unchanged
-            else:
-                age = wall - info.st_mtime_ns / 1e9  # negative for an mtime in the future
-                wait = self.options.settle_seconds - max(unchanged, age)
-            if wait <= 0:
-                ready.append(name)
-                del self._seen[name]
-            else:
-                next_check = wait if next_check is None else min(next_check, wait)
-        for gone in set(self._seen) - present:
-            del self._seen[gone]
-        for gone in set(self._unclaimable) - present:
-            del self._unclaimable[gone]
-        self._wakeup.keep_only(present)
+        scan = self._readiness.scan(self._open_folders(), moved_in)
         self.scans += 1
-        self.heartbeat.scanned(len(names))
+        self.heartbeat.scanned(scan.candidates)
         if self._progress is not None:
-            self._progress.grow(self._progress.done + len(names) - len(self._unclaimable))
-        return ready, next_check
+            waiting = scan.candidates - len(self._readiness.unclaimable)
+            self._progress.grow(self._progress.done + waiting)
+        return scan.ready, scan.next_check
 
     # -- processing ------------------------------------------------------------------
     def _open_folders(self) -> HomeFolders:
@@ -304,13 +129,12 @@ class Daemon:
             if machine_fault(exc):
                 raise  # the claim folder could not be made: a pause, not this file's fault
             try:
-                info = folders.lstat(name)
-                self._unclaimable[name] = (info.st_ino, info.st_size, info.st_mtime_ns)
+                self._readiness.cannot_claim(name, folders.lstat(name))
             except OSError:
                 return None
             log.error(
                 "cannot take %s out of inbox/ (%s): left in place until it changes",
-                _printable(name),
+                printable(name),
                 exc.strerror or exc,
             )
             return None
@@ -379,7 +203,7 @@ class Daemon:
                 if (fault := machine_fault(exc)) is not None:
                     self._enter_pause(fault)  # this one and the rest wait for the resume
                     return outcomes
-                log.exception("processing %s failed again, alone", _printable(item.name))
+                log.exception("processing %s failed again, alone", printable(item.name))
                 error = exc
             try:
                 self.engine.finish_interrupted()
@@ -388,7 +212,7 @@ class Daemon:
                 if (fault := machine_fault(exc)) is not None:
                     self._enter_pause(fault)
                     return outcomes
-                log.exception("cannot refuse %s; it waits in state/work/", _printable(item.name))
+                log.exception("cannot refuse %s; it waits in state/work/", printable(item.name))
                 self._recovery_due = True
         return outcomes
 
@@ -419,68 +243,27 @@ class Daemon:
         if self._progress is not None:
             self._progress.clear()
         for outcome in outcomes:
-            self._log_outcome(outcome)
+            log_outcome(outcome)
             self.heartbeat.count(outcome)
         if self._progress is not None:
             self._progress.advance(len(outcomes))
 
-    @staticmethod
-    def _log_outcome(outcome: Outcome) -> None:
-        log.info(
-            "%s tipo=%s esito=%s id_operazione=%s codice=%s",
-            _printable(outcome.file),
-            outcome.tipo,
-            outcome.esito,
-            outcome.id_operazione or "-",
-            outcome.codice or "-",
-            extra={
-                "file": outcome.file,
-                "tipo": outcome.tipo,
-                "esito": outcome.esito,
-                "id_operazione": outcome.id_operazione,
-                "codice": outcome.codice,
-            },
-        )
-
     # -- pauses: a fault of the machine -----------------------------------------------
     def _enter_pause(self, fault: MachineFault) -> None:
-        """Stop taking inputs until ``fault`` is gone; said once, however often it recurs."""
-        self._faulted = True
-        if self._pause is not None:
-            return
-        self._pause = fault
-        self._paused_at = self._pause_tried = time.monotonic()
-        log.warning(
-            "paused: %s: %s. Nothing new is taken from inbox/ and nothing is decided; what "
-            "was taken waits in state/work/ and is finished once this is fixed",
-            fault.code,
-            fault.message,
-            extra={"codice": fault.code},
-        )
-        self.heartbeat.paused(fault)
+        self._pause.begin(fault)
 
     def _try_resume(self) -> None:
-        """Every ``pause_retry_seconds``: when the reserve is back, finish what waits in
-        state/work/ as a restart would; the pause ends if that meets no fault."""
-        now = time.monotonic()
-        if now - self._pause_tried < self.options.pause_retry_seconds:
+        """When the reserve is back, finish what waits in state/work/ as a restart would;
+        the pause ends if that meets no fault."""
+        if not self._pause.attempt_due() or self._reserve.shortfall() is not None:
             return
-        self._pause_tried = now
-        if self._reserve.shortfall() is not None:
-            return
-        self._faulted = False
         self._recover()
-        if self._faulted or self._pause is None:
-            return
-        log.info(
-            "resumed after %.0f s: %s is over", time.monotonic() - self._paused_at, self._pause.code
-        )
-        self._pause = None
-        self.heartbeat.resumed()
+        if not self._pause.met_again:
+            self._pause.end()
 
     @property
     def paused(self) -> MachineFault | None:
-        return self._pause
+        return self._pause.fault
 
     def _periodic(self) -> None:
         try:
@@ -507,88 +290,6 @@ class Daemon:
             self._idle_paused_until = time.monotonic() + self.options.busy_periodic_seconds
             return False
 
-    # -- the observer ----------------------------------------------------------------
-    def _start_observer(self) -> None:
-        # watchdog holds each IN_MOVED_FROM for InotifyMoveEventGrouper.delay (0.5 s) to
-        # pair it with its IN_MOVED_TO, and its reader thread sleeps out that delay even
-        # when the pair was found at once: a request renamed into inbox/ waited half a
-        # second (drop -> receipt p50 ~450 ms). Both halves of a rename inside one folder
-        # arrive in the same read, so a few milliseconds pair them just as well.
-        InotifyMoveEventGrouper.delay = min(InotifyMoveEventGrouper.delay, 0.01)
-        self.home.inbox.mkdir(parents=True, exist_ok=True)
-        info = os.stat(self.home.inbox)
-        observer: BaseObserver = (
-            PollingObserver(timeout=max(0.1, min(1.0, self.options.rescan_seconds / 2)))
-            if self.options.polling
-            # Full events: a file moved in from another folder is a moved event, not a
-            # created one, so it is taken at once.
-            else InotifyObserver(generate_full_events=True)
-        )
-        observer.schedule(self._wakeup, self._inbox, recursive=False)
-        observer.daemon = True
-        observer.start()
-        self._observer = observer
-        self._watched = (info.st_dev, info.st_ino)
-
-    def _stop_observer(self) -> None:
-        observer, self._observer = self._observer, None
-        if observer is not None:
-            observer.stop()
-            observer.join(timeout=10)
-
-    def _observer_healthy(self) -> bool:
-        observer = self._observer
-        if observer is None or not observer.is_alive():
-            return False
-        if not all(emitter.is_alive() for emitter in observer.emitters):
-            return False
-        try:
-            info = os.stat(self.home.inbox)
-        except OSError:
-            return False
-        return (info.st_dev, info.st_ino) == self._watched
-
-    @contextlib.contextmanager
-    def _observing(self) -> Iterator[None]:
-        if self.options.once:
-            yield
-            return
-        watchdog_log = logging.getLogger(_WATCHDOG_LOGGER)
-        handler = _WatchdogLog(self._wakeup, self._stop)
-        saved = (watchdog_log.propagate, watchdog_log.level)
-        watchdog_log.addHandler(handler)
-        watchdog_log.propagate = False  # one log format on stderr: ours
-        if watchdog_log.getEffectiveLevel() > logging.WARNING:
-            watchdog_log.setLevel(logging.WARNING)
-        self._start_observer()
-        try:
-            yield
-        finally:
-            self._stop_observer()
-            watchdog_log.removeHandler(handler)
-            watchdog_log.propagate, level = saved
-            watchdog_log.setLevel(level)
-
-    def _keep_observing(self) -> None:
-        """Restart the observer if its thread died (inbox/ itself is the same: ``_step``
-        checks it first). Files dropped meanwhile are found by the next rescan; a failure
-        is logged once, then retried."""
-        if self.options.once or self._observer_healthy():
-            return
-        if not self._watch_failing:
-            log.warning("the inbox/ watch stopped (folder replaced or observer failed): restarting")
-        self._stop_observer()
-        try:
-            self._start_observer()
-        except OSError as exc:
-            if not self._watch_failing:
-                log.error("cannot watch inbox/ (%s): relying on rescans", exc.strerror or exc)
-            self._watch_failing = True
-            return
-        if self._watch_failing:
-            log.info("watching inbox/ again")
-        self._watch_failing = False
-
     # -- the loop --------------------------------------------------------------------
     def run(self) -> int:
         lock = DaemonLock(self.home.lock_file)
@@ -614,14 +315,16 @@ class Daemon:
         if self.options.progress:
             self._progress = Progress(len(self._open_folders().candidates()))
         try:
-            with self._observing():
-                self.heartbeat.write(state="paused" if self._pause else "running")
+            with contextlib.ExitStack() as watching:
+                if not self.options.once:
+                    watching.enter_context(self._watch.running())
+                self.heartbeat.write(state="paused" if self._pause.fault else "running")
                 self._loop()
         finally:
             if self._progress is not None:
                 self._progress.close()
         if self.options.once and (
-            self._recovery_due or self._failed or self._unclaimable or self._pause
+            self._recovery_due or self._failed or self._readiness.unclaimable or self._pause.fault
         ):
             log.error("some inputs could not be finished: they wait in inbox/ or state/work/")
             return 1
@@ -642,7 +345,7 @@ class Daemon:
                     return
                 self._stop.wait(options.rescan_seconds)
                 continue
-            if options.once and self._pause is not None:
+            if options.once and self._pause.fault is not None:
                 return  # --once cannot wait for the fault to go: exit 1, inputs kept
             if busy:
                 continue  # more may have arrived while processing
@@ -654,7 +357,7 @@ class Daemon:
                     return
                 self._stop.wait(min(next_check, 0.1))
                 continue
-            if self._pause is None and self._idle_work():
+            if self._pause.fault is None and self._idle_work():
                 continue  # one slice done: look at inbox/ before the next
             timeout = min(options.rescan_seconds, self.heartbeat.every)
             if next_check is not None:
@@ -666,11 +369,12 @@ class Daemon:
         Returns whether anything was ready, and when a waiting file may become ready."""
         options = self.options
         self._open_folders().check()
-        self._keep_observing()
+        if not options.once:
+            self._watch.keep_alive()
         self._wakeup.event.clear()
-        if self._pause is not None:
+        if self._pause.fault is not None:
             self._try_resume()
-            if self._pause is not None:
+            if self._pause.fault is not None:
                 self.heartbeat.maybe_write()
                 return False, options.pause_retry_seconds
         ready, next_check = self._ready_names(self._wakeup.take_moved_in())
@@ -685,20 +389,3 @@ class Daemon:
             self._last_periodic = time.monotonic()
         self.heartbeat.maybe_write()
         return bool(ready), next_check
-
-
-def run_daemon(engine: Engine, options: DaemonOptions) -> int:
-    """Run the daemon in the main thread: SIGTERM/SIGINT stop it after the batch in hand."""
-    daemon = Daemon(engine, options)
-    previous = {
-        sig: signal.signal(sig, daemon.stop) for sig in (signal.SIGTERM, signal.SIGINT)
-    }
-    try:
-        return daemon.run()
-    except CertdeskError as exc:
-        print(f"certdesk: {exc.code}: {exc.message}", file=sys.stderr)
-        return 1
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        engine.close()

@@ -1,0 +1,141 @@
+"""Cancelling: a run of annullamenti (and of files of no known kind), decided together.
+
+The crash-safe order of a run:
+
+1. its inputs were claimed (renamed into ``state/work/``);
+2. each is read and parsed (``cancellation.load_cancellation_document``,
+   ``parse_cancellation``); one transaction records every input and, in order, applies
+   each annullamento the rule accepts (``cancellation.decide_cancellation``), so each
+   sees the ones before it (a person's first cancellation stays the cumulative one), and
+   sets every receipt;
+3. if anything was cancelled: one CRL, one batch of OCSP responses, one ledger update and
+   the journal for the whole run (at a million rows each costs a second);
+4. the receipts appear, then the originals move to ``state/archive/`` or
+   ``state/quarantine/``, then "done".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..cancellation import decide_cancellation, load_cancellation_document, parse_cancellation
+from ..codes import refusal_as
+from ..errors import InputRejected
+from ..intake import Claim, settle_claim
+from ..receipts import Outcome, Receipt, Tipo, cancellation_receipt, refusal_receipt
+from ..states import Stato
+from ..store import Transaction
+from .issuing import read_input
+from .parts import Parts
+
+__all__ = ["cancel_run", "finish"]
+
+
+@dataclass(frozen=True)
+class _Read:
+    """One input of the run: its document when it is an annullamento, else why not."""
+
+    item: Claim
+    tipo: Tipo
+    sha256: str
+    document: dict[str, object] | None
+    error: InputRejected | None
+
+
+def cancel_run(parts: Parts, items: Sequence[Claim]) -> list[Outcome]:
+    now = parts.clock()
+    read = [_read(parts, item) for item in items]
+    cancelled: list[str] = []
+    answered: list[tuple[Claim, Receipt]] = []
+    with parts.store.transaction() as txn:
+        for entry in read:
+            txn.record_input(
+                claim=entry.item.claim, file=entry.item.name, tipo=entry.tipo.value,
+                sha256=entry.sha256, now=now,
+            )  # fmt: skip
+            receipt = _answer(parts, txn, entry, now)
+            cancelled.extend(receipt.cancelled)
+            txn.set_receipt(entry.item.claim, receipt.to_document())
+            answered.append((entry.item, receipt))
+    if cancelled:
+        parts.revocation.publish_crl_if_due(force=True, now=now)
+        parts.revocation.publish_ocsp(cancelled, now=now)
+        parts.refresh_ledger(cancelled, release_old=False)
+        parts.publisher.catch_up_journal(parts.store)
+    outcomes = finish(parts, answered)
+    parts.publisher.release_old_ledger()  # after the receipts (Publisher._replace_ledger)
+    return outcomes
+
+
+def finish(parts: Parts, answered: Sequence[tuple[Claim, Receipt]]) -> list[Outcome]:
+    """Receipts (after what they report is durable), then the archive, then "done"."""
+    parts.publisher.sync_folders()
+    for item, receipt in answered:
+        parts.publisher.write_receipt(item.name, receipt.to_document(), sync=False)
+    parts.publisher.sync_folders()
+    for item, receipt in answered:
+        settle_claim(parts.home, item, quarantined=receipt.quarantined)
+    with parts.store.transaction() as txn:
+        txn.mark_done([item.claim for item, _ in answered])
+    return [receipt.outcome for _, receipt in answered]
+
+
+def _answer(parts: Parts, txn: Transaction, entry: _Read, now: datetime) -> Receipt:
+    """In ``txn``: apply one annullamento, or refuse the input."""
+    if entry.document is None:
+        assert entry.error is not None
+        return refusal_receipt(entry.item.name, entry.tipo, entry.error)
+    try:
+        ids = _cancel(parts, txn, entry.document, now)
+    except InputRejected as exc:
+        return refusal_receipt(entry.item.name, entry.tipo, exc)
+    records = [parts.store.get(i) for i in ids]  # as this transaction sees them
+    return cancellation_receipt(entry.item.name, [r for r in records if r is not None])
+
+
+def _read(parts: Parts, item: Claim) -> _Read:
+    """Read a non-request input and tell whether it is an annullamento document."""
+    tipo = Tipo.of(item.name)
+    data = read_input(parts, item)
+    if isinstance(data, InputRejected):
+        return _Read(item, tipo, "", None, data)
+    try:
+        # A private key is refused (and kept in quarantine) whatever its name says.
+        if tipo is Tipo.SCONOSCIUTO or b"PRIVATE KEY-----" in data.data:
+            raise _unknown(data.data)
+        document = load_cancellation_document(data.data)
+        if document.get("tipo") != "annullamento":
+            tipo = Tipo.SCONOSCIUTO
+            raise refusal_as(InputRejected, "INPUT_TIPO_SCONOSCIUTO", "json")
+    except InputRejected as exc:
+        return _Read(item, tipo, data.sha256, None, exc)
+    return _Read(item, tipo, data.sha256, document, None)
+
+
+def _cancel(
+    parts: Parts, txn: Transaction, document: dict[str, object], now: datetime
+) -> list[str]:
+    """In ``txn``: apply one annullamento; the IdOperazione it cancelled."""
+    store = parts.store
+    request = parse_cancellation(document)
+    named = {i: store.get(i) for i in request.id_operazione}
+    active = store.find(codice_fiscale=request.codice_fiscale, stato=Stato.ATTIVATO)
+    first = not store.has_cancellation(request.codice_fiscale)
+    targets = decide_cancellation(request, named, active, first=first)
+    for record in targets:
+        txn.cancel(
+            record.id_operazione,
+            now=now,
+            motivazione=request.motivazione.value,
+            nota=request.nota,
+            operatore=request.operatore,
+        )
+    return [record.id_operazione for record in targets]
+
+
+def _unknown(data: bytes) -> InputRejected:
+    if b"PRIVATE KEY-----" in data:
+        return refusal_as(InputRejected, "CHIAVE_PRIVATA_RICEVUTA")
+    return refusal_as(InputRejected, "INPUT_TIPO_SCONOSCIUTO")

@@ -1,0 +1,442 @@
+"""Issuing: a run of requests (``*.csr``) through the pipeline, chunk by chunk.
+
+The crash-safe order of every chunk (a ``kill -9`` anywhere leaves a state that
+``recovery`` finishes, with no second certificate):
+
+1. its inputs were claimed (renamed into ``state/work/``): they cannot be taken twice;
+2. each is read and checked (``policy.inspect_request``), then decided
+   (``issuance.decide_request``); one transaction records every input with its decision:
+   ``IN_GENERAZIONE`` with the serial and validity reserved for its certificate, or
+   ``RIFIUTATO`` with its receipt;
+3. the accepted ones are signed with the reserved serials, and one transaction commits
+   ``ATTIVATO`` with their receipts;
+4. certificates, ledger and journal rows are made durable, then the receipts appear;
+5. the originals move to ``state/archive/`` or ``state/quarantine/``, then "done".
+
+While the workers sign chunks k and k+1, this process reads and checks chunk k+2; one
+transaction then commits ``ATTIVATO`` for chunk k, the decisions of chunk k+2 and "done"
+for chunk k-1, and chunk k is published.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from ..authority import IssuedCertificate, leaf_serial
+from ..clock import format_utc, parse_utc
+from ..codes import refusal, refusal_as
+from ..errors import InputRejected, RequestRejected
+from ..faults import machine_fault
+from ..intake import Claim, InputFile, read_claimed, settle_claim
+from ..issuance import Accept, KeyFacts, Refuse, Repeat, decide_request
+from ..policy import InspectedRequest, inspect_request
+from ..receipts import Outcome, Receipt, Tipo, refusal_receipt, request_receipt
+from ..records import RequestRecord
+from ..signing import PendingSignatures, SignJob
+from ..states import Stato
+from ..store import Activation, NewRequest, Transaction
+from .feed import Feed
+from .parts import Parts
+
+__all__ = ["issue", "read_input", "sign_and_activate"]
+
+log = logging.getLogger("certdesk")
+
+# Chunks in flight: one being signed while the next waits its turn in the pool, so a
+# worker never idles while this process publishes (make bench).
+_PIPELINE_DEPTH = 2
+
+
+# -- one input's way through a chunk -----------------------------------------------------
+@dataclass(frozen=True)
+class _Unusable:
+    """Not a request that can be decided: unreadable, or refused by its own checks."""
+
+    item: Claim
+    sha256: str
+    error: InputRejected
+
+
+@dataclass(frozen=True)
+class _Checked:
+    item: Claim
+    data: InputFile
+    inspected: InspectedRequest
+
+
+@dataclass(frozen=True)
+class _Refused:
+    item: Claim
+    record: RequestRecord  # RIFIUTATO, with its IdOperazione
+    receipt: Receipt
+
+
+@dataclass(frozen=True)
+class _Repeated:
+    item: Claim
+    of: RequestRecord  # its receipt is made once ``of`` is settled (maybe in this chunk)
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    item: Claim
+    record: RequestRecord  # IN_GENERAZIONE, serial and validity reserved
+    job: SignJob
+
+
+_Decided = _Refused | _Repeated | _Accepted
+
+
+@dataclass
+class _Flight:
+    """A chunk whose decisions are committed and whose signatures are coming."""
+
+    decided: list[_Decided]
+    signatures: PendingSignatures | None = None
+
+    @property
+    def accepted(self) -> list[_Accepted]:
+        return [d for d in self.decided if isinstance(d, _Accepted)]
+
+
+@dataclass
+class _Settled:
+    """A signed chunk after its ATTIVATO commit: what to publish."""
+
+    receipts: list[tuple[Claim, Receipt]]
+    rows: list[RequestRecord]  # ledger rows, in IdOperazione order
+    certificates: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+# -- reading and checking ------------------------------------------------------------------
+def read_input(parts: Parts, item: Claim) -> InputFile | InputRejected:
+    """The bytes of a claimed input, or the refusal of a file that cannot be one. A fault
+    of the disk is raised: it says nothing about the file (a pause)."""
+    try:
+        return read_claimed(parts.home, item)
+    except InputRejected as exc:
+        return exc
+    except OSError as exc:
+        if machine_fault(exc):
+            raise
+        why = exc.strerror or type(exc).__name__
+        return refusal_as(InputRejected, "INPUT_NON_LEGGIBILE", errore=why)
+
+
+def _check(parts: Parts, item: Claim) -> _Unusable | _Checked:
+    data = read_input(parts, item)
+    if isinstance(data, InputRejected):
+        return _Unusable(item, "", data)
+    try:
+        inspected = inspect_request(data.data, allow_ec=parts.config.certificates.allow_ec)
+    except RequestRejected as exc:
+        return _Unusable(item, data.sha256, exc)
+    except Exception as exc:  # a parser bug must not stop the batch
+        if machine_fault(exc):
+            raise  # out of memory is not the request's fault: a pause
+        log.exception("unexpected error inspecting %r", item.name)
+        error = refusal_as(RequestRejected, "ERRORE_INTERNO", errore=type(exc).__name__)
+        return _Unusable(item, data.sha256, error)
+    return _Checked(item, data, inspected)
+
+
+# -- deciding --------------------------------------------------------------------------------
+def _sign_job(record: RequestRecord, spki_der: bytes) -> SignJob:
+    """The signature a request IN_GENERAZIONE was reserved: its serial, and a validity from
+    its DataRichiesta, so the certificate ends exactly at the reserved DataScadenza (also
+    when a restart signs it later)."""
+    return SignJob(
+        record.codice_fiscale, spki_der, record.data_richiesta, int(record.seriale, 16)
+    )
+
+
+class _Chunk:
+    """One chunk's decisions, made in order inside its transaction: each input sees the
+    committed store and the inputs before it in the chunk."""
+
+    def __init__(self, parts: Parts, txn: Transaction) -> None:
+        self.parts = parts
+        self.txn = txn
+        now = parts.clock()
+        self.now = now
+        self.stamp = parse_utc(format_utc(now))  # what the store gives back: whole seconds
+        self.keys: dict[str, str] = {}  # key hash -> codice fiscale, accepted in the chunk
+        self.inputs: dict[str, RequestRecord] = {}  # input hash -> accepted in the chunk
+        self.rows: list[NewRequest] = []
+
+    def decide(self, checked: _Unusable | _Checked) -> _Decided:
+        if isinstance(checked, _Unusable):
+            return self._refuse(checked.item, checked.sha256, checked.error, None)
+        store, inspected, sha = self.parts.store, checked.inspected, checked.data.sha256
+        spki = inspected.spki_sha256
+        decision = decide_request(
+            inspected.codice_fiscale.value,
+            same_input=store.live_request_with_input(sha, spki) or self.inputs.get(sha),
+            key=KeyFacts(store.key_uses(spki), self.keys.get(spki)),
+        )
+        if isinstance(decision, Repeat):
+            return _Repeated(checked.item, decision.of)
+        if isinstance(decision, Refuse):
+            return self._refuse(checked.item, sha, decision.error, inspected)
+        assert isinstance(decision, Accept)
+        return self._accept(checked)
+
+    def _refuse(
+        self, item: Claim, sha: str, error: InputRejected, inspected: InspectedRequest | None
+    ) -> _Refused:
+        record = RequestRecord(
+            id_operazione=self.txn.allocate_id(self.now),
+            codice_fiscale=inspected.codice_fiscale.value if inspected else "",
+            profilo=inspected.codice_fiscale.soggetto.value if inspected else "",
+            stato=Stato.RIFIUTATO,
+            data_richiesta=self.stamp,
+            esito=error.code,
+            file_origine=item.name,
+        )
+        self._row(record, item, sha, None)
+        receipt = refusal_receipt(item.name, Tipo.RICHIESTA, error, record)
+        return _Refused(item, record, receipt)
+
+    def _accept(self, checked: _Checked) -> _Accepted:
+        inspected = checked.inspected
+        # The serial and validity are reserved with the decision, before the signature:
+        # no certificate can exist that the store does not name.
+        record = RequestRecord(
+            id_operazione=self.txn.allocate_id(self.now),
+            codice_fiscale=inspected.codice_fiscale.value,
+            profilo=inspected.codice_fiscale.soggetto.value,
+            stato=Stato.IN_GENERAZIONE,
+            data_richiesta=self.stamp,
+            esito="",
+            file_origine=checked.item.name,
+            spki_sha256=inspected.spki_sha256,
+            seriale=format(leaf_serial(), "x"),
+            data_scadenza=self.parts.ca.leaf_not_after(self.stamp),
+        )
+        self._row(record, checked.item, checked.data.sha256, inspected.csr_der)
+        self.keys[inspected.spki_sha256] = record.codice_fiscale
+        self.inputs[checked.data.sha256] = record
+        return _Accepted(checked.item, record, _sign_job(record, inspected.spki_der))
+
+    def _row(self, record: RequestRecord, item: Claim, sha: str, csr_der: bytes | None) -> None:
+        self.rows.append(
+            NewRequest(
+                id_operazione=record.id_operazione,
+                stato=record.stato,
+                codice_fiscale=record.codice_fiscale,
+                profilo=record.profilo,
+                esito=record.esito,
+                file_origine=record.file_origine,
+                claim=item.claim,
+                input_sha256=sha,
+                spki_sha256=record.spki_sha256,
+                csr_der=csr_der,
+                seriale=record.seriale,
+                data_scadenza=record.data_scadenza,
+            )
+        )
+
+
+def _decide(parts: Parts, txn: Transaction, checked: list[_Unusable | _Checked]) -> _Flight:
+    """In ``txn``: record every input of a checked chunk with its decision; decided first,
+    then written with one statement per table."""
+    chunk = _Chunk(parts, txn)
+    decided = [chunk.decide(c) for c in checked]
+    inputs = [
+        (c.item.claim, c.item.name, Tipo.RICHIESTA.value, _sha(c)) for c in checked
+    ]
+    txn.record_inputs(chunk.now, inputs)
+    txn.record_requests(chunk.now, chunk.rows)
+    txn.set_receipts(
+        [(d.item.claim, d.receipt.to_document()) for d in decided if isinstance(d, _Refused)]
+    )
+    return _Flight(decided)
+
+
+def _sha(checked: _Unusable | _Checked) -> str:
+    return checked.sha256 if isinstance(checked, _Unusable) else checked.data.sha256
+
+
+# -- signing and activating ------------------------------------------------------------------
+def _signatures(
+    signatures: PendingSignatures | None, count: int
+) -> Sequence[IssuedCertificate | None]:
+    if not count or signatures is None:
+        return [None] * count
+    try:
+        return signatures.result()
+    except Exception as exc:
+        if machine_fault(exc):
+            raise  # the requests stay IN_GENERAZIONE and are signed after the pause
+        log.exception("signing failed for a batch of %d requests", count)
+        return [None] * count
+
+
+def _activate(
+    parts: Parts,
+    txn: Transaction,
+    entries: Sequence[tuple[RequestRecord, str]],
+    issued: Sequence[IssuedCertificate | None],
+) -> tuple[list[RequestRecord], list[tuple[str, bytes]], list[Receipt]]:
+    """In ``txn``: ATTIVATO (or RIFIUTATO when signing failed) and the receipt of each
+    (request, claim); the settled records, the certificates and the receipts."""
+    now = parts.clock()
+    settled: list[RequestRecord] = []
+    certificates: list[tuple[str, bytes]] = []
+    receipts: list[Receipt] = []
+    activations: list[Activation] = []
+    for (record, _claim), cert in zip(entries, issued, strict=True):
+        if cert is None:
+            txn.fail(record.id_operazione, now=now, esito="FIRMA_NON_RIUSCITA")
+            # As ``fail`` leaves the store: the reserved serial is released.
+            updated = replace(
+                record, stato=Stato.RIFIUTATO, esito="FIRMA_NON_RIUSCITA", seriale="",
+                data_scadenza=None,
+            )  # fmt: skip
+            error = refusal("FIRMA_NON_RIUSCITA")
+            receipt = refusal_receipt(record.file_origine, Tipo.RICHIESTA, error, updated)
+        else:
+            activations.append(
+                Activation(
+                    id_op=record.id_operazione, file_origine=record.file_origine,
+                    seriale=cert.serial_hex, impronta_sha256=cert.sha256, cert_der=cert.der,
+                )
+            )  # fmt: skip
+            updated = replace(
+                record, stato=Stato.ATTIVATO, esito="OK", seriale=cert.serial_hex,
+                data_scadenza=cert.not_after, impronta_sha256=cert.sha256,
+            )  # fmt: skip
+            certificates.append((record.id_operazione, cert.pem))
+            receipt = request_receipt(record.file_origine, updated)
+        settled.append(updated)
+        receipts.append(receipt)
+    txn.activate_many(now, activations)
+    claims = [claim for _record, claim in entries]
+    txn.set_receipts([(c, r.to_document()) for c, r in zip(claims, receipts, strict=True)])
+    return settled, certificates, receipts
+
+
+def _activate_flight(
+    parts: Parts, txn: Transaction, flight: _Flight, issued: Sequence[IssuedCertificate | None]
+) -> _Settled:
+    """In ``txn``: ATTIVATO and the receipts of a signed chunk."""
+    accepted = flight.accepted
+    entries = [(a.record, a.item.claim) for a in accepted]
+    settled, certificates, receipts = _activate(parts, txn, entries, issued)
+    by_claim = {a.item.claim: r for a, r in zip(accepted, receipts, strict=True)}
+    refused = [d.record for d in flight.decided if isinstance(d, _Refused)]
+    out: list[tuple[Claim, Receipt]] = []
+    for decided in flight.decided:
+        if isinstance(decided, _Refused):
+            receipt = decided.receipt
+        elif isinstance(decided, _Accepted):
+            receipt = by_claim[decided.item.claim]
+        else:  # a repeat points at a request that may have been settled in this chunk
+            current = parts.store.get(decided.of.id_operazione)
+            assert current is not None, decided.of.id_operazione
+            receipt = request_receipt(decided.item.name, current, repeated=True)
+            txn.set_receipt(decided.item.claim, receipt.to_document())
+        out.append((decided.item, receipt))
+    rows = sorted(refused + settled, key=lambda r: r.id_operazione)
+    return _Settled(out, rows, certificates)
+
+
+def _publish(parts: Parts, settled: _Settled) -> list[Outcome]:
+    """Certificates, ledger and journal durable, then the receipts, then the archive."""
+    parts.publisher.publish_batch(
+        parts.store,
+        certificates=settled.certificates,
+        ledger=settled.rows,
+        receipts=[(item.name, r.to_document()) for item, r in settled.receipts],
+    )
+    for item, receipt in settled.receipts:
+        settle_claim(parts.home, item, quarantined=receipt.quarantined)
+    return [receipt.outcome for _item, receipt in settled.receipts]
+
+
+# -- the pipeline ----------------------------------------------------------------------------
+def issue(parts: Parts, feed: Feed, published: Callable[[list[Outcome]], None]) -> None:
+    """The feed's run of requests in chunks, pipelined, one transaction per chunk (the
+    module's docstring gives the order)."""
+    size = parts.chunk_size()
+    chunk = feed.requests(max(1, size // 4))  # a small first chunk starts the workers sooner
+    in_flight: deque[_Flight] = deque()
+    archived: list[str] = []  # claims archived, marked done with the next commit
+    while chunk or in_flight:
+        completing = None
+        if in_flight and (len(in_flight) >= _PIPELINE_DEPTH or not chunk):
+            completing = in_flight.popleft()
+        checked = [_check(parts, item) for item in chunk]
+        issued = _signatures(completing.signatures, len(completing.accepted)) if completing else []
+        settled = None
+        with parts.store.transaction() as txn:
+            if completing is not None:
+                settled = _activate_flight(parts, txn, completing, issued)
+            flight = _decide(parts, txn, checked) if chunk else None
+            if archived:
+                txn.mark_done(archived)
+        archived = []
+        if flight is not None:
+            flight.signatures = parts.signer.submit([a.job for a in flight.accepted])
+            in_flight.append(flight)
+        if settled is not None:
+            published(_publish(parts, settled))
+            archived = [item.claim for item, _ in settled.receipts]
+        # Once the run has ended (a stop, the end, another kind of input), only drain.
+        chunk = feed.requests(size) if chunk else []
+    if archived:
+        with parts.store.transaction() as txn:
+            txn.mark_done(archived)
+
+
+def sign_and_activate(parts: Parts, records: Sequence[RequestRecord]) -> list[RequestRecord]:
+    """Recovery: sign requests left IN_GENERAZIONE, commit ATTIVATO with their receipts,
+    and write their certificates durably (the caller writes the receipts)."""
+    if not records:
+        return []
+    records = _reserve_missing_serials(parts, records)
+    jobs = []
+    for record in records:
+        csr_der = parts.store.csr_der(record.id_operazione)
+        assert csr_der is not None
+        # Checked when it was accepted: only the public key is needed now, no re-check.
+        spki = (
+            x509.load_der_x509_csr(csr_der)
+            .public_key()
+            .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        )
+        jobs.append(_sign_job(record, spki))
+    issued = _signatures(parts.signer.submit(jobs), len(jobs))
+    entries = [(r, parts.store.claim_of(r.id_operazione)) for r in records]
+    with parts.store.transaction() as txn:
+        settled, certificates, _ = _activate(parts, txn, entries, issued)
+    parts.publisher.write_certificates(certificates)
+    return settled
+
+
+def _reserve_missing_serials(
+    parts: Parts, records: Sequence[RequestRecord]
+) -> Sequence[RequestRecord]:
+    """Rows recorded by a version that signed before reserving: reserve now."""
+    if all(r.seriale for r in records):
+        return records
+    reserved = [
+        replace(
+            r,
+            seriale=r.seriale or format(leaf_serial(), "x"),
+            data_scadenza=r.data_scadenza or parts.ca.leaf_not_after(r.data_richiesta),
+        )
+        for r in records
+    ]
+    with parts.store.transaction() as txn:
+        txn.reserve_serials(
+            [(r.id_operazione, r.seriale, r.data_scadenza) for r in reserved
+             if r.data_scadenza is not None]
+        )  # fmt: skip
+    return reserved

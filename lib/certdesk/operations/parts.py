@@ -1,0 +1,53 @@
+"""What every operation works with: the home, the CA, the store, the signer, the outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..authority import CertificateAuthority
+from ..config import Config
+from ..home import Home
+from ..publish import Publisher
+from ..revocation_publisher import RevocationPublisher
+from ..signing import Signer
+from ..store import Store
+
+__all__ = ["Parts"]
+
+
+@dataclass
+class Parts:
+    """One per engine, shared by its operations. ``signer`` is read at each use, so a
+    replaced signer (a test's failing one) is the one used."""
+
+    home: Home
+    config: Config
+    ca: CertificateAuthority
+    store: Store
+    signer: Signer
+    publisher: Publisher
+    revocation: RevocationPublisher
+    clock: Callable[[], datetime]
+
+    def chunk_size(self) -> int:
+        """Requests per transaction and signing round trip (``[daemon] batch_size``):
+        enough to amortise the commit and the durability barrier, small enough that the
+        workers never wait long for the next."""
+        return max(1, self.config.daemon.batch_size)
+
+    def refresh_ledger(
+        self, changed: Sequence[str] | None = None, *, release_old: bool = True
+    ) -> None:
+        """Bring ledger.csv up to date (the changed rows, or all of it), then say so.
+        Without ``release_old`` the caller frees the replaced file later (after its
+        receipts)."""
+        if changed is None:
+            self.publisher.rebuild_ledger(self.store)
+        else:
+            self.publisher.update_ledger(self.store, changed)
+        with self.store.transaction() as txn:
+            txn.mark_ledger(current=True)
+        if release_old:
+            self.publisher.release_old_ledger()

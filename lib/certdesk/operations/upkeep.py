@@ -1,0 +1,77 @@
+"""Upkeep: the work time asks for, between inputs, and rebuilding the outbox.
+
+- ``sweep_expired``: certificates past their DataScadenza become SCADUTO (one commit, then
+  their ledger rows, journal rows and a CRL without them);
+- ``periodic``: expiry, the CRL before its nextUpdate, a checkpoint of the store's WAL;
+- ``idle_work``: one slice of tens of milliseconds (OCSP responses missing or going
+  stale, then the next CRL's entries), so a new input never waits longer;
+- ``republish``: every file of ``outbox/`` rebuilt from the store.
+"""
+
+from __future__ import annotations
+
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from .parts import Parts
+
+__all__ = ["idle_work", "periodic", "republish", "sweep_expired"]
+
+# CRL entries built ahead per idle slice: tens of milliseconds of work.
+_CRL_ENTRIES_SLICE = 2000
+
+
+def sweep_expired(parts: Parts) -> int:
+    now = parts.clock()
+    expired = parts.store.expired_active(now)
+    if not expired:
+        return 0
+    with parts.store.transaction() as txn:
+        for id_op in expired:
+            txn.expire(id_op, now=now)
+    parts.refresh_ledger(expired)
+    parts.publisher.catch_up_journal(parts.store)
+    parts.revocation.publish_crl_if_due(force=True, now=now)
+    return len(expired)
+
+
+def periodic(parts: Parts) -> None:
+    sweep_expired(parts)
+    parts.revocation.publish_crl_if_due(now=parts.clock())
+    parts.store.checkpoint()
+
+
+def idle_work(parts: Parts, *, ahead: bool = True) -> int:
+    """OCSP responses due, as many as one signing round trip holds; when none is due and
+    ``ahead`` (a daemon that stays), the next CRL's entries not built yet (after a
+    start). Returns how much it did; 0 when nothing is left."""
+    now = parts.clock()
+    done = parts.revocation.refresh_ocsp(limit=parts.chunk_size(), now=now)
+    if not done and ahead:
+        done = parts.revocation.prepare_crl(limit=_CRL_ENTRIES_SLICE, now=now)
+    return done
+
+
+def republish(parts: Parts) -> dict[str, int]:
+    """Rebuild every file of ``outbox/`` from the store (certificates byte for byte)."""
+    publisher, store = parts.publisher, parts.store
+    publisher.ensure_layout()
+    publisher.write_ca(parts.ca.root_pem(), parts.ca.issuing_pem())
+    certificates = 0
+    for id_op, der in store.iter_certificates():
+        pem = x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
+        publisher.write_certificate(id_op, pem, sync=False)
+        certificates += 1
+    receipts = 0
+    for file, receipt in store.iter_receipts():
+        publisher.write_receipt(file, receipt, sync=False)
+        receipts += 1
+    publisher.sync_folders()
+    parts.refresh_ledger()
+    publisher.rebuild_journal(store)
+    parts.revocation.publish_crl(parts.clock())
+    with store.transaction() as txn:
+        txn.reset_ocsp()
+    while parts.revocation.refresh_ocsp(limit=5000, now=parts.clock()):
+        pass
+    return {"certificates": certificates, "receipts": receipts}

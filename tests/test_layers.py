@@ -1,0 +1,109 @@
+"""The shape of the code: one direction of imports, no module that acts when imported.
+
+Read from the source (ast), no import needed: a newcomer's map (docs/architecture.md) stays
+true only if nothing imports its way back up the layers.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+LIB = Path(__file__).resolve().parents[1] / "lib"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(LIB).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _resolve(module: str, is_package: bool, node: ast.ImportFrom) -> str:
+    if node.level == 0:
+        return node.module or ""
+    base = module.split(".") if is_package else module.split(".")[:-1]
+    base = base[: len(base) - (node.level - 1)]
+    return ".".join([*base, node.module] if node.module else base)
+
+
+def _imports() -> dict[str, set[str]]:
+    """certdesk module -> the certdesk modules it imports (at any depth of the file)."""
+    paths = {_module_name(p): p for p in LIB.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for module, path in paths.items():
+        targets: set[str] = set()
+        is_package = path.name == "__init__.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                target = _resolve(module, is_package, node)
+                targets.add(target)
+                targets.update(f"{target}.{alias.name}" for alias in node.names)
+        graph[module] = {t for t in targets if t in paths and t != module}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_no_import_cycles() -> None:
+    graph = _imports()
+    # a package's __init__ re-exporting its modules is not a way back up
+    for package in [m for m in graph if (LIB / m.replace(".", "/") / "__init__.py").exists()]:
+        for child in list(graph):
+            if child.startswith(f"{package}."):
+                graph[child].discard(package)
+    assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
+
+
+def test_the_daemon_never_imports_the_cli() -> None:
+    graph = _imports()
+    assert all("certdesk.cli" not in graph[m] for m in graph if m.startswith("certdesk.daemon"))
+
+
+def test_rules_never_reach_down_the_layers() -> None:
+    """The pure rules import no file system, store, CA, operation or front."""
+    rules = ["identity", "issuance", "cancellation", "states", "reasons", "receipts", "faults"]
+    below = ("store", "publish", "intake", "service", "operations", "daemon", "cli", "panels",
+             "signing", "authority", "fsutil", "runtime")  # fmt: skip
+    graph = _imports()
+    for rule in rules:
+        reached = {m.removeprefix("certdesk.") for m in graph[f"certdesk.{rule}"]}
+        assert not {m for m in reached if m.split(".")[0] in below}, rule
+
+
+def test_importing_the_daemon_installs_no_hook() -> None:
+    """Fork hooks are set up by the code that forks (the signer's worker initializer), not
+    as a side effect of importing a module."""
+    for path in (LIB / "certdesk").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for call in ("register_at_fork", "register_after_fork"):
+            if call in text:
+                tree = ast.parse(text)
+                at_top = [
+                    n for n in tree.body
+                    if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
+                    and call in ast.unparse(n.value.func)
+                ]  # fmt: skip
+                assert not at_top, f"{path.name} calls {call} when imported"
