@@ -203,16 +203,16 @@ def test_a_replaced_folder_stops_the_daemon(home: Path, tmp_path: Path, folder: 
 # -- 1. an exception on one file never stops the daemon --------------------------------
 def _inject_bug_for(monkeypatch: pytest.MonkeyPatch, doomed: str) -> None:
     """Make the issuing rule raise (a stand-in for any bug) on requests for ``doomed`` only."""
-    from certdesk.operations import issuing
+    from certdesk.operations import deciding
 
-    decide = issuing.decide_request
+    decide = deciding.decide_request
 
     def buggy(codice_fiscale: str, **facts: Any) -> Any:
         if codice_fiscale == doomed:
             raise RuntimeError("an injected bug")
         return decide(codice_fiscale, **facts)
 
-    monkeypatch.setattr(issuing, "decide_request", buggy)
+    monkeypatch.setattr(deciding, "decide_request", buggy)
 
 
 def test_a_bug_on_one_input_gives_errore_interno_and_quarantine(

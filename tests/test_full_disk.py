@@ -317,9 +317,9 @@ def test_an_io_error_reading_an_input_is_not_its_fault(
 ) -> None:
     """EIO while reading a request is the disk's fault: no INPUT_NON_LEGGIBILE refusal;
     the request is read again after the pause and accepted."""
-    from certdesk.operations import issuing
+    from certdesk import intake
 
-    read = issuing.read_claimed
+    read = intake.read_claimed
     faults: list[str] = []
 
     def eio_once(home_: Any, item: Any) -> Any:
@@ -328,7 +328,7 @@ def test_an_io_error_reading_an_input_is_not_its_fault(
             raise OSError(errno.EIO, "Input/output error (injected)")
         return read(home_, item)
 
-    monkeypatch.setattr(issuing, "read_claimed", eio_once)
+    monkeypatch.setattr(intake, "read_claimed", eio_once)
     with ThreadDaemon(home, **QUICK) as running:
         drop(home, "read-me.csr", make_csr(731))
         got = wait_receipt(home, "read-me.csr")

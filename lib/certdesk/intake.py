@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from .codes import refusal, refusal_as
 from .errors import InputRejected
+from .faults import machine_fault
 from .home import Home
 from .names import recordable_name
 from .policy import MAX_INPUT_BYTES
@@ -28,6 +29,7 @@ __all__ = [
     "claim",
     "list_claims",
     "read_claimed",
+    "read_input",
     "recordable_name",
     "settle_claim",
 ]
@@ -143,6 +145,20 @@ def read_claimed(home: Home, item: Claim) -> InputFile:
     if len(data) > MAX_INPUT_BYTES:
         raise refusal("FILE_TROPPO_GRANDE", limite_kib=MAX_INPUT_BYTES // 1024)
     return InputFile(data, hashlib.sha256(data).hexdigest())
+
+
+def read_input(home: Home, item: Claim) -> InputFile | InputRejected:
+    """The bytes of a claimed input, or the refusal of a file that cannot be one. A fault
+    of the disk is raised: it says nothing about the file (a pause)."""
+    try:
+        return read_claimed(home, item)
+    except InputRejected as exc:
+        return exc
+    except OSError as exc:
+        if machine_fault(exc):
+            raise
+        why = exc.strerror or type(exc).__name__
+        return refusal_as(InputRejected, "INPUT_NON_LEGGIBILE", errore=why)
 
 
 def _hard_link_refusal() -> InputRejected:

@@ -23,11 +23,10 @@ from datetime import datetime
 from ..cancellation import decide_cancellation, load_cancellation_document, parse_cancellation
 from ..codes import refusal_as
 from ..errors import InputRejected
-from ..intake import Claim, settle_claim
+from ..intake import Claim, read_input, settle_claim
 from ..receipts import Outcome, Receipt, Tipo, cancellation_receipt, refusal_receipt
 from ..states import Stato
 from ..store import Transaction
-from .issuing import read_input
 from .parts import Parts
 
 __all__ = ["cancel_run", "finish"]
@@ -98,7 +97,7 @@ def _answer(parts: Parts, txn: Transaction, entry: _Read, now: datetime) -> Rece
 def _read(parts: Parts, item: Claim) -> _Read:
     """Read a non-request input and tell whether it is an annullamento document."""
     tipo = Tipo.of(item.name)
-    data = read_input(parts, item)
+    data = read_input(parts.home, item)
     if isinstance(data, InputRejected):
         return _Read(item, tipo, "", None, data)
     try:

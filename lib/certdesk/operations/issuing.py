@@ -29,22 +29,19 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from ..authority import IssuedCertificate, leaf_serial
-from ..clock import format_utc, parse_utc
-from ..codes import refusal, refusal_as
-from ..errors import InputRejected, RequestRejected
+from ..codes import refusal
 from ..faults import machine_fault
-from ..intake import Claim, InputFile, read_claimed, settle_claim
-from ..issuance import Accept, KeyFacts, Refuse, Repeat, decide_request
-from ..policy import InspectedRequest, inspect_request
+from ..intake import Claim, settle_claim
 from ..receipts import Outcome, Receipt, Tipo, refusal_receipt, request_receipt
 from ..records import RequestRecord
-from ..signing import PendingSignatures, SignJob
+from ..signing import PendingSignatures
 from ..states import Stato
-from ..store import Activation, NewRequest, Transaction
+from ..store import Activation, Transaction
+from .deciding import Accepted, Decided, Refused, check, decide_chunk, sign_job
 from .feed import Feed
 from .parts import Parts
 
-__all__ = ["issue", "read_input", "sign_and_activate"]
+__all__ = ["issue", "sign_and_activate"]
 
 log = logging.getLogger("certdesk")
 
@@ -53,56 +50,16 @@ log = logging.getLogger("certdesk")
 _PIPELINE_DEPTH = 2
 
 
-# -- one input's way through a chunk -----------------------------------------------------
-@dataclass(frozen=True)
-class _Unusable:
-    """Not a request that can be decided: unreadable, or refused by its own checks."""
-
-    item: Claim
-    sha256: str
-    error: InputRejected
-
-
-@dataclass(frozen=True)
-class _Checked:
-    item: Claim
-    data: InputFile
-    inspected: InspectedRequest
-
-
-@dataclass(frozen=True)
-class _Refused:
-    item: Claim
-    record: RequestRecord  # RIFIUTATO, with its IdOperazione
-    receipt: Receipt
-
-
-@dataclass(frozen=True)
-class _Repeated:
-    item: Claim
-    of: RequestRecord  # its receipt is made once ``of`` is settled (maybe in this chunk)
-
-
-@dataclass(frozen=True)
-class _Accepted:
-    item: Claim
-    record: RequestRecord  # IN_GENERAZIONE, serial and validity reserved
-    job: SignJob
-
-
-_Decided = _Refused | _Repeated | _Accepted
-
-
 @dataclass
 class _Flight:
     """A chunk whose decisions are committed and whose signatures are coming."""
 
-    decided: list[_Decided]
+    decided: list[Decided]
     signatures: PendingSignatures | None = None
 
     @property
-    def accepted(self) -> list[_Accepted]:
-        return [d for d in self.decided if isinstance(d, _Accepted)]
+    def accepted(self) -> list[Accepted]:
+        return [d for d in self.decided if isinstance(d, Accepted)]
 
 
 @dataclass
@@ -112,155 +69,6 @@ class _Settled:
     receipts: list[tuple[Claim, Receipt]]
     rows: list[RequestRecord]  # ledger rows, in IdOperazione order
     certificates: list[tuple[str, bytes]] = field(default_factory=list)
-
-
-# -- reading and checking ------------------------------------------------------------------
-def read_input(parts: Parts, item: Claim) -> InputFile | InputRejected:
-    """The bytes of a claimed input, or the refusal of a file that cannot be one. A fault
-    of the disk is raised: it says nothing about the file (a pause)."""
-    try:
-        return read_claimed(parts.home, item)
-    except InputRejected as exc:
-        return exc
-    except OSError as exc:
-        if machine_fault(exc):
-            raise
-        why = exc.strerror or type(exc).__name__
-        return refusal_as(InputRejected, "INPUT_NON_LEGGIBILE", errore=why)
-
-
-def _check(parts: Parts, item: Claim) -> _Unusable | _Checked:
-    data = read_input(parts, item)
-    if isinstance(data, InputRejected):
-        return _Unusable(item, "", data)
-    try:
-        inspected = inspect_request(data.data, allow_ec=parts.config.certificates.allow_ec)
-    except RequestRejected as exc:
-        return _Unusable(item, data.sha256, exc)
-    except Exception as exc:  # a parser bug must not stop the batch
-        if machine_fault(exc):
-            raise  # out of memory is not the request's fault: a pause
-        log.exception("unexpected error inspecting %r", item.name)
-        error = refusal_as(RequestRejected, "ERRORE_INTERNO", errore=type(exc).__name__)
-        return _Unusable(item, data.sha256, error)
-    return _Checked(item, data, inspected)
-
-
-# -- deciding --------------------------------------------------------------------------------
-def _sign_job(record: RequestRecord, spki_der: bytes) -> SignJob:
-    """The signature a request IN_GENERAZIONE was reserved: its serial, and a validity from
-    its DataRichiesta, so the certificate ends exactly at the reserved DataScadenza (also
-    when a restart signs it later)."""
-    return SignJob(
-        record.codice_fiscale, spki_der, record.data_richiesta, int(record.seriale, 16)
-    )
-
-
-class _Chunk:
-    """One chunk's decisions, made in order inside its transaction: each input sees the
-    committed store and the inputs before it in the chunk."""
-
-    def __init__(self, parts: Parts, txn: Transaction) -> None:
-        self.parts = parts
-        self.txn = txn
-        now = parts.clock()
-        self.now = now
-        self.stamp = parse_utc(format_utc(now))  # what the store gives back: whole seconds
-        self.keys: dict[str, str] = {}  # key hash -> codice fiscale, accepted in the chunk
-        self.inputs: dict[str, RequestRecord] = {}  # input hash -> accepted in the chunk
-        self.rows: list[NewRequest] = []
-
-    def decide(self, checked: _Unusable | _Checked) -> _Decided:
-        if isinstance(checked, _Unusable):
-            return self._refuse(checked.item, checked.sha256, checked.error, None)
-        store, inspected, sha = self.parts.store, checked.inspected, checked.data.sha256
-        spki = inspected.spki_sha256
-        decision = decide_request(
-            inspected.codice_fiscale.value,
-            same_input=store.live_request_with_input(sha, spki) or self.inputs.get(sha),
-            key=KeyFacts(store.key_uses(spki), self.keys.get(spki)),
-        )
-        if isinstance(decision, Repeat):
-            return _Repeated(checked.item, decision.of)
-        if isinstance(decision, Refuse):
-            return self._refuse(checked.item, sha, decision.error, inspected)
-        assert isinstance(decision, Accept)
-        return self._accept(checked)
-
-    def _refuse(
-        self, item: Claim, sha: str, error: InputRejected, inspected: InspectedRequest | None
-    ) -> _Refused:
-        record = RequestRecord(
-            id_operazione=self.txn.allocate_id(self.now),
-            codice_fiscale=inspected.codice_fiscale.value if inspected else "",
-            profilo=inspected.codice_fiscale.soggetto.value if inspected else "",
-            stato=Stato.RIFIUTATO,
-            data_richiesta=self.stamp,
-            esito=error.code,
-            file_origine=item.name,
-        )
-        self._row(record, item, sha, None)
-        receipt = refusal_receipt(item.name, Tipo.RICHIESTA, error, record)
-        return _Refused(item, record, receipt)
-
-    def _accept(self, checked: _Checked) -> _Accepted:
-        inspected = checked.inspected
-        # The serial and validity are reserved with the decision, before the signature:
-        # no certificate can exist that the store does not name.
-        record = RequestRecord(
-            id_operazione=self.txn.allocate_id(self.now),
-            codice_fiscale=inspected.codice_fiscale.value,
-            profilo=inspected.codice_fiscale.soggetto.value,
-            stato=Stato.IN_GENERAZIONE,
-            data_richiesta=self.stamp,
-            esito="",
-            file_origine=checked.item.name,
-            spki_sha256=inspected.spki_sha256,
-            seriale=format(leaf_serial(), "x"),
-            data_scadenza=self.parts.ca.leaf_not_after(self.stamp),
-        )
-        self._row(record, checked.item, checked.data.sha256, inspected.csr_der)
-        self.keys[inspected.spki_sha256] = record.codice_fiscale
-        self.inputs[checked.data.sha256] = record
-        return _Accepted(checked.item, record, _sign_job(record, inspected.spki_der))
-
-    def _row(self, record: RequestRecord, item: Claim, sha: str, csr_der: bytes | None) -> None:
-        self.rows.append(
-            NewRequest(
-                id_operazione=record.id_operazione,
-                stato=record.stato,
-                codice_fiscale=record.codice_fiscale,
-                profilo=record.profilo,
-                esito=record.esito,
-                file_origine=record.file_origine,
-                claim=item.claim,
-                input_sha256=sha,
-                spki_sha256=record.spki_sha256,
-                csr_der=csr_der,
-                seriale=record.seriale,
-                data_scadenza=record.data_scadenza,
-            )
-        )
-
-
-def _decide(parts: Parts, txn: Transaction, checked: list[_Unusable | _Checked]) -> _Flight:
-    """In ``txn``: record every input of a checked chunk with its decision; decided first,
-    then written with one statement per table."""
-    chunk = _Chunk(parts, txn)
-    decided = [chunk.decide(c) for c in checked]
-    inputs = [
-        (c.item.claim, c.item.name, Tipo.RICHIESTA.value, _sha(c)) for c in checked
-    ]
-    txn.record_inputs(chunk.now, inputs)
-    txn.record_requests(chunk.now, chunk.rows)
-    txn.set_receipts(
-        [(d.item.claim, d.receipt.to_document()) for d in decided if isinstance(d, _Refused)]
-    )
-    return _Flight(decided)
-
-
-def _sha(checked: _Unusable | _Checked) -> str:
-    return checked.sha256 if isinstance(checked, _Unusable) else checked.data.sha256
 
 
 # -- signing and activating ------------------------------------------------------------------
@@ -330,12 +138,12 @@ def _activate_flight(
     entries = [(a.record, a.item.claim) for a in accepted]
     settled, certificates, receipts = _activate(parts, txn, entries, issued)
     by_claim = {a.item.claim: r for a, r in zip(accepted, receipts, strict=True)}
-    refused = [d.record for d in flight.decided if isinstance(d, _Refused)]
+    refused = [d.record for d in flight.decided if isinstance(d, Refused)]
     out: list[tuple[Claim, Receipt]] = []
     for decided in flight.decided:
-        if isinstance(decided, _Refused):
+        if isinstance(decided, Refused):
             receipt = decided.receipt
-        elif isinstance(decided, _Accepted):
+        elif isinstance(decided, Accepted):
             receipt = by_claim[decided.item.claim]
         else:  # a repeat points at a request that may have been settled in this chunk
             current = parts.store.get(decided.of.id_operazione)
@@ -372,13 +180,13 @@ def issue(parts: Parts, feed: Feed, published: Callable[[list[Outcome]], None]) 
         completing = None
         if in_flight and (len(in_flight) >= _PIPELINE_DEPTH or not chunk):
             completing = in_flight.popleft()
-        checked = [_check(parts, item) for item in chunk]
+        checked = [check(parts, item) for item in chunk]
         issued = _signatures(completing.signatures, len(completing.accepted)) if completing else []
         settled = None
         with parts.store.transaction() as txn:
             if completing is not None:
                 settled = _activate_flight(parts, txn, completing, issued)
-            flight = _decide(parts, txn, checked) if chunk else None
+            flight = _Flight(decide_chunk(parts, txn, checked)) if chunk else None
             if archived:
                 txn.mark_done(archived)
         archived = []
@@ -411,7 +219,7 @@ def sign_and_activate(parts: Parts, records: Sequence[RequestRecord]) -> list[Re
             .public_key()
             .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         )
-        jobs.append(_sign_job(record, spki))
+        jobs.append(sign_job(record, spki))
     issued = _signatures(parts.signer.submit(jobs), len(jobs))
     entries = [(r, parts.store.claim_of(r.id_operazione)) for r in records]
     with parts.store.transaction() as txn:

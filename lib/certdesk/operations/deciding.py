@@ -1,0 +1,218 @@
+"""Deciding a chunk of requests: read and check each, then decide it, in order.
+
+Each input of a chunk becomes one of a few frozen values, so an impossible combination
+(a decision without a record, a repeat with a receipt of its own) cannot be built:
+``Unusable`` or ``Checked`` after its own checks (``policy.inspect_request``), then
+``Refused``, ``Repeated`` or ``Accepted`` once ``issuance.decide_request`` has heard the
+store's facts. ``decide_chunk`` records the whole chunk in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from ..authority import leaf_serial
+from ..clock import format_utc, parse_utc
+from ..codes import refusal_as
+from ..errors import InputRejected, RequestRejected
+from ..faults import machine_fault
+from ..intake import Claim, InputFile, read_input
+from ..issuance import Accept, KeyFacts, Refuse, Repeat, decide_request
+from ..policy import InspectedRequest, inspect_request
+from ..receipts import Receipt, Tipo, refusal_receipt
+from ..records import RequestRecord
+from ..signing import SignJob
+from ..states import Stato
+from ..store import NewRequest, Transaction
+from .parts import Parts
+
+__all__ = [
+    "Accepted",
+    "Checked",
+    "Decided",
+    "Refused",
+    "Repeated",
+    "Unusable",
+    "check",
+    "decide_chunk",
+    "sign_job",
+]
+
+log = logging.getLogger("certdesk")
+
+
+@dataclass(frozen=True)
+class Unusable:
+    """Not a request that can be decided: unreadable, or refused by its own checks."""
+
+    item: Claim
+    sha256: str
+    error: InputRejected
+
+
+@dataclass(frozen=True)
+class Checked:
+    item: Claim
+    data: InputFile
+    inspected: InspectedRequest
+
+
+@dataclass(frozen=True)
+class Refused:
+    item: Claim
+    record: RequestRecord  # RIFIUTATO, with its IdOperazione
+    receipt: Receipt
+
+
+@dataclass(frozen=True)
+class Repeated:
+    item: Claim
+    of: RequestRecord  # its receipt is made once ``of`` is settled (maybe in this chunk)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    item: Claim
+    record: RequestRecord  # IN_GENERAZIONE, serial and validity reserved
+    job: SignJob
+
+
+Decided = Refused | Repeated | Accepted
+
+
+# -- reading and checking ------------------------------------------------------------------
+def check(parts: Parts, item: Claim) -> Unusable | Checked:
+    data = read_input(parts.home, item)
+    if isinstance(data, InputRejected):
+        return Unusable(item, "", data)
+    try:
+        inspected = inspect_request(data.data, allow_ec=parts.config.certificates.allow_ec)
+    except RequestRejected as exc:
+        return Unusable(item, data.sha256, exc)
+    except Exception as exc:  # a parser bug must not stop the batch
+        if machine_fault(exc):
+            raise  # out of memory is not the request's fault: a pause
+        log.exception("unexpected error inspecting %r", item.name)
+        error = refusal_as(RequestRejected, "ERRORE_INTERNO", errore=type(exc).__name__)
+        return Unusable(item, data.sha256, error)
+    return Checked(item, data, inspected)
+
+
+# -- deciding --------------------------------------------------------------------------------
+def sign_job(record: RequestRecord, spki_der: bytes) -> SignJob:
+    """The signature a request IN_GENERAZIONE was reserved: its serial, and a validity from
+    its DataRichiesta, so the certificate ends exactly at the reserved DataScadenza (also
+    when a restart signs it later)."""
+    return SignJob(
+        record.codice_fiscale, spki_der, record.data_richiesta, int(record.seriale, 16)
+    )
+
+
+class _Chunk:
+    """One chunk's decisions, made in order inside its transaction: each input sees the
+    committed store and the inputs before it in the chunk."""
+
+    def __init__(self, parts: Parts, txn: Transaction) -> None:
+        self.parts = parts
+        self.txn = txn
+        now = parts.clock()
+        self.now = now
+        self.stamp = parse_utc(format_utc(now))  # what the store gives back: whole seconds
+        self.keys: dict[str, str] = {}  # key hash -> codice fiscale, accepted in the chunk
+        self.inputs: dict[str, RequestRecord] = {}  # input hash -> accepted in the chunk
+        self.rows: list[NewRequest] = []
+
+    def decide(self, checked: Unusable | Checked) -> Decided:
+        if isinstance(checked, Unusable):
+            return self._refuse(checked.item, checked.sha256, checked.error, None)
+        store, inspected, sha = self.parts.store, checked.inspected, checked.data.sha256
+        spki = inspected.spki_sha256
+        decision = decide_request(
+            inspected.codice_fiscale.value,
+            same_input=store.live_request_with_input(sha, spki) or self.inputs.get(sha),
+            key=KeyFacts(store.key_uses(spki), self.keys.get(spki)),
+        )
+        if isinstance(decision, Repeat):
+            return Repeated(checked.item, decision.of)
+        if isinstance(decision, Refuse):
+            return self._refuse(checked.item, sha, decision.error, inspected)
+        assert isinstance(decision, Accept)
+        return self._accept(checked)
+
+    def _refuse(
+        self, item: Claim, sha: str, error: InputRejected, inspected: InspectedRequest | None
+    ) -> Refused:
+        record = RequestRecord(
+            id_operazione=self.txn.allocate_id(self.now),
+            codice_fiscale=inspected.codice_fiscale.value if inspected else "",
+            profilo=inspected.codice_fiscale.soggetto.value if inspected else "",
+            stato=Stato.RIFIUTATO,
+            data_richiesta=self.stamp,
+            esito=error.code,
+            file_origine=item.name,
+        )
+        self._row(record, item, sha, None)
+        receipt = refusal_receipt(item.name, Tipo.RICHIESTA, error, record)
+        return Refused(item, record, receipt)
+
+    def _accept(self, checked: Checked) -> Accepted:
+        inspected = checked.inspected
+        # The serial and validity are reserved with the decision, before the signature:
+        # no certificate can exist that the store does not name.
+        record = RequestRecord(
+            id_operazione=self.txn.allocate_id(self.now),
+            codice_fiscale=inspected.codice_fiscale.value,
+            profilo=inspected.codice_fiscale.soggetto.value,
+            stato=Stato.IN_GENERAZIONE,
+            data_richiesta=self.stamp,
+            esito="",
+            file_origine=checked.item.name,
+            spki_sha256=inspected.spki_sha256,
+            seriale=format(leaf_serial(), "x"),
+            data_scadenza=self.parts.ca.leaf_not_after(self.stamp),
+        )
+        self._row(record, checked.item, checked.data.sha256, inspected.csr_der)
+        self.keys[inspected.spki_sha256] = record.codice_fiscale
+        self.inputs[checked.data.sha256] = record
+        return Accepted(checked.item, record, sign_job(record, inspected.spki_der))
+
+    def _row(self, record: RequestRecord, item: Claim, sha: str, csr_der: bytes | None) -> None:
+        self.rows.append(
+            NewRequest(
+                id_operazione=record.id_operazione,
+                stato=record.stato,
+                codice_fiscale=record.codice_fiscale,
+                profilo=record.profilo,
+                esito=record.esito,
+                file_origine=record.file_origine,
+                claim=item.claim,
+                input_sha256=sha,
+                spki_sha256=record.spki_sha256,
+                csr_der=csr_der,
+                seriale=record.seriale,
+                data_scadenza=record.data_scadenza,
+            )
+        )
+
+
+def decide_chunk(
+    parts: Parts, txn: Transaction, checked: list[Unusable | Checked]
+) -> list[Decided]:
+    """In ``txn``: record every input of a checked chunk with its decision; decided first,
+    then written with one statement per table."""
+    chunk = _Chunk(parts, txn)
+    decided = [chunk.decide(c) for c in checked]
+    inputs = [
+        (c.item.claim, c.item.name, Tipo.RICHIESTA.value, _sha(c)) for c in checked
+    ]
+    txn.record_inputs(chunk.now, inputs)
+    txn.record_requests(chunk.now, chunk.rows)
+    txn.set_receipts(
+        [(d.item.claim, d.receipt.to_document()) for d in decided if isinstance(d, Refused)]
+    )
+    return decided
+
+
+def _sha(checked: Unusable | Checked) -> str:
+    return checked.sha256 if isinstance(checked, Unusable) else checked.data.sha256
