@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from certdesk.cancellation import CancellationRequest, decide_cancellation
+from certdesk.cancellation import CancellationRequest, decide_cancellation, is_first_cancellation
 from certdesk.errors import CancellationRejected, InvalidTransition
 from certdesk.issuance import Accept, KeyFacts, Refuse, Repeat, decide_request
 from certdesk.reasons import Motivazione
@@ -176,3 +176,9 @@ def test_a_refused_receipt_goes_to_quarantine_and_names_its_code() -> None:
     assert receipt.quarantined and receipt.outcome.codice == ""
     assert Tipo.of("A.CSR") is Tipo.RICHIESTA and Tipo.of("b.json") is Tipo.ANNULLAMENTO
     assert Tipo.of("c.pem") is Tipo.SCONOSCIUTO
+
+
+def test_first_means_never_cancelled_before() -> None:
+    assert is_first_cancellation([])
+    assert is_first_cancellation([Stato.ATTIVATO, Stato.SCADUTO, "RIFIUTATO"])
+    assert not is_first_cancellation([Stato.ATTIVATO, "ANNULLATO"])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .codes import refusal, refusal_as
@@ -27,6 +27,7 @@ from .states import Stato
 __all__ = [
     "CancellationRequest",
     "decide_cancellation",
+    "is_first_cancellation",
     "load_cancellation_document",
     "parse_cancellation",
 ]
@@ -244,6 +245,13 @@ def load_cancellation_document(data: bytes) -> dict[str, object]:
     if flaw is not None:
         raise refusal("JSON_NON_VALIDO", flaw.case, **dict(flaw.facts))
     return document
+
+
+def is_first_cancellation(states_of_person: Iterable[Stato | str]) -> bool:
+    """A person's first accepted annullamento is the cumulative one: first means none of
+    the person's requests was ever cancelled (``ANNULLATO`` is final, so one cancelled
+    row is enough). The engine asks it of the store's rows, the panel of the ledger's."""
+    return not any(Stato(state) is Stato.ANNULLATO for state in states_of_person)
 
 
 def decide_cancellation(

@@ -20,7 +20,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from ..cancellation import decide_cancellation, load_cancellation_document, parse_cancellation
+from ..cancellation import (
+    decide_cancellation,
+    is_first_cancellation,
+    load_cancellation_document,
+    parse_cancellation,
+)
 from ..codes import refusal_as
 from ..errors import InputRejected
 from ..intake import Claim, read_input, settle_claim
@@ -120,8 +125,9 @@ def _cancel(
     store = parts.store
     request = parse_cancellation(document)
     named = {i: store.get(i) for i in request.id_operazione}
-    active = store.find(codice_fiscale=request.codice_fiscale, stato=Stato.ATTIVATO)
-    first = not store.has_cancellation(request.codice_fiscale)
+    mine = store.find(codice_fiscale=request.codice_fiscale)  # a person has a handful
+    active = [r for r in mine if r.stato is Stato.ATTIVATO]
+    first = is_first_cancellation(r.stato for r in mine)
     targets = decide_cancellation(request, named, active, first=first)
     for record in targets:
         txn.cancel(
