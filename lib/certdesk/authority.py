@@ -62,6 +62,8 @@ def leaf_serial(at: datetime | None = None) -> int:
         | millis << _SERIAL_RANDOM_BITS
         | secrets.randbits(_SERIAL_RANDOM_BITS)
     )
+
+
 KEY_FILE_MODE = 0o600
 # Leaves start a few minutes in the past so that a relying party whose clock lags a
 # little does not see a "not yet valid" certificate.
@@ -313,80 +315,81 @@ class CertificateAuthority:
         the subject and every extension are the CA's profile. ``serial`` is the one the
         store reserved for it before signing (a fresh random one when not given)."""
         public_key: CertificatePublicKeyTypes = serialization.load_der_public_key(spki_der)  # type: ignore[assignment]
-        not_before = now - BACKDATE
-        not_after = self.leaf_not_after(now)
+        builder = self._leaf_builder(codice_fiscale, public_key, now, serial)
+        return _issued(builder.sign(self.issuing_key, _hash_for(self.issuing_key)))
+
+    def _leaf_builder(
+        self,
+        codice_fiscale: str,
+        public_key: CertificatePublicKeyTypes,
+        now: datetime,
+        serial: int | None,
+    ) -> x509.CertificateBuilder:
+        """The leaf profile, extensions in the order they are written: a TLS client
+        certificate whose status is in the issuing CA's CRL (and its OCSP responder's)."""
         issuer_ski = self.issuing_cert.extensions.get_extension_for_class(
             x509.SubjectKeyIdentifier
         ).value
+        aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski)
         builder = (
             x509.CertificateBuilder()
-            .subject_name(
-                x509.Name(
-                    [
-                        x509.NameAttribute(NameOID.COUNTRY_NAME, "IT"),
-                        x509.NameAttribute(NameOID.COMMON_NAME, codice_fiscale),
-                    ]
-                )
-            )
+            .subject_name(_leaf_name(codice_fiscale))
             .issuer_name(self.issuing_cert.subject)
             .public_key(public_key)
             .serial_number(serial if serial is not None else leaf_serial())
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
+            .not_valid_before(now - BACKDATE)
+            .not_valid_after(self.leaf_not_after(now))
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,  # TLS client authentication signs a handshake
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
+            .add_extension(_leaf_key_usage(), critical=True)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski),
-                critical=False,
-            )
-            .add_extension(
-                x509.CRLDistributionPoints(
-                    [
-                        x509.DistributionPoint(
-                            full_name=[x509.UniformResourceIdentifier(self.config.ca.crl_url)],
-                            relative_name=None,
-                            reasons=None,
-                            crl_issuer=None,
-                        )
-                    ]
-                ),
-                critical=False,
-            )
+            .add_extension(aki, critical=False)
+            .add_extension(_crl_distribution_points(self.config.ca.crl_url), critical=False)
         )
-        if self.config.ca.ocsp_url:
-            builder = builder.add_extension(
-                x509.AuthorityInformationAccess(
-                    [
-                        x509.AccessDescription(
-                            x509.oid.AuthorityInformationAccessOID.OCSP,
-                            x509.UniformResourceIdentifier(self.config.ca.ocsp_url),
-                        )
-                    ]
-                ),
-                critical=False,
-            )
-        cert = builder.sign(self.issuing_key, _hash_for(self.issuing_key))
-        der = cert.public_bytes(serialization.Encoding.DER)
-        return IssuedCertificate(
-            der=der,
-            pem=cert.public_bytes(serialization.Encoding.PEM),
-            serial=cert.serial_number,
-            not_before=cert.not_valid_before_utc,
-            not_after=cert.not_valid_after_utc,
-            sha256=hashlib.sha256(der).hexdigest(),
-        )
+        if self.config.ca.ocsp_url:  # Authority Information Access: only when there is one
+            builder = builder.add_extension(_ocsp_access(self.config.ca.ocsp_url), critical=False)
+        return builder
+
+
+def _leaf_name(codice_fiscale: str) -> x509.Name:
+    country = x509.NameAttribute(NameOID.COUNTRY_NAME, "IT")
+    return x509.Name([country, x509.NameAttribute(NameOID.COMMON_NAME, codice_fiscale)])
+
+
+def _leaf_key_usage() -> x509.KeyUsage:
+    return x509.KeyUsage(
+        digital_signature=True,  # TLS client authentication signs a handshake
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _crl_distribution_points(crl_url: str) -> x509.CRLDistributionPoints:
+    uri = x509.UniformResourceIdentifier(crl_url)
+    point = x509.DistributionPoint([uri], relative_name=None, reasons=None, crl_issuer=None)
+    return x509.CRLDistributionPoints([point])
+
+
+def _ocsp_access(ocsp_url: str) -> x509.AuthorityInformationAccess:
+    ocsp = x509.oid.AuthorityInformationAccessOID.OCSP
+    return x509.AuthorityInformationAccess(
+        [x509.AccessDescription(ocsp, x509.UniformResourceIdentifier(ocsp_url))]
+    )
+
+
+def _issued(cert: x509.Certificate) -> IssuedCertificate:
+    der = cert.public_bytes(serialization.Encoding.DER)
+    return IssuedCertificate(
+        der=der,
+        pem=cert.public_bytes(serialization.Encoding.PEM),
+        serial=cert.serial_number,
+        not_before=cert.not_valid_before_utc,
+        not_after=cert.not_valid_after_utc,
+        sha256=hashlib.sha256(der).hexdigest(),
+    )

@@ -199,34 +199,10 @@ def build_ocsp_response(
             f" {issuer_cert.subject.rfc4514_string()}"
         )
     _require_window(this_update, next_update)
-    if not isinstance(status, OcspStatus):
-        raise TypeError(f"status must be an OcspStatus, not {status!r}")
-
-    if status is OcspStatus.REVOKED:
-        if revoked_at is None:
-            raise ValueError("a revoked status needs revoked_at")
-        _require_aware("revoked_at", revoked_at)
-        if reason in _FORBIDDEN_CRL_REASONS:
-            raise ValueError(f"reason {reason} is not allowed: use None to omit the reason")
-        cert_status = ocsp.OCSPCertStatus.REVOKED
-        revocation_time: datetime | None = revoked_at.astimezone(UTC)
-    else:
-        if revoked_at is not None or reason is not None:
-            raise ValueError("a good status takes neither revoked_at nor reason")
-        cert_status = ocsp.OCSPCertStatus.GOOD
-        revocation_time = None
-
-    if (responder_cert is None) != (responder_key is None):
-        raise ValueError("responder_cert and responder_key go together")
-    if responder_cert is not None and responder_key is not None:
-        signer_cert = responder_cert
-        signer_key = _signing_key(responder_key)
-        _require_key_matches(responder_cert, signer_key, "responder")
-        _require_delegated_responder(responder_cert, issuer_cert)
-    else:
-        signer_cert = issuer_cert
-        signer_key = issuer_signing_key
-
+    cert_status, revocation_time = _cert_status(status, revoked_at, reason)
+    signer_cert, signer_key = _ocsp_signer(
+        issuer_cert, issuer_signing_key, responder_cert, responder_key
+    )
     builder = (
         ocsp.OCSPResponseBuilder()
         .add_response(
@@ -324,6 +300,41 @@ def _ski(cert: x509.Certificate) -> x509.SubjectKeyIdentifier:
         return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     except x509.ExtensionNotFound:
         raise refusal("CA_NON_DISPONIBILE", "ski") from None
+
+
+def _cert_status(
+    status: OcspStatus, revoked_at: datetime | None, reason: x509.ReasonFlags | None
+) -> tuple[ocsp.OCSPCertStatus, datetime | None]:
+    """The response's certStatus and revocationTime, once ``status`` agrees with the rest."""
+    if not isinstance(status, OcspStatus):
+        raise TypeError(f"status must be an OcspStatus, not {status!r}")
+    if status is OcspStatus.REVOKED:
+        if revoked_at is None:
+            raise ValueError("a revoked status needs revoked_at")
+        _require_aware("revoked_at", revoked_at)
+        if reason in _FORBIDDEN_CRL_REASONS:
+            raise ValueError(f"reason {reason} is not allowed: use None to omit the reason")
+        return ocsp.OCSPCertStatus.REVOKED, revoked_at.astimezone(UTC)
+    if revoked_at is not None or reason is not None:
+        raise ValueError("a good status takes neither revoked_at nor reason")
+    return ocsp.OCSPCertStatus.GOOD, None
+
+
+def _ocsp_signer(
+    issuer_cert: x509.Certificate,
+    issuer_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
+    responder_cert: x509.Certificate | None,
+    responder_key: PrivateKeyTypes | None,
+) -> tuple[x509.Certificate, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey]:
+    """Who signs the response: the issuing CA, or the delegated responder when given."""
+    if (responder_cert is None) != (responder_key is None):
+        raise ValueError("responder_cert and responder_key go together")
+    if responder_cert is None or responder_key is None:
+        return issuer_cert, issuer_key
+    signer_key = _signing_key(responder_key)
+    _require_key_matches(responder_cert, signer_key, "responder")
+    _require_delegated_responder(responder_cert, issuer_cert)
+    return responder_cert, signer_key
 
 
 def _require_delegated_responder(responder: x509.Certificate, issuer: x509.Certificate) -> None:

@@ -1,0 +1,173 @@
+"""The error codes of docs/contract.md section 9's sentence on the command line.
+
+Refusals and faults the command line prints as ``certdesk: CODE: sentence`` (and the
+panels and the daemon's log show): the CA's files and passphrase, the daemon, the ledger,
+the watched folders, the configuration, the store. ``certdesk.codes`` registers them;
+``codes_entry`` says what an entry holds.
+"""
+
+from __future__ import annotations
+
+from .codes_entry import ErrorCode
+from .errors import (
+    CaError,
+    CertdeskError,
+    ConfigurationError,
+    FolderReplaced,
+    InvalidTransition,
+    LedgerTampered,
+    LedgerUnreadable,
+    StoreError,
+)
+
+__all__ = ["CLI_CODES"]
+
+CLI_CODES: tuple[ErrorCode, ...] = (
+    # -- docs/contract.md section 9, the command line's codes (stderr, panels, the log) -----
+    ErrorCode(
+        "CA_NON_INIZIALIZZATA", CaError, "cli",
+        "Nessuna CA in {cartella}: esegui prima 'certdesk init'.",
+    ),
+    ErrorCode(
+        "CA_ESISTENTE", CaError, "cli",
+        "Esiste già una CA in {cartella}: certdesk non la sovrascrive mai.",
+    ),
+    ErrorCode(
+        "PASSPHRASE_MANCANTE", CaError, "cli",
+        "Manca la passphrase della CA: imposta {variabile}, usa --passphrase-file oppure "
+        "conserva {file} (lo crea 'certdesk init').",
+    ),
+    ErrorCode(
+        "PASSPHRASE_ERRATA", CaError, "cli",
+        "La passphrase non apre la chiave della CA emittente: controlla {variabile}, "
+        "--passphrase-file o state/passphrase.",
+    ),
+    ErrorCode(
+        "PERMESSI_CHIAVE_NON_SICURI", CaError, "cli",
+        "{file} è leggibile dal gruppo o da altri utenti (permessi {permessi:04o}): esegui "
+        "'chmod 600 {file}' e verifica chi potrebbe averlo letto.",
+    ),
+    ErrorCode(
+        "CHIAVE_CA_NON_VALIDA", CaError, "cli",
+        "state/ca/issuing.key.pem non corrisponde a state/ca/issuing.pem (è danneggiata o è "
+        "stata sostituita): ripristina entrambi i file dallo stesso backup.",
+    ),
+    ErrorCode(
+        "CA_NON_DISPONIBILE", CaError, "cli",
+        "La CA non è utilizzabile: controlla i file in state/ca/.",
+        {
+            "passphrase_illeggibile": "Impossibile leggere il file della passphrase {file}: "
+            "{errore}.",
+            "passphrase_vuota": "Il file della passphrase {file} è vuoto.",
+            "tipo_chiave": "La chiave della CA emittente è di un tipo non supportato "
+            "({tipo}): certdesk usa chiavi RSA o ECDSA.",
+            "chiave_pubblica": "Tipo di chiave pubblica non supportato: {tipo}.",
+            "coppia": "La chiave {di_chi} non corrisponde al suo certificato.",
+            "ski": "Il certificato della CA emittente non ha l'estensione "
+            "SubjectKeyIdentifier, obbligatoria per una CA (RFC 5280, 4.2.1.2).",
+            "responder_non_emesso": "Il certificato del responder OCSP non è emesso dalla CA "
+            "emittente.",
+            "responder_senza_eku": "Il certificato del responder OCSP non ha l'uso esteso "
+            "della chiave OCSPSigning.",
+        },
+    ),
+    ErrorCode(
+        "DAEMON_GIA_ATTIVO", CertdeskError, "cli",
+        "Un altro daemon certdesk (pid {pid}) è già attivo su questa home: fermalo prima di "
+        "avviarne un altro (un solo daemon può firmare e cambiare gli stati).",
+    ),
+    ErrorCode(
+        "REGISTRO_ALTERATO", LedgerTampered, "cli",
+        "Il journal o il ledger in outbox/ non corrisponde all'archivio degli stati.",
+        {
+            "mancante": "Manca {file}, che dovrebbe riportare i dati dell'archivio degli "
+            "stati: è stato cancellato o spostato.",
+            "intestazione": "{file} riga 1: l'intestazione non è {colonne}.",
+            "colonne": "{file} riga {riga}: {colonne} colonne invece di {attese}.",
+            "catena": "{file} riga {riga} (Seq {seq}): la sua impronta (hash) non è "
+            "concatenata a quella della riga precedente, quindi questa riga o la precedente è "
+            "stata modificata, cancellata o spostata.",
+            "evento": "{file} riga {riga} (Seq {seq}): è diversa dall'evento {evento} "
+            "dell'archivio degli stati.",
+            "righe_mancanti": "{file} riga {riga}: manca; il journal finisce dopo {righe} "
+            "righe, ma l'archivio degli stati ha l'evento Seq {seq} e altri: sono state "
+            "cancellate righe dalla fine (oppure il daemon sta ancora scrivendo).",
+            "riga_diversa": "{file} riga {riga} (IdOperazione {id_operazione}): è diversa "
+            "dall'archivio degli stati, che qui ha {atteso} in stato {stato}.",
+            "riga_in_piu": "{file} riga {riga} (IdOperazione {id_operazione}): l'archivio "
+            "degli stati non ha questa riga.",
+            "riga_assente": "{file} non ha la riga dell'IdOperazione {id_operazione}.",
+        },
+    ),
+    ErrorCode(
+        "CARTELLA_SOSTITUITA", FolderReplaced, "cli",
+        "{etichetta} ({cartella}) non è più la cartella su cui il daemon è partito (è stata "
+        "spostata, o sostituita da un'altra cartella o da un collegamento): il daemon si "
+        "ferma per non prendere né pubblicare file altrove. Rimetti in ordine la home e "
+        "avvialo di nuovo.",
+        {
+            "scomparsa": "{etichetta} ({cartella}) non c'è più ({errore}): il daemon si "
+            "ferma invece di indovinare dove sono le richieste. Rimetti a posto la cartella e "
+            "avvialo di nuovo.",
+            "apertura": "{cartella} è cambiata mentre il daemon la apriva: controlla chi la "
+            "modifica e avvia di nuovo il daemon.",
+        },
+    ),
+    ErrorCode(
+        "OPZIONE_NON_VALIDA", CertdeskError, "cli",
+        "L'opzione {opzione} deve valere almeno {minimo}.",
+    ),
+    ErrorCode(
+        "RICEVUTA_NON_ARRIVATA", CertdeskError, "cli",
+        "Nessuna ricevuta per {file} dopo {secondi:.0f} s: il daemon è in funzione "
+        "('certdesk watch')?",
+    ),
+    ErrorCode(
+        "CONFIGURAZIONE_NON_VALIDA", ConfigurationError, "cli",
+        "certdesk.toml non è valido: controlla le impostazioni.",
+        {
+            "toml": "certdesk.toml non è un file TOML valido: {errore}.",
+            "sezione": "certdesk.toml: sezione sconosciuta [{sezione}].",
+            "tabella": "certdesk.toml: [{sezione}] deve essere una tabella.",
+            "impostazione": "certdesk.toml: impostazione sconosciuta '{sezione}.{chiave}'.",
+            "tipo": "certdesk.toml: '{sezione}.{chiave}' deve essere {tipo}, non {valore!r}.",
+            "tipo_chiave": "certdesk.toml: ca.{chiave} deve essere uno tra {ammessi}.",
+            "periodi": "certdesk.toml: la validità dei certificati e il periodo della CRL "
+            "devono essere positivi.",
+            "spazio_minimo": "certdesk.toml: daemon.min_free_mib deve essere 0 o più (MiB).",
+        },
+    ),
+    ErrorCode(
+        "ARCHIVIO_NON_DISPONIBILE", StoreError, "cli",
+        "Impossibile aprire l'archivio degli stati {file}: {errore}.",
+        {
+            "versione_futura": "L'archivio degli stati usa la versione {versione} dello "
+            "schema, di un certdesk più recente (questo conosce le versioni fino alla "
+            "{ultima}): aggiorna certdesk.",
+            "non_archivio": "Il database non è un archivio degli stati di certdesk (le sue "
+            "tabelle: {tabelle}).",
+        },
+    ),
+    ErrorCode(
+        "REGISTRO_NON_LEGGIBILE", LedgerUnreadable, "cli",
+        "{file} non si può leggere: {errore}.",
+        {
+            "colonne": "{file}: mancano le colonne {colonne}.",
+            "data": "{file}: data non valida nella colonna {colonna} ({errore}).",
+        },
+    ),
+    ErrorCode(
+        # A bug (the store asked for a request it does not have): logged, never a rule.
+        "ID_OPERAZIONE_SCONOSCIUTO", StoreError, "cli",
+        "L'archivio degli stati non ha l'IdOperazione {id_operazione}.",
+    ),
+    ErrorCode(
+        # A bug: a state change outside the contract's diagram.
+        "TRANSIZIONE_NON_VALIDA", InvalidTransition, "cli",
+        "{richiesta}: il passaggio da {da} a {a} non è un cambio di stato ammesso.",
+        {
+            "attivazione": "{non_attivabili} delle {totale} richieste da attivare non sono "
+            "IN_GENERAZIONE con il seriale con cui sono state firmate.",
+        },
+    ),
+)  # fmt: skip
