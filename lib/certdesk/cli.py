@@ -17,6 +17,7 @@ from .codes import refusal
 from .daemon.options import add_watch_arguments
 from .errors import CertdeskError
 from .home import Home
+from .outbox import Outbox
 from .reasons import Motivazione
 from .records import LEDGER_COLUMNS, RequestRecord
 from .states import Stato
@@ -70,7 +71,7 @@ def _cmd_init(home: Home, args: argparse.Namespace) -> int:
     from .runtime import init_home
 
     message = init_home(home, args.passphrase_file)
-    print(f"CA created in {home.ca_dir}; chain published to {home.outbox / 'ca'}")
+    print(f"CA created in {home.ca_dir}; chain published to {Outbox.of(home).ca}")
     print(message)
     return 0
 
@@ -173,8 +174,9 @@ def _cmd_verify(home: Home, args: argparse.Namespace) -> int:
 
     store = open_store(home)
     try:
-        journal_rows = verify_journal(home.outbox / "journal.csv", store)
-        ledger_rows = verify_ledger(home.outbox / "ledger.csv", store)
+        outbox = Outbox.of(home)
+        journal_rows = verify_journal(outbox.journal, store)
+        ledger_rows = verify_ledger(outbox.ledger, store)
     finally:
         store.close()
     print(f"intact: journal {journal_rows} rows chained, ledger {ledger_rows} rows match the store")

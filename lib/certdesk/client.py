@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .names import receipt_name
+from .outbox import Outbox
 from .reasons import Motivazione
 
 __all__ = ["drop_file", "file_cancellation", "receipt_path", "unique_name", "wait_for_receipt"]
@@ -72,7 +72,7 @@ def receipt_path(home: Path, input_name: str | bytes) -> Path:
     """Where the daemon writes the receipt of ``inbox/input_name``, for every name: ``str``
     as ``os.listdir``/``os.fsdecode`` give it (a byte that is not UTF-8 as a lone
     surrogate), or the raw ``bytes``. See ``certdesk.names``."""
-    return home / "outbox" / "receipts" / receipt_name(input_name)
+    return Outbox.of(home).receipt_of(input_name)
 
 
 def wait_for_receipt(

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from .codes import refusal
+from .outbox import Outbox
 from .reasons import Motivazione
 from .records import LEDGER_COLUMNS
 from .states import Stato
@@ -70,7 +71,7 @@ def ledger_path(home_or_path: str | os.PathLike[str]) -> Path:
     """``home/outbox/ledger.csv`` for a home folder; the path itself for a file."""
     path = Path(home_or_path)
     if path.is_dir():
-        return path / "outbox" / "ledger.csv"
+        return Outbox.of(path).ledger
     return path
 
 

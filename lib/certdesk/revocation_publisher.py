@@ -11,7 +11,6 @@ with one barrier (written aside, synced together, renamed).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
@@ -22,12 +21,12 @@ from .clock import format_utc, now_utc, parse_utc
 from .config import Config
 from .fsutil import atomic_write, remove_asides, rename_into_place, sync_data, write_aside
 from .home import Home
+from .outbox import Outbox
 from .reasons import Motivazione
 from .revocation import (
     OcspJob,
     RevokedEntry,
     crl_to_pem,
-    ocsp_file_name,
     revoked_certificate,
     sign_crl,
     sign_ocsp_job,
@@ -121,9 +120,7 @@ class RevocationPublisher:
         self.ca = ca
         self.store = store
         self._sign = sign_ocsp or self._sign_here
-        self.crl_der_path = home.outbox / "ca" / "issuing.crl"
-        self.crl_pem_path = home.outbox / "ca" / "issuing.crl.pem"
-        self.ocsp_dir = home.outbox / "ocsp"
+        self.outbox = Outbox.of(home)
         self._entries = CrlEntries()
 
     def _sign_here(self, jobs: Sequence[OcspJob]) -> list[bytes]:
@@ -131,7 +128,7 @@ class RevocationPublisher:
         return [sign_ocsp_job(j, issuer_cert=issuer_cert, issuer_key=issuer_key) for j in jobs]
 
     def crl_exists(self) -> bool:
-        return self.crl_der_path.exists()
+        return self.outbox.crl.exists()
 
     def publish_crl_if_due(self, *, force: bool = False, now: datetime | None = None) -> bool:
         now = now or now_utc()
@@ -159,8 +156,8 @@ class RevocationPublisher:
             this_update=now,
             next_update=next_update,
         )
-        atomic_write(self.crl_der_path, der)
-        atomic_write(self.crl_pem_path, crl_to_pem(der))
+        atomic_write(self.outbox.crl, der)
+        atomic_write(self.outbox.crl_pem, crl_to_pem(der))
 
     def prepare_crl(self, *, limit: int, now: datetime | None = None) -> int:
         """Build ahead up to ``limit`` entries of the next CRL (idle work after a start);
@@ -205,12 +202,11 @@ class RevocationPublisher:
         ]
         responses = self._sign(jobs)
         # One durability barrier for the batch: all written aside, synced at once, renamed.
-        folder = os.fspath(self.ocsp_dir)
-        os.makedirs(folder, exist_ok=True)
+        self.outbox.ocsp.mkdir(parents=True, exist_ok=True)
         pairs: list[tuple[str, str]] = []
         try:
             for row, response in zip(rows, responses, strict=True):
-                final = f"{folder}/{ocsp_file_name(int(row[5], 16))}"
+                final = self.outbox.ocsp_response_fspath(int(row[5], 16))
                 pairs.append((write_aside(final, response), final))
             sync_data([aside for aside, _ in pairs])
             rename_into_place(pairs)

@@ -35,6 +35,7 @@ from watchdog.observers.api import BaseObserver
 
 from certdesk.faults import MachineFault, machine_fault
 from certdesk.intake import Claim, claim, list_claims
+from certdesk.outbox import Outbox
 from certdesk.service import Engine, Outcome
 
 from .events import InboxWatch, Wakeup
@@ -69,7 +70,8 @@ class Daemon:
         self.options = options
         self.home = engine.home
         self.scans = 0  # completed scans of inbox/ (tests wait on it)
-        self.heartbeat = Heartbeat(self.home.outbox / "daemon.json", options.heartbeat_seconds)
+        outbox = Outbox.of(self.home)
+        self.heartbeat = Heartbeat(outbox.heartbeat, options.heartbeat_seconds)
         self._stop = threading.Event()
         inbox = str(self.home.inbox.absolute())
         self._wakeup = Wakeup(inbox, track_writes=not options.polling)
@@ -92,7 +94,7 @@ class Daemon:
         self._reserve = SpaceReserve(
             (self.home.state, self.home.outbox),
             options.min_free_bytes,
-            self.home.outbox / "ledger.csv",
+            outbox.ledger,
         )
         self._pause = Pause(self.heartbeat, options.pause_retry_seconds)
 

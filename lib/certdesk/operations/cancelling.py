@@ -69,7 +69,7 @@ def cancel_run(parts: Parts, items: Sequence[Claim]) -> list[Outcome]:
         parts.refresh_ledger(cancelled, release_old=False)
         parts.publisher.catch_up_journal(parts.store)
     outcomes = finish(parts, answered)
-    parts.publisher.release_old_ledger()  # after the receipts (Publisher._replace_ledger)
+    parts.publisher.release_old_ledger()  # after the receipts (LedgerFile._replace)
     return outcomes
 
 

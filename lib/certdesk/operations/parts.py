@@ -9,6 +9,7 @@ from datetime import datetime
 from ..authority import CertificateAuthority
 from ..config import Config
 from ..home import Home
+from ..outbox_ledger import refresh_ledger
 from ..publish import Publisher
 from ..revocation_publisher import RevocationPublisher
 from ..signing import Signer
@@ -40,14 +41,7 @@ class Parts:
     def refresh_ledger(
         self, changed: Sequence[str] | None = None, *, release_old: bool = True
     ) -> None:
-        """Bring ledger.csv up to date (the changed rows, or all of it), then say so.
-        Without ``release_old`` the caller frees the replaced file later (after its
-        receipts)."""
-        if changed is None:
-            self.publisher.rebuild_ledger(self.store)
-        else:
-            self.publisher.update_ledger(self.store, changed)
-        with self.store.transaction() as txn:
-            txn.mark_ledger(current=True)
-        if release_old:
-            self.publisher.release_old_ledger()
+        """Bring ledger.csv up to date (the changed rows, or all of it), then say so
+        (``outbox_ledger.refresh_ledger``). Without ``release_old`` the caller frees the
+        replaced file later (after its receipts)."""
+        refresh_ledger(self.publisher, self.store, changed, release_old=release_old)

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from ..codes import refusal
 from ..intake import Claim, list_claims, settle_claim
+from ..outbox_ledger import ledger_is_current
 from ..receipts import Outcome, Receipt, Tipo, refusal_receipt
 from ..store import InputRecord
 from .cancelling import finish
@@ -105,7 +106,7 @@ def _catch_up_ledger(parts: Parts, rows: list[str], *, at_start: bool) -> None:
     last ones (batches append in IdOperazione order, and a crash ends the appends): they
     are appended. After a batch that failed while the daemon went on, later batches may
     have appended past its rows: they are put in their place."""
-    if not parts.store.ledger_is_current() or not parts.publisher.ledger.exists():
+    if not ledger_is_current(parts.store, parts.publisher.ledger_file):
         parts.refresh_ledger()
     elif rows and not (at_start and parts.publisher.catch_up_ledger(parts.store)):
         parts.refresh_ledger(rows)

@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..errors import CertdeskError
 from ..frame import ROME, empty_ledger, load_ledger
+from ..outbox import Outbox
 
 __all__ = [
     "DaemonHealth",
@@ -170,7 +171,7 @@ def daemon_health(home: Path, *, now: datetime | None = None) -> DaemonHealth:
     The pid is checked only on the daemon's own host (a home on a network share may be
     watched from another machine).
     """
-    path = home / "outbox" / "daemon.json"
+    path = Outbox.of(home).heartbeat
     unreadable = "il battito del daemon (outbox/daemon.json) non è leggibile"
     try:
         loaded = _load_beat(path)

@@ -11,6 +11,7 @@ import ipywidgets as widgets
 from ..client import drop_file, receipt_path, unique_name
 from ..codes import message
 from ..frame import format_date, load_ledger
+from ..outbox import Outbox
 from . import _common
 from ._common import Waiter, daemon_health, data_link, errors_html, esc, health_banner
 
@@ -181,7 +182,7 @@ class RequestPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no t
         certificato = receipt.get("certificato")
         esito = esc(receipt.get("esito"))
         if ok and certificato:
-            pem = self.home / "outbox" / "certs" / Path(str(certificato)).name
+            pem = Outbox.of(self.home).certificate_named(str(certificato))
             try:
                 link = data_link(
                     pem.read_bytes(), filename=pem.name, mime="application/x-pem-file",
