@@ -36,7 +36,7 @@ CF_OTHER = "BNCLRA85M41F205X"
 
 @pytest.fixture(autouse=True)
 def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("certdesk.panels._common._now", lambda: NOW)
+    monkeypatch.setattr("certdesk.panels._clock.now", lambda: NOW)
 
 
 @pytest.fixture
@@ -293,7 +293,7 @@ def test_refresh_reads_the_ledger_again(home: Path) -> None:
 
 
 def test_heartbeat(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("certdesk.panels._common._now", lambda: dt.datetime.now(dt.UTC))
+    monkeypatch.setattr("certdesk.panels._clock.now", lambda: dt.datetime.now(dt.UTC))
     write_heartbeat(home)
     panel = make_status_panel(home)
     assert "certdesk-daemon-ok" in panel.daemon.value and "Daemon attivo" in panel.daemon.value
@@ -315,7 +315,7 @@ def test_heartbeat(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_paused_daemon_is_alive_but_says_so(home: Path, monkeypatch: pytest.MonkeyPatch
                                               ) -> None:
-    monkeypatch.setattr("certdesk.panels._common._now", lambda: dt.datetime.now(dt.UTC))
+    monkeypatch.setattr("certdesk.panels._clock.now", lambda: dt.datetime.now(dt.UTC))
     write_heartbeat(home, state="paused", extra={"pausa": PAUSA_SPAZIO})
     health = daemon_health(home)
     assert health.alive
@@ -348,13 +348,13 @@ def test_a_paused_daemon_is_alive_but_says_so(home: Path, monkeypatch: pytest.Mo
 def test_a_heartbeat_caught_half_written_is_read_again(home: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """On a full disk the daemon rewrites daemon.json in place: new text, then old tail."""
-    monkeypatch.setattr("certdesk.panels._common._now", lambda: dt.datetime.now(dt.UTC))
+    monkeypatch.setattr("certdesk.panels._clock.now", lambda: dt.datetime.now(dt.UTC))
     path = home / "outbox" / "daemon.json"
     write_heartbeat(home, state="paused", extra={"pausa": PAUSA_SPAZIO})
     whole = path.read_text()
     path.write_text(whole + whole[len(whole) // 2:])
     # the daemon's write is done by the time the panel looks again
-    monkeypatch.setattr("certdesk.panels._common.time.sleep", lambda _s: path.write_text(whole))
+    monkeypatch.setattr("certdesk.panels._health.time.sleep", lambda _s: path.write_text(whole))
     health = daemon_health(home)
     assert health.alive and health.pause is not None
     assert health.pause.codice == "SPAZIO_INSUFFICIENTE"
@@ -363,7 +363,7 @@ def test_a_heartbeat_caught_half_written_is_read_again(home: Path,
 @pytest.mark.parametrize("extra", [{"pausa": None}, {}], ids=["pausa-null", "older-heartbeat"])
 def test_a_running_daemon_shows_no_pause(home: Path, monkeypatch: pytest.MonkeyPatch,
                                          extra: dict[str, object]) -> None:
-    monkeypatch.setattr("certdesk.panels._common._now", lambda: dt.datetime.now(dt.UTC))
+    monkeypatch.setattr("certdesk.panels._clock.now", lambda: dt.datetime.now(dt.UTC))
     write_heartbeat(home, extra=extra)
     panel = make_status_panel(home)
     assert "certdesk-daemon-ok" in panel.daemon.value

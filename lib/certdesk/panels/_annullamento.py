@@ -45,7 +45,28 @@ class CancellationPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships
         self.cumulative = False
         self.last_receipt: dict[str, Any] | None = None
         self.last_input: Path | None = None
+        self._build_person()
+        self._build_form()
+        self.codice_fiscale.observe(lambda _c: self.select(), names="value")
+        self.cerca.on_click(lambda _b: self.select())
+        self.submit.on_click(self._on_submit)
+        super().__init__(
+            children=[
+                self.daemon,
+                widgets.HBox([self.codice_fiscale, self.cerca]),
+                self.certs,
+                self.notice,
+                self.form,
+                self.status,
+                self.result,
+            ]
+        )
+        self.add_class("certdesk-cancellation")
+        self._refresh_options()
+        self.daemon.value = health_banner(daemon_health(self.home)) + problem
 
+    def _build_person(self) -> None:
+        """The daemon's banner, the codice fiscale, the person's certificates."""
         self.daemon = widgets.HTML()
         self.codice_fiscale = widgets.Combobox(
             description="Codice fiscale", placeholder="digita o scegli", ensure_option=False,
@@ -58,6 +79,9 @@ class CancellationPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships
         self.certs.add_class("certdesk-active")
         self.notice = widgets.HTML()
         self.notice.add_class("certdesk-notice")
+
+    def _build_form(self) -> None:
+        """The annullamento's fields, its button, and where its answer shows."""
         self.scelta = widgets.Dropdown(description="Id Operazione", options=[],
                                        style={"description_width": "initial"},
                                        layout=widgets.Layout(width="auto", display="none"))
@@ -91,24 +115,6 @@ class CancellationPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships
              widgets.HBox([self.submit])],
             layout=widgets.Layout(display="none"),
         )
-
-        self.codice_fiscale.observe(lambda _c: self.select(), names="value")
-        self.cerca.on_click(lambda _b: self.select())
-        self.submit.on_click(self._on_submit)
-        super().__init__(
-            children=[
-                self.daemon,
-                widgets.HBox([self.codice_fiscale, self.cerca]),
-                self.certs,
-                self.notice,
-                self.form,
-                self.status,
-                self.result,
-            ]
-        )
-        self.add_class("certdesk-cancellation")
-        self._refresh_options()
-        self.daemon.value = health_banner(daemon_health(self.home)) + problem
 
     # -- choosing the person ----------------------------------------------------------------
 

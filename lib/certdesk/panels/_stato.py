@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..frame import DATE_COLUMNS, LEDGER_COLUMNS, ROME, STATI, empty_ledger, format_date
 from ..reasons import Motivazione
-from . import _charts, _common
+from . import _charts, _clock
 from ._common import daemon_health, data_link, esc, health_banner, read_ledger, table_html
 
 __all__ = ["FORMULA_TRIGGERS", "MAX_ROWS_SHOWN", "StatusPanel", "ledger_csv_bytes",
@@ -118,7 +118,33 @@ class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
         self.home = home
         self.ledger: pd.DataFrame = empty_ledger()
         self.filtered: pd.DataFrame = self.ledger
+        self._build_filters()
+        self._build_results()
+        for control in (self.codice_fiscale, self.stato, self.dal, self.al,
+                        self.solo_in_scadenza):
+            control.observe(self._on_filter, names="value")
+        self.refresh.on_click(lambda _b: self.reload())
+        self.export.on_click(lambda _b: self.prepare_exports())
+        charts = list(self.charts.values())
+        super().__init__(
+            children=[
+                self.daemon,
+                widgets.HBox([self.codice_fiscale, self.stato, self.refresh],
+                             layout=widgets.Layout(flex_flow="row wrap")),
+                widgets.HBox([self.dal, self.al, self.solo_in_scadenza],
+                             layout=widgets.Layout(flex_flow="row wrap")),
+                self.counters,
+                self.table,
+                widgets.HBox([self.export, self.exports]),
+                widgets.HTML("<h3>Grafici</h3>"),
+                widgets.HBox(charts[:2], layout=widgets.Layout(flex_flow="row wrap")),
+                widgets.HBox(charts[2:], layout=widgets.Layout(flex_flow="row wrap")),
+            ]
+        )
+        self.add_class("certdesk-status-panel")
+        self.reload()
 
+    def _build_filters(self) -> None:
         self.daemon = widgets.HTML()
         self.codice_fiscale = widgets.Text(
             description="Codice fiscale", placeholder="tutto o parte", continuous_update=False,
@@ -140,6 +166,8 @@ class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
         self.solo_in_scadenza.add_class("certdesk-filter-scadenza")
         self.refresh = widgets.Button(description="Aggiorna", icon="refresh")
         self.refresh.add_class("certdesk-refresh")
+
+    def _build_results(self) -> None:
         self.counters = widgets.HTML()
         self.counters.add_class("certdesk-counters")
         self.table = widgets.HTML()
@@ -155,31 +183,6 @@ class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
         self.export.add_class("certdesk-export")
         self.exports = widgets.HTML()
         self.exports.add_class("certdesk-exports")
-
-        for control in (self.codice_fiscale, self.stato, self.dal, self.al,
-                        self.solo_in_scadenza):
-            control.observe(self._on_filter, names="value")
-        self.refresh.on_click(lambda _b: self.reload())
-        self.export.on_click(lambda _b: self.prepare_exports())
-
-        charts = list(self.charts.values())
-        super().__init__(
-            children=[
-                self.daemon,
-                widgets.HBox([self.codice_fiscale, self.stato, self.refresh],
-                             layout=widgets.Layout(flex_flow="row wrap")),
-                widgets.HBox([self.dal, self.al, self.solo_in_scadenza],
-                             layout=widgets.Layout(flex_flow="row wrap")),
-                self.counters,
-                self.table,
-                widgets.HBox([self.export, self.exports]),
-                widgets.HTML("<h3>Grafici</h3>"),
-                widgets.HBox(charts[:2], layout=widgets.Layout(flex_flow="row wrap")),
-                widgets.HBox(charts[2:], layout=widgets.Layout(flex_flow="row wrap")),
-            ]
-        )
-        self.add_class("certdesk-status-panel")
-        self.reload()
 
     # -- data -----------------------------------------------------------------------------
 
@@ -203,7 +206,7 @@ class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
         if isinstance(self.al.value, date):
             mask &= richiesta <= self.al.value
         if self.solo_in_scadenza.value:
-            mask &= _charts.expires_soon(frame, _common._now())
+            mask &= _charts.expires_soon(frame, _clock.now())
         return frame[mask.fillna(False).astype(bool)]
 
     # -- drawing --------------------------------------------------------------------------
@@ -212,7 +215,7 @@ class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
         self.render()
 
     def render(self) -> None:
-        now = _common._now()
+        now = _clock.now()
         self.filtered = self.apply_filters()
         self.exports.value = ""
         self.counters.value = self._counters_html(now)
@@ -286,7 +289,7 @@ class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
 
     def prepare_exports(self) -> None:
         """Links to download the filtered table, as CSV (and Excel when openpyxl is there)."""
-        stamp = _common._now().astimezone(ROME).strftime("%Y%m%d-%H%M")
+        stamp = _clock.now().astimezone(ROME).strftime("%Y%m%d-%H%M")
         frame = self.filtered[list(LEDGER_COLUMNS)]
         links = [data_link(ledger_csv_bytes(frame), filename=f"certificati-{stamp}.csv",
                            mime="text/csv", text=f"CSV ({len(frame)} righe)",
