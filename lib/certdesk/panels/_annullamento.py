@@ -15,6 +15,7 @@ from typing import Any
 import ipywidgets as widgets
 import pandas as pd
 
+from ..cancellation import is_first_cancellation
 from ..client import file_cancellation, receipt_path
 from ..frame import format_date
 from ..reasons import Motivazione
@@ -136,12 +137,9 @@ class CancellationPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships
             return
         mine = self.ledger[self.ledger["CodiceFiscale"].str.upper() == cf]
         active = mine[mine["Stato"].astype("string") == "ATTIVATO"]
-        # the first *accepted* cancellation is cumulative: any ANNULLATO row means one happened
-        cancelled_before = bool(
-            ((mine["Stato"].astype("string") == "ANNULLATO") | mine["DataAnnullamento"].notna())
-            .any()
-        )
-        self._show_person(cf, active.sort_values("DataRichiesta"), cumulative=not cancelled_before)
+        # the engine's own rule, asked of the ledger's rows
+        cumulative = is_first_cancellation(mine["Stato"].astype("string").dropna())
+        self._show_person(cf, active.sort_values("DataRichiesta"), cumulative=cumulative)
 
     def _show_person(self, cf: str, active: pd.DataFrame, *, cumulative: bool) -> None:
         self.active = active
