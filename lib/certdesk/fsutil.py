@@ -4,6 +4,7 @@ or in batches that share one durability barrier."""
 from __future__ import annotations
 
 import contextlib
+import csv
 import ctypes
 import itertools
 import os
@@ -24,6 +25,7 @@ __all__ = [
     "rename_into_place",
     "sync_data",
     "write_aside",
+    "write_csv_durably",
 ]
 
 
@@ -68,6 +70,20 @@ def _append_whole(fd: int, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.ftruncate(fd, size)
         raise
+
+
+def write_csv_durably(
+    path: StrPath, header: str, batches: Iterable[Sequence[Sequence[str]]]
+) -> None:
+    """Write a CSV file, ``header`` then rows streamed batch by batch (constant memory),
+    and fsync it; the caller renames it into place."""
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write(header)
+        writer = csv.writer(fh, lineterminator="\n")
+        for rows in batches:
+            writer.writerows(rows)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def append_durably(path: Path, data: bytes) -> None:

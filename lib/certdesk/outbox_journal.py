@@ -14,7 +14,7 @@ import io
 import os
 from pathlib import Path
 
-from .fsutil import append_durably, fsync_dir
+from .fsutil import append_durably, fsync_dir, write_csv_durably
 from .outbox import Outbox
 from .records import JOURNAL_COLUMNS, csv_line
 from .store import Store
@@ -71,13 +71,7 @@ class JournalFile:
     def rebuild(self, store: Store) -> None:
         """Write the journal anew from the store's events, then rename it into place."""
         aside = self.outbox.aside(self.path, "rebuild")
-        with open(aside, "w", encoding="utf-8", newline="") as fh:
-            fh.write(JOURNAL_HEADER)
-            writer = csv.writer(fh, lineterminator="\n")
-            for rows in store.iter_journal_rows():
-                writer.writerows(rows)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write_csv_durably(aside, JOURNAL_HEADER, store.iter_journal_rows())
         os.replace(aside, self.path)
         fsync_dir(self.outbox.root)
         self.forget()

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from .fsutil import append_durably, fsync_dir
+from .fsutil import append_durably, fsync_dir, write_csv_durably
 from .outbox import Outbox
 from .records import LEDGER_COLUMNS, RequestRecord, csv_line, ledger_line
 from .store import Store
@@ -108,13 +108,7 @@ class LedgerFile:
         in the ledger's own format), so no record objects are built: a million rows take
         seconds, in constant memory."""
         aside = self.outbox.aside(self.path, "rebuild")
-        with open(aside, "w", encoding="utf-8", newline="") as fh:
-            fh.write(LEDGER_HEADER)
-            writer = csv.writer(fh, lineterminator="\n")
-            for rows in store.iter_ledger_rows():
-                writer.writerows(rows)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write_csv_durably(aside, LEDGER_HEADER, store.iter_ledger_rows())
         self._replace(aside)
 
     def catch_up(self, store: Store) -> bool:
