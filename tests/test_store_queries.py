@@ -42,10 +42,8 @@ def _plans(store: Store, call: Callable[[Store], Any]) -> list[tuple[str, str]]:
 HOT_LOOKUPS = [
     ("a person's active certificates (annullamento)",
      lambda s: s.find(codice_fiscale=CF, stato=Stato.ATTIVATO), "requests_codice_fiscale"),
-    ("a person's requests (status lookup)",
+    ("a person's requests (status lookup; an annullamento's facts)",
      lambda s: s.find(codice_fiscale=CF), "requests_codice_fiscale"),
-    ("a person's earlier cancellation (cumulative or not)",
-     lambda s: s.has_cancellation(CF), "requests_codice_fiscale"),
     ("the CRL's entries", lambda s: s.revoked_entries(valid_at=NOW),
      "COVERING INDEX requests_revoked"),
     ("a request by IdOperazione", lambda s: s.get("20261128-000000001"), "(id_operazione=?)"),

@@ -14,10 +14,10 @@ offers two kinds of method, and a backend would provide both with the same meani
   ``set_ocsp_until``, ``reset_ocsp``, ``next_crl_number``.
 - **Fact queries**, ``Store`` methods that read committed state and change nothing: a
   request (``get``, ``find``, ``request_for_claim``, ``claim_of``, ``certificate_der``,
-  ``csr_der``), the rules' facts (``live_request_with_input``, ``key_uses``,
-  ``has_cancellation``), work to do (``pending_generation``, ``pending_inputs``,
-  ``expired_active``, ``ocsp_due``, ``ocsp_rows``, ``revoked_entries``), inputs
-  (``input``, ``iter_receipts``), the published projections' rows (``iter_requests``,
+  ``csr_der``), the rules' facts (``live_request_with_input``, ``key_uses``, ``find``),
+  work to do (``pending_generation``, ``pending_inputs``, ``expired_active``,
+  ``ocsp_due``, ``ocsp_rows``, ``revoked_entries``), inputs (``input``,
+  ``iter_receipts``), the published projections' rows (``iter_requests``,
   ``iter_ledger_rows``, ``ledger_row``, ``iter_certificates``, ``iter_events``,
   ``iter_journal_rows``, ``last_event_seq``) and marks (``ledger_is_current``, ``meta``).
 
@@ -286,13 +286,6 @@ class Store:
             (spki_sha256[:16], spki_sha256, Stato.RIFIUTATO.value),
         ).fetchall()
         return [request_record(r) for r in rows]
-
-    def has_cancellation(self, codice_fiscale: str) -> bool:
-        row = self._conn.execute(
-            f"SELECT 1 FROM requests{BY_CF} WHERE codice_fiscale = ? AND stato = ? LIMIT 1",
-            (codice_fiscale, Stato.ANNULLATO.value),
-        ).fetchone()
-        return row is not None
 
     def expired_active(self, now: datetime) -> list[str]:
         rows = self._conn.execute(
