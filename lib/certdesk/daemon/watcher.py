@@ -153,7 +153,9 @@ class Daemon:
                 if self._stop.is_set():
                     return  # SIGTERM/SIGINT: what is in hand finishes; the rest waits
                 if count % _RESERVE_CHECK_EVERY == 0 and (fault := self._reserve.shortfall()):
-                    raise _Paused(fault)  # what is in hand finishes; the rest stays in inbox/
+                    # The rest stays in inbox/; what was taken waits in state/work/ and
+                    # is finished when the pause ends.
+                    raise _Paused(fault)
                 if (item := self._claim(name)) is not None:
                     taken.append(item)
                     yield item
@@ -184,7 +186,10 @@ class Daemon:
         outcomes: list[Outcome] = []
         try:
             finished = self.engine.finish_interrupted()
-        except Exception:
+        except Exception as exc:
+            if (fault := machine_fault(exc)) is not None:
+                self._enter_pause(fault)
+                return outcomes
             log.exception("cannot finish the failed batch; its inputs wait in state/work/")
             self._recovery_due = True
             return outcomes
