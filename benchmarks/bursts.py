@@ -1,4 +1,4 @@
-"""Bursts of CSRs and one annullamento into running daemons, timed to their receipts."""
+"""Bursts of CSRs and annullamenti into running daemons, timed to their receipts."""
 
 from __future__ import annotations
 
@@ -15,7 +15,15 @@ from .daemons import io_stall_us
 from .homes import check_receipts, receipt_path, wait_for
 from .settings import BURSTS
 
-__all__ = ["BestBurst", "BurstRun", "best_bursts", "burst", "cancel_one"]
+__all__ = [
+    "BestBurst",
+    "BestCancel",
+    "BurstRun",
+    "CancelRun",
+    "best_bursts",
+    "best_cancels",
+    "burst",
+]
 
 
 @dataclass(frozen=True)
@@ -34,6 +42,23 @@ class BestBurst:
     @property
     def best(self) -> BurstRun:
         return max(self.runs, key=lambda r: r.rate)
+
+
+@dataclass(frozen=True)
+class CancelRun:
+    seconds: float  # drop to receipt
+    io_stall: float  # share of the time some task of the machine waited on I/O
+
+
+@dataclass(frozen=True)
+class BestCancel:
+    """Every annullamento into one home, in order; the fastest counts."""
+
+    runs: tuple[CancelRun, ...]
+
+    @property
+    def best(self) -> CancelRun:
+        return min(self.runs, key=lambda r: r.seconds)
 
 
 def _set_aside(inbox: Path, csrs: Sequence[bytes], prefix: str) -> list[Path]:
@@ -80,8 +105,9 @@ def best_bursts(homes: Sequence[Path], csrs: Sequence[bytes], size: int) -> list
     return [BestBurst(tuple(runs)) for runs in results]
 
 
-def cancel_one(home: Path, codice_fiscale: str) -> float:
+def _cancel_one(home: Path, codice_fiscale: str) -> CancelRun:
     """One annullamento (cumulative for the codice fiscale), timed drop → receipt."""
+    stalled = io_stall_us()
     started = time.perf_counter()
     path = file_cancellation(
         home,
@@ -93,7 +119,21 @@ def cancel_one(home: Path, codice_fiscale: str) -> float:
     receipt = receipt_path(home, path.name)
     wait_for([receipt], timeout=600, poll=0.002)
     seconds = time.perf_counter() - started
+    stall = (io_stall_us() - stalled) / 1e6 / seconds
     outcome = json.loads(receipt.read_text())
     if outcome.get("esito") != "OK":
         raise RuntimeError(f"annullamento refused: {outcome.get('errori')}")
-    return seconds
+    return CancelRun(seconds, stall)
+
+
+def best_cancels(homes: Sequence[Path], codici_fiscali: Sequence[str]) -> list[BestCancel]:
+    """One annullamento per codice fiscale into each home's daemon, the homes taking turns
+    as for the bursts; the fastest of each home counts. One alone would say little: the
+    ledger's rewrite is a copy of the whole file, as fast as the disk is at that moment."""
+    results: list[list[CancelRun]] = [[] for _ in homes]
+    for n, codice in enumerate(codici_fiscali):
+        turn = list(enumerate(homes))
+        for index, home in turn if n % 2 == 0 else reversed(turn):
+            time.sleep(2)  # the last one's idle work (OCSP, the replaced ledger freed) is done
+            results[index].append(_cancel_one(home, codice))
+    return [BestCancel(tuple(runs)) for runs in results]

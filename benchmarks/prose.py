@@ -160,10 +160,11 @@ SCALE_BURST = RowText(
     ">= {target}x (no growth)",
 )
 BURST_RUN = "{rate:,.0f} (I/O {stall:.0%})"
+CANCEL_RUN = "{ms:,.0f} (I/O {stall:.0%})"
 SCALE_CANCEL = RowText(
     "scale",
     "one annullamento, drop -> receipt, at {n} vs empty",
-    "{scale_ms:.0f} ms vs {empty_ms:.0f} ms",
+    "{scale_ms:.0f} ms vs {empty_ms:.0f} ms (runs, in turn: {scale_runs} vs {empty_runs})",
     "{ratio:.1f}x",
     "<= {target:.2f}x (no growth)",
 )
@@ -214,12 +215,14 @@ is started on that home (a restart: the ledger was exported and marked current; 
 marks every certificate's OCSP response fresh, as a daemon that ran all along would have
 them, without writing 0.7M files; after the start, idle slices build the CRL's entries
 ahead) and its RSS read with psutil 3 s after it reports `running`. {bursts} bursts
-({burst} new CSRs each, renamed into `inbox/` at once; the fastest counts) and one
-cumulative annullamento are timed into that daemon and into one on an empty home running
-beside it, the two taking turns (every run is listed with the share of its time some task
-of the machine waited on I/O, from Linux PSI: it tells a busy disk from a slow daemon; the
-store file is read once before the daemon starts, as a long-running daemon finds it in the
-page cache; cold, every request pays a few random index-page reads). The annullamento finds
+({burst} new CSRs each, renamed into `inbox/` at once; the fastest counts), then {bursts}
+cumulative annullamenti (one person of the first burst each; the fastest counts) are timed
+into that daemon and into one on an empty home running beside it, the two taking turns
+(every run is listed with the share of its time some task of the machine waited on I/O,
+from Linux PSI: it tells a busy disk from a slow daemon; the store file is read once
+before the daemon starts, as a long-running daemon finds it in the page cache; cold, every
+request pays a few random index-page reads).
+An annullamento finds
 the person's certificates by codice fiscale, rewrites `ledger.csv` around the changed rows
 (kernel copy, then fsync; the replaced file is freed after the receipt) and re-signs the
 CRL, which lists every unexpired cancellation (read from a covering index; the entries

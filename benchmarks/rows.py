@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import prose
-from .bursts import BestBurst
+from .bursts import BestBurst, BestCancel
 from .crl import CrlResult
 from .latency import Latency
 from .report import Row
@@ -143,10 +143,16 @@ def _burst_runs(bursts: BestBurst) -> str:
     return ", ".join(prose.BURST_RUN.format(rate=r.rate, stall=r.io_stall) for r in bursts.runs)
 
 
+def _cancel_runs(cancels: BestCancel) -> str:
+    return ", ".join(
+        prose.CANCEL_RUN.format(ms=r.seconds * 1000, stall=r.io_stall) for r in cancels.runs
+    )
+
+
 def _live_rows(live: LiveFigures, n: str, sizes: Sizes) -> list[Row]:
     idle, after = live.rss_idle, live.rss_after
     burst_ratio = live.burst_scale.best.rate / live.burst_empty.best.rate
-    cancel_ratio = live.cancel_scale / live.cancel_empty
+    cancel_ratio = live.cancel_scale.best.seconds / live.cancel_empty.best.seconds
     # The same "no growth" rule as the burst, as a time: at most 1 / 0.8 as long.
     cancel_limit = 1 / TARGETS.scale_ratio
     return [
@@ -177,8 +183,10 @@ def _live_rows(live: LiveFigures, n: str, sizes: Sizes) -> list[Row]:
             prose.SCALE_CANCEL,
             cancel_ratio <= cancel_limit,
             n=n,
-            scale_ms=live.cancel_scale * 1000,
-            empty_ms=live.cancel_empty * 1000,
+            scale_ms=live.cancel_scale.best.seconds * 1000,
+            empty_ms=live.cancel_empty.best.seconds * 1000,
+            scale_runs=_cancel_runs(live.cancel_scale),
+            empty_runs=_cancel_runs(live.cancel_empty),
             ratio=cancel_ratio,
             target=cancel_limit,
         ),

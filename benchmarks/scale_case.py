@@ -16,14 +16,14 @@ from certdesk.home import Home
 from certdesk.publish import Publisher
 from certdesk.store import Store
 
-from .bursts import BestBurst, best_bursts, cancel_one
+from .bursts import BestBurst, BestCancel, best_bursts, best_cancels
 from .corpus import codice_fiscale
 from .daemons import Memory, memory, running_daemon
 from .homes import new_home
 from .latency import Percentiles, percentiles
 from .progress import log
 from .scale import Population, populate
-from .settings import Sizes
+from .settings import BURSTS, Sizes
 
 __all__ = ["LiveFigures", "ScaleResult", "StoreFigures", "scale"]
 
@@ -47,8 +47,8 @@ class LiveFigures:
     rss_after: Memory
     burst_empty: BestBurst
     burst_scale: BestBurst
-    cancel_empty: float  # seconds, drop to receipt
-    cancel_scale: float
+    cancel_empty: BestCancel
+    cancel_scale: BestCancel
 
 
 @dataclass(frozen=True)
@@ -136,16 +136,14 @@ def _warm(database: Path) -> None:
 
 def _against_empty(
     template: Path, work: Path, home: Path, sizes: Sizes, csrs: Sequence[bytes]
-) -> tuple[list[BestBurst], list[float]]:
-    """The same bursts and the same annullamento into ``home``'s daemon and into a daemon
-    on an empty home running beside it, the two taking turns; each list is (empty, scale)."""
+) -> tuple[list[BestBurst], list[BestCancel]]:
+    """The same bursts and the same annullamenti into ``home``'s daemon and into a daemon
+    on an empty home running beside it, the two taking turns; each list is (empty, scale).
+    The annullamenti cancel people of the first burst, who have a certificate in both."""
     empty = new_home(template, work, "scale-empty")
     with running_daemon(empty, work / "scale-empty.log"):
         bursts = best_bursts([empty, home], csrs, sizes.burst)
-        cancels = []
-        for where in (empty, home):
-            time.sleep(2)
-            cancels.append(cancel_one(where, codice_fiscale(0)))
+        cancels = best_cancels([empty, home], [codice_fiscale(i) for i in range(BURSTS)])
     shutil.rmtree(empty)
     return bursts, cancels
 

@@ -33,7 +33,14 @@ from certdesk.publish import Publisher
 from certdesk.records import journal_line, ledger_line
 from certdesk.runtime import open_engine
 from certdesk.service import Engine
-from certdesk.signing import InProcessSigner, PendingSignatures, PoolSigner, SignJob
+from certdesk.signing import (
+    CheckJob,
+    InProcessSigner,
+    PendingChecks,
+    PendingSignatures,
+    PoolSigner,
+    SignJob,
+)
 from certdesk.store import Store
 from conftest import PASSPHRASE
 
@@ -427,6 +434,9 @@ class _FailSecond:
         if self.calls == 2:
             jobs = [SignJob(j.codice_fiscale, b"broken", j.now) for j in jobs]
         return self.inner.submit(jobs)
+
+    def submit_checks(self, jobs: Sequence[CheckJob]) -> PendingChecks:
+        return self.inner.submit_checks(jobs)
 
     def sign(self, jobs: Sequence[SignJob]) -> list[IssuedCertificate]:
         return self.submit(jobs).result()

@@ -1,13 +1,16 @@
-"""Signers: where certificates get their CA signature, in this process or in workers.
+"""Signers: where CSRs are checked and certificates get their CA signature, in this
+process or in workers.
 
 A signature with the CA key costs about a millisecond and holds the GIL, so throughput
 needs processes. Each worker loads (and decrypts) the CA key once, in its initializer;
 jobs carry only the codice fiscale and the public key, results only the certificate. The
-same processes pre-sign OCSP responses (``sign_ocsp``) when the daemon is idle.
+same processes check the CSRs (``submit_checks``: parsing, key and signature checks, the
+codice fiscale, which need no store), so the daemon's main process only claims, decides
+with the store, commits and publishes; and they pre-sign OCSP responses (``sign_ocsp``)
+when the daemon is idle.
 
-``submit`` does not wait: the engine hands batch k+1 to the workers, then publishes batch
-k while they sign, so even one worker process keeps the main process' file and database
-work off the signing path.
+``submit`` and ``submit_checks`` do not wait: the engine hands the checks of chunk k+1
+and the signatures of chunk k to the workers, then publishes chunk k-1 while they work.
 """
 
 from __future__ import annotations
@@ -24,12 +27,17 @@ from typing import Generic, Protocol, TypeVar
 
 from .authority import CertificateAuthority, IssuedCertificate
 from .config import load_config
+from .errors import RequestRejected
 from .home import Home
+from .policy import InspectedRequest, inspect_request
 from .revocation import OcspJob, sign_ocsp_job
 from .workerlife import bind_to_parent
 
 __all__ = [
+    "CheckJob",
+    "CheckResult",
     "InProcessSigner",
+    "PendingChecks",
     "PendingSignatures",
     "PoolSigner",
     "SignJob",
@@ -51,10 +59,30 @@ class SignJob:
     serial: int | None = None  # reserved in the store before signing
 
 
+@dataclass(frozen=True)
+class CheckJob:
+    """The bytes of a request file, for ``policy.inspect_request``."""
+
+    data: bytes
+    allow_ec: bool
+
+
+#: a request that passed its own checks, or the rule it broke
+CheckResult = InspectedRequest | RequestRejected
+
+
 class PendingSignatures(Protocol):
     """Certificates being signed; ``result()`` waits for them, in the order of the jobs."""
 
     def result(self) -> list[IssuedCertificate]: ...
+
+
+class PendingChecks(Protocol):
+    """Requests being checked; ``result()`` waits for them, in the order of the jobs. It
+    raises if the checking failed as a whole (a worker died twice, a bug): the caller then
+    checks in its own process, where a bug is logged and refused for its one request."""
+
+    def result(self) -> list[CheckResult]: ...
 
 
 class Signer(Protocol):
@@ -64,6 +92,8 @@ class Signer(Protocol):
     def sign(self, jobs: Sequence[SignJob]) -> list[IssuedCertificate]: ...
 
     def submit(self, jobs: Sequence[SignJob]) -> PendingSignatures: ...
+
+    def submit_checks(self, jobs: Sequence[CheckJob]) -> PendingChecks: ...
 
     def sign_ocsp(self, jobs: Sequence[OcspJob]) -> list[bytes]: ...
 
@@ -98,6 +128,12 @@ class InProcessSigner:
     def submit(self, jobs: Sequence[SignJob]) -> PendingSignatures:
         try:
             return _Ready(self.sign(jobs))
+        except Exception as exc:
+            return _Ready(None, exc)
+
+    def submit_checks(self, jobs: Sequence[CheckJob]) -> PendingChecks:
+        try:
+            return _Ready(_check_chunk(jobs))
         except Exception as exc:
             return _Ready(None, exc)
 
@@ -139,6 +175,17 @@ def _warm_up() -> int:
 def _sign_chunk(jobs: Sequence[SignJob]) -> list[IssuedCertificate]:
     assert _worker_ca is not None, "worker initializer did not run"
     return [_worker_ca.issue(j.codice_fiscale, j.spki_der, j.now, j.serial) for j in jobs]
+
+
+def _check_chunk(jobs: Sequence[CheckJob]) -> list[CheckResult]:
+    """A refusal is a result; anything else raised (a bug, no memory) fails the chunk."""
+    results: list[CheckResult] = []
+    for job in jobs:
+        try:
+            results.append(inspect_request(job.data, allow_ec=job.allow_ec))
+        except RequestRejected as exc:
+            results.append(exc)
+    return results
 
 
 def _ocsp_chunk(jobs: Sequence[OcspJob]) -> list[bytes]:
@@ -217,6 +264,9 @@ class PoolSigner:
 
     def submit(self, jobs: Sequence[SignJob]) -> PendingSignatures:
         return self._map(_sign_chunk, jobs)
+
+    def submit_checks(self, jobs: Sequence[CheckJob]) -> PendingChecks:
+        return self._map(_check_chunk, jobs)
 
     def sign_ocsp(self, jobs: Sequence[OcspJob]) -> list[bytes]:
         return self._map(_ocsp_chunk, jobs).result()

@@ -2,7 +2,8 @@
 
 Each input of a chunk becomes one of a few frozen values, so an impossible combination
 (a decision without a record, a repeat with a receipt of its own) cannot be built:
-``Unusable`` or ``Checked`` after its own checks (``policy.inspect_request``), then
+``Unusable`` or ``Read`` once read here, then ``Unusable`` or ``Checked`` after its own
+checks (``policy.inspect_request``, run by the signer's workers: ``check_chunk``), then
 ``Refused``, ``Repeated`` or ``Accepted`` once ``issuance.decide_request`` has heard the
 store's facts. ``decide_chunk`` records the whole chunk in the caller's transaction.
 """
@@ -22,7 +23,7 @@ from ..issuance import Accept, KeyFacts, Refuse, Repeat, decide_request
 from ..policy import InspectedRequest, inspect_request
 from ..receipts import Receipt, Tipo, refusal_receipt
 from ..records import RequestRecord
-from ..signing import SignJob
+from ..signing import CheckJob, CheckResult, PendingChecks, SignJob
 from ..states import Stato
 from ..store import NewRequest, Transaction
 from .parts import Parts
@@ -30,11 +31,13 @@ from .parts import Parts
 __all__ = [
     "Accepted",
     "Checked",
+    "Checking",
     "Decided",
+    "Read",
     "Refused",
     "Repeated",
     "Unusable",
-    "check",
+    "check_chunk",
     "decide_chunk",
     "sign_job",
 ]
@@ -49,6 +52,12 @@ class Unusable:
     item: Claim
     sha256: str
     error: InputRejected
+
+
+@dataclass(frozen=True)
+class Read:
+    item: Claim
+    data: InputFile
 
 
 @dataclass(frozen=True)
@@ -82,21 +91,59 @@ Decided = Refused | Repeated | Accepted
 
 
 # -- reading and checking ------------------------------------------------------------------
-def check(parts: Parts, item: Claim) -> Unusable | Checked:
+@dataclass(frozen=True)
+class Checking:
+    """A chunk read in this process, its requests out in the workers for their checks."""
+
+    inputs: list[Unusable | Read]
+    pending: PendingChecks
+
+    def result(self, parts: Parts) -> list[Unusable | Checked]:
+        """The chunk checked, in order. If the workers could not check it (one died twice,
+        a bug), it is checked here, where a bug is refused for its one request."""
+        readable = [r for r in self.inputs if isinstance(r, Read)]
+        try:
+            results = iter(self.pending.result())
+        except Exception:
+            log.warning("checking %d requests in the workers failed: checking them here",
+                        len(readable), exc_info=True)  # fmt: skip
+            return [r if isinstance(r, Unusable) else _check_here(parts, r) for r in self.inputs]
+        return [r if isinstance(r, Unusable) else _checked(r, next(results)) for r in self.inputs]
+
+
+def check_chunk(parts: Parts, items: list[Claim]) -> Checking:
+    """Read the chunk's files here, and send the readable ones to be checked."""
+    inputs = [_read(parts, item) for item in items]
+    allow_ec = parts.config.certificates.allow_ec
+    jobs = [CheckJob(r.data.data, allow_ec) for r in inputs if isinstance(r, Read)]
+    return Checking(inputs, parts.signer.submit_checks(jobs))
+
+
+def _read(parts: Parts, item: Claim) -> Unusable | Read:
     data = read_input(parts.home, item)
     if isinstance(data, InputRejected):
         return Unusable(item, "", data)
+    return Read(item, data)
+
+
+def _checked(read: Read, result: CheckResult) -> Unusable | Checked:
+    if isinstance(result, RequestRejected):
+        return Unusable(read.item, read.data.sha256, result)
+    return Checked(read.item, read.data, result)
+
+
+def _check_here(parts: Parts, read: Read) -> Unusable | Checked:
     try:
-        inspected = inspect_request(data.data, allow_ec=parts.config.certificates.allow_ec)
+        inspected = inspect_request(read.data.data, allow_ec=parts.config.certificates.allow_ec)
     except RequestRejected as exc:
-        return Unusable(item, data.sha256, exc)
+        return Unusable(read.item, read.data.sha256, exc)
     except Exception as exc:  # a parser bug must not stop the batch
         if machine_fault(exc):
             raise  # out of memory is not the request's fault: a pause
-        log.exception("unexpected error inspecting %r", item.name)
+        log.exception("unexpected error inspecting %r", read.item.name)
         error = refusal_as(RequestRejected, "ERRORE_INTERNO", errore=type(exc).__name__)
-        return Unusable(item, data.sha256, error)
-    return Checked(item, data, inspected)
+        return Unusable(read.item, read.data.sha256, error)
+    return Checked(read.item, read.data, inspected)
 
 
 # -- deciding --------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ The crash-safe order of every chunk (a ``kill -9`` anywhere leaves a state that
 ``recovery`` finishes, with no second certificate):
 
 1. its inputs were claimed (renamed into ``state/work/``): they cannot be taken twice;
-2. each is read and checked (``policy.inspect_request``), then decided
-   (``issuance.decide_request``); one transaction records every input with its decision:
+2. each is read here and checked in the workers (``policy.inspect_request``), then
+   decided (``issuance.decide_request``); one transaction records every input with its decision:
    ``IN_GENERAZIONE`` with the serial and validity reserved for its certificate, or
    ``RIFIUTATO`` with its receipt;
 3. the accepted ones are signed with the reserved serials, and one transaction commits
@@ -13,9 +13,11 @@ The crash-safe order of every chunk (a ``kill -9`` anywhere leaves a state that
 4. certificates, ledger and journal rows are made durable, then the receipts appear;
 5. the originals move to ``state/archive/`` or ``state/quarantine/``, then "done".
 
-While the workers sign chunks k and k+1, this process reads and checks chunk k+2; one
-transaction then commits ``ATTIVATO`` for chunk k, the decisions of chunk k+2 and "done"
-for chunk k-1, and chunk k is published.
+The workers sign chunks k and k+1 and check chunks k+2 and k+3, in that order, while this
+process reads chunk k+3; one transaction then commits ``ATTIVATO`` for chunk k, the
+decisions of chunk k+2 and "done" for chunk k-1, the workers get chunk k+2 to sign, and
+chunk k is published. This process only claims, reads, decides with the store, commits
+and publishes.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from ..records import RequestRecord
 from ..signing import PendingSignatures
 from ..states import Stato
 from ..store import Activation, Transaction
-from .deciding import Accepted, Decided, Refused, check, decide_chunk, sign_job
+from .deciding import Accepted, Checking, Decided, Refused, check_chunk, decide_chunk, sign_job
 from .feed import Feed
 from .parts import Parts
 
@@ -173,20 +175,27 @@ def issue(parts: Parts, feed: Feed, published: Callable[[list[Outcome]], None]) 
     """The feed's run of requests in chunks, pipelined, one transaction per chunk (the
     module's docstring gives the order)."""
     size = parts.chunk_size()
-    chunk = feed.requests(max(1, size // 4))  # a small first chunk starts the workers sooner
+    first = feed.requests(max(1, size // 4))  # a small first chunk starts the workers sooner
+    checking: deque[Checking] = deque([check_chunk(parts, first)] if first else [])
     in_flight: deque[_Flight] = deque()
     archived: list[str] = []  # claims archived, marked done with the next commit
-    while chunk or in_flight:
+    reading = bool(first)  # once the run has ended (a stop, the end, another kind of input)
+    while checking or in_flight:  # ... only drain
+        if reading and (chunk := feed.requests(size)):
+            checking.append(check_chunk(parts, chunk))  # checked while this one is decided
+        else:
+            reading = False
+        deciding = checking.popleft() if checking else None
         completing = None
-        if in_flight and (len(in_flight) >= _PIPELINE_DEPTH or not chunk):
+        if in_flight and (len(in_flight) >= _PIPELINE_DEPTH or deciding is None):
             completing = in_flight.popleft()
-        checked = [check(parts, item) for item in chunk]
+        checked = deciding.result(parts) if deciding is not None else []
         issued = _signatures(completing.signatures, len(completing.accepted)) if completing else []
         settled = None
         with parts.store.transaction() as txn:
             if completing is not None:
                 settled = _activate_flight(parts, txn, completing, issued)
-            flight = _Flight(decide_chunk(parts, txn, checked)) if chunk else None
+            flight = _Flight(decide_chunk(parts, txn, checked)) if deciding else None
             if archived:
                 txn.mark_done(archived)
         archived = []
@@ -196,8 +205,6 @@ def issue(parts: Parts, feed: Feed, published: Callable[[list[Outcome]], None]) 
         if settled is not None:
             published(_publish(parts, settled))
             archived = [item.claim for item, _ in settled.receipts]
-        # Once the run has ended (a stop, the end, another kind of input), only drain.
-        chunk = feed.requests(size) if chunk else []
     if archived:
         with parts.store.transaction() as txn:
             txn.mark_done(archived)

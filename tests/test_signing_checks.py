@@ -1,0 +1,123 @@
+"""The CSR checks run in the signer's workers; the main process only reads and decides."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from daemon_support import configure
+from stdnum.it import codicefiscale
+
+from certdesk.errors import RequestRejected
+from certdesk.home import Home
+from certdesk.intake import claim
+from certdesk.operations import deciding
+from certdesk.policy import InspectedRequest
+from certdesk.runtime import open_engine
+from certdesk.service import Engine
+from certdesk.signing import CheckJob, InProcessSigner, PendingChecks, PoolSigner
+from conftest import PASSPHRASE
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _cf(n: int) -> str:
+    prefix = f"VRDLGU75B{1 + n % 28:02d}F{200 + n // 28:03d}"
+    return prefix + codicefiscale.calc_check_digit(prefix)
+
+
+def _csr(cf: str) -> bytes:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cf)])
+    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.fixture
+def engine(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    monkeypatch.setenv("CERTDESK_CA_PASSPHRASE", PASSPHRASE)
+    configure(home, batch_size=4)
+    opened = open_engine(Home.at(home), workers=2)
+    opened.recover()
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def _drop(engine: Engine, files: Sequence[tuple[str, bytes]]) -> list[dict[str, object]]:
+    for name, data in files:
+        (engine.home.inbox / name).write_bytes(data)
+    claims = [c for name, _ in files if (c := claim(engine.home, name)) is not None]
+    engine.process(claims)
+    return [
+        json.loads((engine.home.outbox / "receipts" / f"{name}.json").read_text("utf-8"))
+        for name, _ in files
+    ]
+
+
+def test_pool_checks_keep_the_order_and_the_codes_of_refusals(home: Path) -> None:
+    good = _csr(_cf(1))
+    jobs = [
+        CheckJob(good, allow_ec=False),
+        CheckJob(b"not a csr", allow_ec=False),
+        CheckJob(_csr("NOT-A-CODICE"), allow_ec=False),
+        CheckJob(_csr(_cf(2)), allow_ec=False),
+        CheckJob(b"", allow_ec=False),
+    ]
+    pool = PoolSigner(Home.at(home), PASSPHRASE.encode(), 2)
+    try:
+        results = pool.submit_checks(jobs).result()
+    finally:
+        pool.close()
+    assert isinstance(results[0], InspectedRequest)
+    assert results[0].codice_fiscale.value == _cf(1)
+    assert isinstance(results[3], InspectedRequest)
+    assert results[3].codice_fiscale.value == _cf(2)
+    refused = [r for r in results if isinstance(r, RequestRejected)]
+    codes = [r.code for r in refused]
+    assert codes == ["CSR_NON_LEGGIBILE", "CODICE_FISCALE_NON_VALIDO", "FILE_VUOTO"]
+    assert all(r.message for r in refused)
+
+
+def test_the_main_process_does_not_check_csrs(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With worker processes, a CSR check in this process would be a bug: the workers
+    were forked before the patch, so they still check; this process may not."""
+
+    def not_here(data: bytes, *, allow_ec: bool = False) -> InspectedRequest:
+        raise AssertionError("a CSR was checked in the main process")
+
+    monkeypatch.setattr(deciding, "inspect_request", not_here)
+    files = [(f"r{i}.csr", _csr(_cf(10 + i))) for i in range(9)]
+    files.append(("bad.csr", b"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n"))
+    receipts = _drop(engine, files)
+    assert [r["esito"] for r in receipts] == ["OK"] * 9 + ["KO"]
+    assert receipts[-1]["errori"][0]["codice"] == "CSR_NON_LEGGIBILE"  # type: ignore[index]
+
+
+class _ChecksFail(InProcessSigner):
+    """Signs here; checking fails as a whole, as when a worker dies twice."""
+
+    def submit_checks(self, jobs: Sequence[CheckJob]) -> PendingChecks:
+        class _Broken:
+            def result(self) -> list[object]:
+                raise RuntimeError("the checking processes died")
+
+        return _Broken()  # type: ignore[return-value]
+
+
+def test_checks_that_fail_in_the_workers_are_made_here(engine: Engine) -> None:
+    engine.signer.close()
+    engine.signer = _ChecksFail(engine.ca)
+    files = [(f"s{i}.csr", _csr(_cf(40 + i))) for i in range(5)] + [("x.csr", b"junk")]
+    receipts = _drop(engine, files)
+    assert [r["esito"] for r in receipts] == ["OK"] * 5 + ["KO"]
+    assert receipts[-1]["errori"][0]["codice"] == "CSR_NON_LEGGIBILE"  # type: ignore[index]
