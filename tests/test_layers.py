@@ -200,6 +200,22 @@ def test_only_outbox_py_names_paths_in_the_outbox() -> None:
     assert joins == _OUTBOX_JOINS_LEFT, "build outbox paths with certdesk.outbox.Outbox"
 
 
+def test_the_store_knows_no_published_file() -> None:
+    """The store gives facts; the files of outbox/ (their formats, their names) are made
+    from them by the outbox's modules (issue 13, item 4)."""
+    store_modules = sorted((LIB / "certdesk").glob("store*.py"))
+    assert len(store_modules) >= 5
+    outbox_modules = {"certdesk.outbox", "certdesk.publish", "certdesk.outbox_ledger",
+                      "certdesk.outbox_journal", "certdesk.revocation_publisher"}  # fmt: skip
+    for path in store_modules:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        stdlib = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert "csv" not in stdlib, path.name
+        assert not _imports()[_module_name(path)] & outbox_modules, path.name
+        texts = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)]
+        assert not [t for t in texts if isinstance(t, str) and ".pem" in t], path.name
+
+
 def test_modules_and_functions_stay_small() -> None:
     """The measurable shape: no module over 400 lines, no function over 60 (ruff's C901
     holds complexity at 12 in make test)."""

@@ -25,13 +25,20 @@ import csv
 import io
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from .fsutil import append_durably, fsync_dir, write_csv_durably
 from .outbox import Outbox
-from .records import LEDGER_COLUMNS, RequestRecord, csv_line, ledger_line
+from .records import (
+    LEDGER_COLUMNS,
+    RequestRecord,
+    RequestText,
+    csv_line,
+    ledger_fields,
+    ledger_line,
+)
 from .store import Store
 
 __all__ = ["LEDGER_HEADER", "LedgerFile", "LedgerWriter", "ledger_is_current", "refresh_ledger"]
@@ -108,7 +115,7 @@ class LedgerFile:
         in the ledger's own format), so no record objects are built: a million rows take
         seconds, in constant memory."""
         aside = self.outbox.aside(self.path, "rebuild")
-        write_csv_durably(aside, LEDGER_HEADER, store.iter_ledger_rows())
+        write_csv_durably(aside, LEDGER_HEADER, _ledger_rows(store.iter_request_texts()))
         self._replace(aside)
 
     def catch_up(self, store: Store) -> bool:
@@ -124,7 +131,7 @@ class LedgerFile:
             return False
         with open(self.path, "a", encoding="utf-8", newline="") as fh:
             writer = csv.writer(fh, lineterminator="\n")
-            for rows in store.iter_ledger_rows(after=last_id):
+            for rows in _ledger_rows(store.iter_request_texts(after=last_id)):
                 writer.writerows(rows)
             fh.flush()
             os.fsync(fh.fileno())
@@ -217,8 +224,8 @@ class LedgerFile:
         if line == LEDGER_HEADER:
             return ""
         id_op = line.split(",", 1)[0]
-        row = store.ledger_row(id_op) if _ID_OPERAZIONE.fullmatch(id_op) else None
-        if row is None or _csv_text([row]) != line:
+        text = store.request_text(id_op) if _ID_OPERAZIONE.fullmatch(id_op) else None
+        if text is None or _csv_text([ledger_fields(text)]) != line:
             return None
         return id_op
 
@@ -248,6 +255,13 @@ class LedgerFile:
                     at = size if row is None else row[0]
                     spans.append((at, at))
         return spans
+
+
+def _ledger_rows(
+    chunks: Iterable[list[RequestText]],
+) -> Iterator[list[tuple[str, ...]]]:
+    for texts in chunks:
+        yield [ledger_fields(t) for t in texts]
 
 
 def _csv_text(rows: Iterable[Sequence[str]]) -> str:

@@ -21,11 +21,15 @@ __all__ = [
     "GENESIS_HASH",
     "JOURNAL_COLUMNS",
     "LEDGER_COLUMNS",
+    "REQUEST_TEXT_FIELDS",
     "JournalEvent",
     "RequestRecord",
+    "RequestText",
+    "certificate_name",
     "chain_hash",
     "csv_line",
     "journal_line",
+    "ledger_fields",
     "ledger_line",
     "printable",
 ]
@@ -102,8 +106,41 @@ class RequestRecord:
     @property
     def certificato(self) -> str:
         """The certificate's file once it is signed (the serial is reserved before)."""
-        issued = self.stato in (Stato.ATTIVATO, Stato.ANNULLATO, Stato.SCADUTO)
-        return f"{self.id_operazione}.pem" if issued else ""
+        return certificate_name(self.id_operazione, self.stato.value)
+
+
+_SIGNED = frozenset({Stato.ATTIVATO.value, Stato.ANNULLATO.value, Stato.SCADUTO.value})
+
+# A request's facts as text, in this order (times as the ledger writes them, no value as
+# ""): what the store gives for a projection of many requests (``Store.iter_request_texts``)
+# without building records.
+REQUEST_TEXT_FIELDS = (
+    "id_operazione",
+    "codice_fiscale",
+    "profilo",
+    "stato",
+    "data_richiesta",
+    "data_scadenza",
+    "esito",
+    "seriale",
+    "impronta_sha256",
+    "motivazione",
+    "data_annullamento",
+    "file_origine",
+)
+RequestText = tuple[str, ...]
+
+
+def certificate_name(id_operazione: str, stato: str) -> str:
+    """The ledger's ``Certificato``: the certificate's file once it is signed."""
+    return f"{id_operazione}.pem" if stato in _SIGNED else ""
+
+
+def ledger_fields(text: RequestText) -> tuple[str, ...]:
+    """A request's ``ledger.csv`` fields from its text: ``ledger_line`` without a record."""
+    id_op, cf, profilo, stato, *middle, file_origine = text
+    return (id_op, cf, profilo, certificate_name(id_op, stato), stato, *middle,
+            printable(file_origine))  # fmt: skip
 
 
 def _time(moment: datetime | None) -> str:

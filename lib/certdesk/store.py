@@ -18,7 +18,7 @@ offers two kinds of method, and a backend would provide both with the same meani
   work to do (``pending_generation``, ``pending_inputs``, ``expired_active``,
   ``ocsp_due``, ``ocsp_rows``, ``revoked_entries``), inputs (``input``,
   ``iter_receipts``), the published projections' rows (``iter_requests``,
-  ``iter_ledger_rows``, ``ledger_row``, ``iter_certificates``, ``iter_events``,
+  ``iter_request_texts``, ``request_text``, ``iter_certificates``, ``iter_events``,
   ``iter_journal_rows``, ``last_event_seq``) and marks (``ledger_is_current``, ``meta``).
 
 Besides these: ``bulk_load`` fills a new store with a history at once (benchmarks), and
@@ -51,7 +51,7 @@ from .clock import format_utc
 from .codes import refusal
 from .errors import StoreError
 from .migrations import prepare
-from .records import JournalEvent, RequestRecord, printable
+from .records import JournalEvent, RequestRecord, RequestText, printable
 from .states import Stato
 from .store_bulk import HistoricalRequest, load_history
 from .store_rows import (
@@ -59,8 +59,8 @@ from .store_rows import (
     BY_KEY,
     EVENT_COLUMNS,
     INPUT_COLUMNS,
-    LEDGER_ROWS,
     REQUEST_COLUMNS,
+    REQUEST_TEXT,
     Activation,
     InputRecord,
     NewRequest,
@@ -210,20 +210,22 @@ class Store:
         while rows := cursor.fetchmany(10_000):
             yield from (request_record(r) for r in rows)
 
-    def iter_ledger_rows(self, after: str = "") -> Iterator[list[tuple[str, ...]]]:
-        """Every request (after IdOperazione ``after``) as its ``ledger.csv`` fields
-        (``records.ledger_line`` without the objects), in IdOperazione order, in chunks:
-        the ledger rebuild's fast path."""
+    def iter_request_texts(self, after: str = "") -> Iterator[list[RequestText]]:
+        """Every request (after IdOperazione ``after``) as text
+        (``records.REQUEST_TEXT_FIELDS``), in IdOperazione order, in chunks: what a
+        projection of every request (the ledger's rebuild) reads without building records."""
         cursor = self._conn.execute(
-            f"{LEDGER_ROWS} WHERE id_operazione > ? ORDER BY id_operazione", (after,)
+            f"{REQUEST_TEXT} WHERE id_operazione > ? ORDER BY id_operazione", (after,)
         )
         while rows := cursor.fetchmany(10_000):
-            yield [(*r[:12], printable(r[12])) for r in rows]
+            yield rows
 
-    def ledger_row(self, id_op: str) -> tuple[str, ...] | None:
-        """One request's ``ledger.csv`` fields, as ``iter_ledger_rows`` gives them."""
-        row = self._conn.execute(f"{LEDGER_ROWS} WHERE id_operazione = ?", (id_op,)).fetchone()
-        return (*row[:12], printable(row[12])) if row else None
+    def request_text(self, id_op: str) -> RequestText | None:
+        """One request as ``iter_request_texts`` gives it."""
+        row: RequestText | None = self._conn.execute(
+            f"{REQUEST_TEXT} WHERE id_operazione = ?", (id_op,)
+        ).fetchone()
+        return row
 
     def iter_certificates(self) -> Iterator[tuple[str, bytes]]:
         cursor = self._conn.execute(

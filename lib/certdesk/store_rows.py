@@ -23,8 +23,8 @@ __all__ = [
     "BY_KEY",
     "EVENT_COLUMNS",
     "INPUT_COLUMNS",
-    "LEDGER_ROWS",
     "REQUEST_COLUMNS",
+    "REQUEST_TEXT",
     "Activation",
     "InputRecord",
     "JournalChange",
@@ -53,13 +53,12 @@ REQUEST_COLUMNS = (
     "nota, operatore"
 )
 
-# A request's ``ledger.csv`` fields; the caller makes the last (file_origine) printable.
-LEDGER_ROWS = (
-    "SELECT id_operazione, codice_fiscale, profilo,"
-    " CASE WHEN stato IN ('ATTIVATO', 'ANNULLATO', 'SCADUTO')"
-    " THEN id_operazione || '.pem' ELSE '' END,"
-    " stato, data_richiesta, COALESCE(data_scadenza, ''), esito, COALESCE(seriale, ''),"
-    " impronta_sha256, motivazione, COALESCE(data_annullamento, ''), file_origine"
+# A request's facts as text, in ``records.REQUEST_TEXT_FIELDS`` order (times are stored
+# in the ledger's own format).
+REQUEST_TEXT = (
+    "SELECT id_operazione, codice_fiscale, profilo, stato, data_richiesta,"
+    " COALESCE(data_scadenza, ''), esito, COALESCE(seriale, ''), impronta_sha256,"
+    " motivazione, COALESCE(data_annullamento, ''), file_origine"
     " FROM requests"
 )
 
