@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -121,3 +123,34 @@ def test_checks_that_fail_in_the_workers_are_made_here(engine: Engine) -> None:
     receipts = _drop(engine, files)
     assert [r["esito"] for r in receipts] == ["OK"] * 5 + ["KO"]
     assert receipts[-1]["errori"][0]["codice"] == "CSR_NON_LEGGIBILE"  # type: ignore[index]
+
+
+def test_a_killed_worker_costs_no_batch_out_in_the_pool(home: Path) -> None:
+    """Signatures, checks and signatures out together when a worker dies, and more sent
+    after the first is collected: the first batch to notice restarts the pool, the others
+    are sent again to the new one, which is not restarted under the new work; none is lost
+    or cancelled (a cancelled batch would be refused as FIRMA_NON_RIUSCITA)."""
+    from datetime import UTC, datetime
+
+    from certdesk.signing import SignJob
+
+    now = datetime.now(UTC)
+    checks = [CheckJob(_csr(_cf(60 + i)), allow_ec=False) for i in range(4)]
+    spkis = [r.spki_der for r in InProcessSigner.__new__(InProcessSigner).submit_checks(checks)
+             .result() if isinstance(r, InspectedRequest)]  # fmt: skip
+    pool = PoolSigner(Home.at(home), PASSPHRASE.encode(), 2)
+    try:
+        assert len(pool.sign([SignJob(_cf(70), spkis[0], now)])) == 1  # workers up
+        first = pool.submit([SignJob(_cf(71 + i), spkis[i], now) for i in range(4)])
+        checked = pool.submit_checks(checks)
+        second = pool.submit([SignJob(_cf(75 + i), spkis[i], now) for i in range(4)])
+        for pid in list(pool._pool._processes):
+            os.kill(pid, signal.SIGKILL)
+        assert len(first.result()) == 4
+        # As the pipeline does: new work goes out before the other batches are collected.
+        third = pool.submit([SignJob(_cf(80 + i), spkis[i % 4], now) for i in range(200)])
+        assert all(isinstance(r, InspectedRequest) for r in checked.result())
+        assert len(second.result()) == 4
+        assert len(third.result()) == 200
+    finally:
+        pool.close()

@@ -19,7 +19,7 @@ import logging
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
@@ -197,36 +197,38 @@ def _ocsp_chunk(jobs: Sequence[OcspJob]) -> list[bytes]:
 
 
 class _PoolResults(Generic[_Job, _Result]):
-    """Chunks of jobs out in the pool; ``result()`` waits for them, in the order of the jobs."""
+    """Chunks of jobs out in the pool; ``result()`` waits for them, in the order of the jobs.
+
+    A worker that dies (killed, out of memory) breaks the pool and every batch out in it.
+    The first batch to notice restarts the pool; the others find it restarted and are sent
+    again to the new one (a restart cancels what the old pool held). A batch whose own
+    restart breaks again raises ``BrokenProcessPool``: a fault of the machine (a pause),
+    never a refusal of its requests."""
 
     def __init__(
         self,
         signer: PoolSigner,
         work: Callable[[Sequence[_Job]], list[_Result]],
         jobs: Sequence[_Job],
-        futures: list[Future[list[_Result]]],
-        *,
-        retry: bool,
     ) -> None:
         self._signer = signer
         self._work = work
         self._jobs = jobs
-        self._futures = futures
-        self._retry = retry
+        self._pool, self._futures = signer._send(work, jobs)
 
     def result(self) -> list[_Result]:
-        try:
-            done: list[_Result] = []
-            for future in self._futures:
-                done.extend(future.result())
-            return done
-        except BrokenProcessPool:
-            if not self._retry:
-                raise
-            # A worker died (killed, out of memory): start a fresh pool and try once more.
-            log.warning("a signing worker died: restarting the signing processes")
-            self._signer.restart()
-            return self._signer._map(self._work, self._jobs, retry=False).result()
+        restarted = False
+        while True:
+            try:
+                return [r for future in self._futures for r in future.result()]
+            except (BrokenProcessPool, CancelledError):
+                if self._signer._is_current(self._pool):
+                    if restarted:
+                        raise BrokenProcessPool("the signing processes died twice") from None
+                    log.warning("a signing worker died: restarting the signing processes")
+                    self._signer.restart()
+                    restarted = True
+                self._pool, self._futures = self._signer._send(self._work, self._jobs)
 
 
 class PoolSigner:
@@ -272,26 +274,35 @@ class PoolSigner:
         return self._map(_ocsp_chunk, jobs).result()
 
     def _map(
-        self,
-        work: Callable[[Sequence[_Job]], list[_Result]],
-        jobs: Sequence[_Job],
-        *,
-        retry: bool = True,
+        self, work: Callable[[Sequence[_Job]], list[_Result]], jobs: Sequence[_Job]
     ) -> _PoolResults[_Job, _Result] | _Ready[_Result]:
         if not jobs:
             return _Ready([])
-        size = -(-len(jobs) // self.workers)  # one chunk per worker: fewest round trips
         try:
-            futures = [
-                self._pool.submit(work, jobs[i : i + size]) for i in range(0, len(jobs), size)
-            ]
+            return _PoolResults(self, work, jobs)
         except BrokenProcessPool as exc:
-            if not retry:
-                return _Ready(None, exc)
-            log.warning("the signing processes had stopped: restarting them")
-            self.restart()
-            return self._map(work, jobs, retry=False)
-        return _PoolResults(self, work, jobs, futures, retry=retry)
+            return _Ready(None, exc)  # reported by ``result()``, as every other failure
+
+    def _send(
+        self, work: Callable[[Sequence[_Job]], list[_Result]], jobs: Sequence[_Job]
+    ) -> tuple[ProcessPoolExecutor, list[Future[list[_Result]]]]:
+        """The jobs out in the current pool, one chunk per worker (fewest round trips);
+        a pool found broken is restarted once first."""
+        size = -(-len(jobs) // self.workers)
+        for attempt in range(2):
+            pool = self._pool
+            try:
+                return pool, [pool.submit(work, jobs[i : i + size])
+                              for i in range(0, len(jobs), size)]  # fmt: skip
+            except BrokenProcessPool:
+                if attempt:
+                    raise
+                log.warning("the signing processes had stopped: restarting them")
+                self.restart()
+        raise AssertionError("unreachable")
+
+    def _is_current(self, pool: ProcessPoolExecutor) -> bool:
+        return pool is self._pool
 
     def sign(self, jobs: Sequence[SignJob]) -> list[IssuedCertificate]:
         return self.submit(jobs).result()
