@@ -14,6 +14,7 @@ import stat
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 
 from cryptography import x509
@@ -28,7 +29,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from .clock import now_utc
 from .codes import refusal
-from .config import Config
+from .config import Config, public_urls
 from .home import Home
 
 __all__ = [
@@ -326,12 +327,13 @@ class CertificateAuthority:
         serial: int | None,
     ) -> x509.CertificateBuilder:
         """The leaf profile, extensions in the order they are written: a TLS client
-        certificate whose status is in the issuing CA's CRL (and its OCSP responder's)."""
+        certificate whose status is in the issuing CA's CRL and OCSP responder, at the
+        URLs of ``[publish] public_url`` (``config.public_urls``)."""
         issuer_ski = self.issuing_cert.extensions.get_extension_for_class(
             x509.SubjectKeyIdentifier
         ).value
         aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski)
-        builder = (
+        return (
             x509.CertificateBuilder()
             .subject_name(_leaf_name(codice_fiscale))
             .issuer_name(self.issuing_cert.subject)
@@ -344,11 +346,27 @@ class CertificateAuthority:
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
             .add_extension(aki, critical=False)
-            .add_extension(_crl_distribution_points(self.config.ca.crl_url), critical=False)
+            .add_extension(self._crl_points, critical=False)
+            .add_extension(self._authority_access, critical=False)
         )
-        if self.config.ca.ocsp_url:  # Authority Information Access: only when there is one
-            builder = builder.add_extension(_ocsp_access(self.config.ca.ocsp_url), critical=False)
-        return builder
+
+    @cached_property
+    def _crl_points(self) -> x509.CRLDistributionPoints:
+        uri = x509.UniformResourceIdentifier(public_urls(self.config).crl)
+        return x509.CRLDistributionPoints([x509.DistributionPoint([uri], None, None, None)])
+
+    @cached_property
+    def _authority_access(self) -> x509.AuthorityInformationAccess:
+        """AIA: where to ask OCSP, and where to fetch the issuing CA's certificate (a
+        validator that holds only the root builds the path from it)."""
+        urls = public_urls(self.config)
+        aia = x509.oid.AuthorityInformationAccessOID
+        return x509.AuthorityInformationAccess([
+            x509.AccessDescription(aia.OCSP, x509.UniformResourceIdentifier(urls.ocsp)),
+            x509.AccessDescription(
+                aia.CA_ISSUERS, x509.UniformResourceIdentifier(urls.ca_issuers)
+            ),
+        ])  # fmt: skip
 
 
 def _leaf_name(codice_fiscale: str) -> x509.Name:
@@ -367,19 +385,6 @@ def _leaf_key_usage() -> x509.KeyUsage:
         crl_sign=False,
         encipher_only=False,
         decipher_only=False,
-    )
-
-
-def _crl_distribution_points(crl_url: str) -> x509.CRLDistributionPoints:
-    uri = x509.UniformResourceIdentifier(crl_url)
-    point = x509.DistributionPoint([uri], relative_name=None, reasons=None, crl_issuer=None)
-    return x509.CRLDistributionPoints([point])
-
-
-def _ocsp_access(ocsp_url: str) -> x509.AuthorityInformationAccess:
-    ocsp = x509.oid.AuthorityInformationAccessOID.OCSP
-    return x509.AuthorityInformationAccess(
-        [x509.AccessDescription(ocsp, x509.UniformResourceIdentifier(ocsp_url))]
     )
 
 

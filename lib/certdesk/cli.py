@@ -20,6 +20,7 @@ from .home import Home
 from .outbox import Outbox
 from .reasons import Motivazione
 from .records import LEDGER_COLUMNS, RequestRecord
+from .serving.options import add_listen_argument, add_serve_arguments
 from .states import Stato
 
 __all__ = ["main"]
@@ -45,6 +46,16 @@ def _parser() -> argparse.ArgumentParser:
 
     watch = commands.add_parser("watch", help="run the drop-folder daemon")
     add_watch_arguments(watch)
+
+    serve = commands.add_parser(
+        "serve", help="serve OCSP, the CRL and the CA certificates over HTTP (read-only)"
+    )
+    add_serve_arguments(serve)
+    run = commands.add_parser(
+        "run", help="the daemon and the publication service together (make run)"
+    )
+    add_watch_arguments(run)
+    add_listen_argument(run)
 
     status = commands.add_parser("status", help="list certificates")
     status.add_argument("--codice-fiscale")
@@ -80,6 +91,18 @@ def _cmd_watch(home: Home, args: argparse.Namespace) -> int:
     from .daemon.main import watch
 
     return watch(home, args)
+
+
+def _cmd_serve(home: Home, args: argparse.Namespace) -> int:
+    from .serving.main import serve
+
+    return serve(home, args)
+
+
+def _cmd_run(home: Home, args: argparse.Namespace) -> int:
+    from .serving.together import run
+
+    return run(home, args)
 
 
 def _date_it(moment: datetime | None) -> str:
@@ -207,6 +230,8 @@ def _cmd_admin(home: Home, args: argparse.Namespace) -> int:
 _COMMANDS = {
     "init": _cmd_init,
     "watch": _cmd_watch,
+    "serve": _cmd_serve,
+    "run": _cmd_run,
     "status": _cmd_status,
     "cancel": _cmd_cancel,
     "verify-ledger": _cmd_verify,

@@ -116,6 +116,15 @@ CLI_CODES: tuple[ErrorCode, ...] = (
     ErrorCode(
         "OPZIONE_NON_VALIDA", CertdeskError, "cli",
         "L'opzione {opzione} deve valere almeno {minimo}.",
+        {
+            "ascolto": "L'opzione --listen deve essere HOST:PORTA (per esempio "
+            "127.0.0.1:8080), non {valore!a}.",
+        },
+    ),
+    ErrorCode(
+        "ASCOLTO_NON_DISPONIBILE", CertdeskError, "cli",
+        "Il servizio di pubblicazione non può ascoltare su {indirizzo}: {errore}. La porta è "
+        "già in uso? Scegline un'altra con --listen o [publish] listen.",
     ),
     ErrorCode(
         "RICEVUTA_NON_ARRIVATA", CertdeskError, "cli",
@@ -135,6 +144,11 @@ CLI_CODES: tuple[ErrorCode, ...] = (
             "periodi": "certdesk.toml: la validità dei certificati e il periodo della CRL "
             "devono essere positivi.",
             "spazio_minimo": "certdesk.toml: daemon.min_free_mib deve essere 0 o più (MiB).",
+            "ascolto": "certdesk.toml: publish.listen deve essere HOST:PORTA (per esempio "
+            "127.0.0.1:8080), non {valore!a}.",
+            "url_pubblico": "certdesk.toml: publish.public_url deve essere un indirizzo "
+            "http:// o https:// senza parametri (per esempio https://pki.example.it/certdesk), "
+            "non {valore!a}.",
         },
     ),
     ErrorCode(

@@ -10,9 +10,10 @@ Example ``certdesk.toml``::
     issuing_key = "rsa3072"
     root_validity_days = 7300
     issuing_validity_days = 3650
-    # where relying parties fetch outbox/ca/issuing.crl
-    crl_url = "http://pki.example.it/ca/issuing.crl"
-    ocsp_url = ""                 # written in the AIA extension when set
+    # Where relying parties fetch the CRL and ask OCSP: by default derived from
+    # [publish] public_url; written here, they win (e.g. a CDN serving outbox/ca/).
+    crl_url = ""                  # default: <public_url>/ca/issuing.crl
+    ocsp_url = ""                 # default: <public_url>/ocsp
 
     [certificates]
     validity_days = 1095
@@ -26,6 +27,12 @@ Example ``certdesk.toml``::
     settle_seconds = 0.5
     batch_size = 64               # requests per store transaction and signing round trip
     min_free_mib = 64             # below this (plus ledger.csv's size) free, claim nothing new
+
+    [publish]
+    listen = "127.0.0.1:8080"     # where certdesk serve listens
+    # The service's public base URL, from which new certificates' CRL, OCSP and caIssuers
+    # URLs are derived (default: "http://" + listen); a path is served under that path.
+    public_url = "https://pki.example.it/certdesk"
 """
 
 from __future__ import annotations
@@ -36,8 +43,9 @@ from pathlib import Path
 from typing import Any
 
 from .codes import refusal
+from .publication import DEFAULT_LISTEN, PublicUrls, parse_listen, valid_public_url
 
-__all__ = ["KEY_TYPES", "Config", "load_config"]
+__all__ = ["KEY_TYPES", "Config", "load_config", "public_urls"]
 
 KEY_TYPES = ("rsa2048", "rsa3072", "rsa4096", "ec-p256", "ec-p384")
 # The settings' types as the administrator reads them in a CONFIGURAZIONE_NON_VALIDA.
@@ -58,7 +66,8 @@ class CaSettings:
     issuing_key: str = "rsa3072"
     root_validity_days: int = 7300
     issuing_validity_days: int = 3650
-    crl_url: str = "http://certdesk.example/ca/issuing.crl"
+    # "" = derived from [publish] public_url (``public_urls``); written in certdesk.toml, wins.
+    crl_url: str = ""
     ocsp_url: str = ""
 
 
@@ -86,11 +95,31 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True)
+class PublishSettings:
+    """``certdesk serve``: where it listens, and the public base URL of what it serves."""
+
+    listen: str = DEFAULT_LISTEN
+    public_url: str = ""  # "" = "http://" + listen
+
+
+@dataclass(frozen=True)
 class Config:
     ca: CaSettings = field(default_factory=CaSettings)
     certificates: CertificateSettings = field(default_factory=CertificateSettings)
     crl: CrlSettings = field(default_factory=CrlSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    publish: PublishSettings = field(default_factory=PublishSettings)
+
+
+def public_urls(config: Config, listen: str | None = None) -> PublicUrls:
+    """The URLs new certificates name and ``certdesk serve`` answers at (``listen``: the
+    address the service was told on its command line, when there is one)."""
+    return PublicUrls.derive(
+        listen=listen or config.publish.listen,
+        public_url=config.publish.public_url,
+        crl_url=config.ca.crl_url,
+        ocsp_url=config.ca.ocsp_url,
+    )
 
 
 def _section(default: Any, values: Any, name: str) -> Any:
@@ -144,4 +173,15 @@ def load_config(home: Path) -> Config:
         raise refusal("CONFIGURAZIONE_NON_VALIDA", "periodi")
     if not 0 <= config.daemon.min_free_mib < float("inf"):
         raise refusal("CONFIGURAZIONE_NON_VALIDA", "spazio_minimo")
+    _check_urls(config)
     return config
+
+
+def _check_urls(config: Config) -> None:
+    if parse_listen(config.publish.listen) is None:
+        raise refusal("CONFIGURAZIONE_NON_VALIDA", "ascolto", valore=config.publish.listen)
+    # crl_url and ocsp_url stay free text, as before (an ldap:// CRL is X.509 too): only
+    # the base URL certdesk serve answers under must be one it can serve.
+    public_url = config.publish.public_url
+    if public_url and not valid_public_url(public_url):
+        raise refusal("CONFIGURAZIONE_NON_VALIDA", "url_pubblico", valore=public_url)
