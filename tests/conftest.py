@@ -1,16 +1,27 @@
-"""Shared fixtures: a real CA in a temporary home, CSRs made by the openssl command line."""
+"""Shared fixtures and helpers: a real CA in a temporary home, CSRs made by the openssl
+command line, and the end-to-end steps through the command line (issue, cancel, read the
+outbox) that the use-case test files share."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from cryptography import x509
+
+if TYPE_CHECKING:
+    from certdesk.authority import CertificateAuthority
+    from certdesk.errors import RequestRejected
+    from certdesk.service import Engine
 
 REPO = Path(__file__).resolve().parents[1]
 CERTDESK = [sys.executable, "-m", "certdesk.cli"]
@@ -59,37 +70,74 @@ def ca_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def home(ca_template: Path, tmp_path: Path) -> Path:
     """A fresh home with a CA and nothing processed yet."""
-    import shutil
-
     target = tmp_path / "home"
     shutil.copytree(ca_template, target)
     return target
 
 
-class CsrFactory:
-    """Makes CSRs with the openssl command line, as an integrator would."""
+def genpkey(path: Path, bits: int = 2048, algorithm: str = "rsa") -> Path:
+    """A new private key made by ``openssl genpkey``, written to ``path``."""
+    if algorithm == "rsa":
+        args = [
+            "openssl",
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            f"rsa_keygen_bits:{bits}",
+        ]
+    elif algorithm == "ec":
+        args = ["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]
+    else:
+        args = ["openssl", "genpkey", "-algorithm", algorithm]
+    subprocess.run([*args, "-out", str(path)], check=True, capture_output=True)
+    return path
+
+
+class KeyCache:
+    """Keys made by ``openssl genpkey``, each made once per session and handed out by
+    position: the n-th key of a kind a test asks for is the same in every test, and the
+    keys one test gets are all different. Each test has its own home, so no home sees a key
+    twice unless its test uses one twice. (Generating keys was most of the time of the
+    tests that make CSRs with openssl.)"""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
+        self.made: dict[tuple[str, int, int], Path] = {}
+
+    def get(self, algorithm: str, bits: int, index: int) -> Path:
+        kind = (algorithm, bits, index)
+        if kind not in self.made:
+            path = self.folder / f"{algorithm}-{bits}-{index}.pem"
+            self.made[kind] = genpkey(path, bits, algorithm)
+        return self.made[kind]
+
+
+@pytest.fixture(scope="session")
+def key_cache(tmp_path_factory: pytest.TempPathFactory) -> KeyCache:
+    return KeyCache(tmp_path_factory.mktemp("openssl-keys"))
+
+
+class CsrFactory:
+    """Makes CSRs with the openssl command line, as an integrator would.
+
+    With a ``cache`` (the ``csrs`` fixture), its n-th key of a kind is the cache's n-th;
+    without one, every key is generated anew."""
+
+    def __init__(self, folder: Path, cache: KeyCache | None = None) -> None:
+        self.folder = folder
+        self.cache = cache
         self.count = 0
+        self.taken: dict[tuple[str, int], int] = {}
 
     def key(self, bits: int = 2048, *, algorithm: str = "rsa") -> Path:
         self.count += 1
         path = self.folder / f"key{self.count}.pem"
-        if algorithm == "rsa":
-            args = [
-                "openssl",
-                "genpkey",
-                "-algorithm",
-                "RSA",
-                "-pkeyopt",
-                f"rsa_keygen_bits:{bits}",
-            ]
-        elif algorithm == "ec":
-            args = ["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]
-        else:
-            args = ["openssl", "genpkey", "-algorithm", algorithm]
-        subprocess.run([*args, "-out", str(path)], check=True, capture_output=True)
+        if self.cache is None:
+            return genpkey(path, bits, algorithm)
+        index = self.taken.get((algorithm, bits), 0)
+        self.taken[(algorithm, bits)] = index + 1
+        shutil.copyfile(self.cache.get(algorithm, bits, index), path)
         return path
 
     def csr(
@@ -109,10 +157,10 @@ class CsrFactory:
 
 
 @pytest.fixture
-def csrs(tmp_path: Path) -> CsrFactory:
+def csrs(tmp_path: Path, key_cache: KeyCache) -> CsrFactory:
     folder = tmp_path / "keys"
     folder.mkdir()
-    return CsrFactory(folder)
+    return CsrFactory(folder, key_cache)
 
 
 def drop(home: Path, name: str, data: bytes) -> Path:
@@ -162,3 +210,194 @@ def passphrase_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def tool(name: str) -> str:
     """A console script installed beside this interpreter (pkilint's, certdesk's)."""
     return str(Path(sys.executable).parent / name)
+
+
+# -- end to end through the command line ---------------------------------------------------
+PERSON = "RSSMRA80A01H501U"
+OTHER = "BNCLRD70B02F205H"
+COMPANY = "00743110157"
+
+
+def issue(home: Path, csrs: CsrFactory, files: dict[str, bytes]) -> None:
+    for name, data in files.items():
+        drop(home, name, data)
+    run_certdesk(home, "watch", "--once", "--workers", "1")
+
+
+def ledger_rows(home: Path) -> list[dict[str, str]]:
+    with open(home / "outbox" / "ledger.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def pkilint_cert(path: Path) -> None:
+    result = subprocess.run(
+        [tool("lint_pkix_cert"), "lint", "-s", "WARNING", str(path)], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+def process(home: Path) -> None:
+    run_certdesk(home, "watch", "--once", "--workers", "1")
+
+
+def request(home: Path, csrs: CsrFactory, cf: str, name: str, key: Path | None = None) -> str:
+    drop(home, name, csrs.csr(f"/CN={cf}", key=key))
+    process(home)
+    result = receipt(home, name)
+    assert result["esito"] == "OK", result
+    return str(result["id_operazione"])
+
+
+def cancel(home: Path, cf: str, *ids: str, motivazione: str = "FURTO_CERTIFICATO",
+           nota: str = "") -> dict[str, Any]:  # fmt: skip
+    args = ["cancel", "--codice-fiscale", cf, "--motivazione", motivazione, "--nota", nota]
+    for id_op in ids:
+        args += ["--id-operazione", id_op]
+    name = run_certdesk(home, *args).stdout.strip()
+    process(home)
+    return receipt(home, name)
+
+
+def codes(result: dict[str, Any]) -> list[str]:
+    return [e["codice"] for e in result["errori"]]
+
+
+def ledger_by_id(home: Path) -> dict[str, dict[str, str]]:
+    with open(home / "outbox" / "ledger.csv", newline="") as fh:
+        return {r["IdOperazione"]: r for r in csv.DictReader(fh)}
+
+
+def crl(home: Path) -> x509.CertificateRevocationList:
+    return x509.load_der_x509_crl((home / "outbox" / "ca" / "issuing.crl").read_bytes())
+
+
+def cert_path(home: Path, id_op: str) -> Path:
+    return home / "outbox" / "certs" / f"{id_op}.pem"
+
+
+def serial(home: Path, id_op: str) -> int:
+    return x509.load_pem_x509_certificate(cert_path(home, id_op).read_bytes()).serial_number
+
+
+def openssl_verify_crl(home: Path, id_op: str) -> subprocess.CompletedProcess[str]:
+    ca = home / "outbox" / "ca"
+    return subprocess.run(
+        ["openssl", "verify", "-crl_check", "-CAfile", str(ca / "chain.pem"),
+         "-CRLfile", str(ca / "issuing.crl.pem"), str(cert_path(home, id_op))],
+        capture_output=True, text=True,
+    )  # fmt: skip
+
+
+#: An IdOperazione as the store writes them (annullamento documents in this process).
+VALID_ID = "20250101-000000001"
+
+
+def annullamento(**fields: object) -> dict[str, object]:
+    """A valid annullamento document (as parsed, in this process); ``fields`` add or
+    replace its fields."""
+    document: dict[str, object] = {
+        "tipo": "annullamento", "codice_fiscale": PERSON, "id_operazione": [VALID_ID],
+        "motivazione": "ALTRO", "nota": "contratto chiuso", "operatore": "mario",
+    }  # fmt: skip
+    document.update(fields)
+    return document
+
+
+@pytest.fixture(scope="session")
+def issued_template(
+    ca_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, str]]:
+    """A home where ``certdesk watch --once`` issued three certificates for one person, one
+    for another, one for a company; made once per session, copied by ``issued``. Its keys
+    are its own (not the ``csrs`` fixture's), so a test's keys are new to it."""
+    home = tmp_path_factory.mktemp("issued") / "home"
+    shutil.copytree(ca_template, home)
+    keys = tmp_path_factory.mktemp("issued-keys")
+    csrs = CsrFactory(keys)
+    ids = {}
+    for index in range(3):
+        drop(home, f"p{index}.csr", csrs.csr(f"/CN={PERSON}"))
+    drop(home, "o.csr", csrs.csr(f"/CN={OTHER}"))
+    drop(home, "c.csr", csrs.csr(f"/CN={COMPANY}"))
+    process(home)
+    for name in ("p0", "p1", "p2", "o", "c"):
+        result = receipt(home, f"{name}.csr")
+        assert result["esito"] == "OK"
+        ids[name] = result["id_operazione"]
+    return home, ids
+
+
+@pytest.fixture
+def issued(home: Path, issued_template: tuple[Path, dict[str, str]]) -> dict[str, str]:
+    """Three certificates for one person, one for another, one for a company: this test's
+    ``home`` is a copy of ``issued_template``."""
+    template, ids = issued_template
+    shutil.rmtree(home)
+    shutil.copytree(template, home)
+    return dict(ids)
+
+
+# -- the request rules, in this process ----------------------------------------------------
+def rejected(data: bytes, **kw: bool) -> RequestRejected:
+    from certdesk.errors import RequestRejected
+    from certdesk.policy import inspect_request
+
+    with pytest.raises(RequestRejected) as caught:
+        inspect_request(data, **kw)
+    assert caught.value.code.isupper() and " " not in caught.value.code
+    assert len(caught.value.message) > 20  # a sentence a person can act on
+    return caught.value
+
+
+# -- faults of the machine ------------------------------------------------------------------
+def sqlite_full() -> sqlite3.OperationalError:
+    """A genuine SQLITE_FULL, as SQLite raises it when the disk is full."""
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (x BLOB)")
+    conn.execute("PRAGMA max_page_count = 3")
+    try:
+        conn.execute("INSERT INTO t VALUES (zeroblob(100000))")
+    except sqlite3.OperationalError as exc:
+        return exc
+    finally:
+        conn.close()
+    raise AssertionError("SQLite did not refuse")
+
+
+# -- an engine and a CA in this process ----------------------------------------------------
+@pytest.fixture
+def ca(home: Path) -> CertificateAuthority:
+    from certdesk.authority import CertificateAuthority
+    from certdesk.config import load_config
+    from certdesk.home import Home
+
+    where = Home.at(home)
+    return CertificateAuthority.load(where, load_config(where.root), PASSPHRASE.encode())
+
+
+@pytest.fixture
+def engine(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """An engine on ``home`` in this process, with chunks of 2 (the first of 1)."""
+    from daemon_support import configure
+
+    from certdesk.home import Home
+    from certdesk.runtime import open_engine
+
+    monkeypatch.setenv("CERTDESK_CA_PASSPHRASE", PASSPHRASE)
+    configure(home, batch_size=2)  # chunks of 2 (the first of 1)
+    opened = open_engine(Home.at(home), workers=1)
+    opened.recover()
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def no_thread_leaks() -> Iterator[None]:
+    """Fail the test if a thread it started (observer, emitter, inotify reader) is still
+    alive shortly after it."""
+    from daemon_support import no_leaked_threads
+
+    with no_leaked_threads():
+        yield

@@ -97,6 +97,10 @@ def wait_receipt(home: Path, name: str, timeout: float = 15.0) -> dict[str, Any]
     return loaded
 
 
+def certificates(home: Path) -> list[Path]:
+    return sorted((home / "outbox" / "certs").glob("*.pem"))
+
+
 def receipts(home: Path) -> dict[str, dict[str, Any]]:
     """Every receipt by its file name (dot-files, i.e. writes in progress, excluded)."""
     folder = home / "outbox" / "receipts"
@@ -231,6 +235,15 @@ def bytes_read(pid: int) -> int:
 
 
 # -- a daemon in a thread of the test process --------------------------------------------------
+#: Timings of a ``ThreadDaemon`` that answers within a second.
+QUICK: dict[str, Any] = {
+    "rescan_seconds": 0.2,
+    "settle_seconds": 0.2,
+    "heartbeat_seconds": 0.5,
+    "pause_retry_seconds": 0.2,
+}
+
+
 class ThreadDaemon:
     """A real ``Daemon`` (real observer, real engine) in a thread, for white-box tests."""
 

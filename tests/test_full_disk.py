@@ -6,7 +6,10 @@ Two kinds of test:
   while a lost-key annullamento and requests wait, then freed; every input is answered
   once, as it would have been, with the CRL and OCSP of the cancellation;
 - fault injection into a daemon thread: a real SQLITE_FULL, an I/O error on read, the
-  free-space reserve, and the classification of faults.
+  free-space reserve.
+
+What counts as a fault of the machine is test_faults.py; the daemon's pause on a full disk
+in the middle of a batch, test_daemon_failures.py.
 """
 
 from __future__ import annotations
@@ -16,7 +19,6 @@ import errno
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -40,9 +42,8 @@ from daemon_support import (
 )
 
 from certdesk.client import file_cancellation, receipt_path
-from certdesk.faults import FULL_DISK, MACHINE_FAULT, machine_fault
-from certdesk.fsutil import append_durably
-from conftest import drop, run_certdesk
+from certdesk.faults import FULL_DISK
+from conftest import drop, run_certdesk, sqlite_full
 
 pytestmark = pytest.mark.usefixtures("passphrase_env")
 
@@ -109,20 +110,6 @@ def _assert_revoked_for_key_compromise(home: Path, id_op: str) -> None:
     )
     assert response.certificate_status is ocsp.OCSPCertStatus.REVOKED
     assert response.revocation_reason is x509.ReasonFlags.key_compromise
-
-
-def _sqlite_full() -> sqlite3.OperationalError:
-    """A genuine SQLITE_FULL, as SQLite raises it when the disk is full."""
-    conn = sqlite3.connect(":memory:")
-    conn.execute("CREATE TABLE t (x BLOB)")
-    conn.execute("PRAGMA max_page_count = 3")
-    try:
-        conn.execute("INSERT INTO t VALUES (zeroblob(100000))")
-    except sqlite3.OperationalError as exc:
-        return exc
-    finally:
-        conn.close()
-    raise AssertionError("SQLite did not refuse")
 
 
 # -- a real small file system ------------------------------------------------------------
@@ -293,7 +280,7 @@ def test_sqlite_full_on_a_cancellation_commits_nothing_and_applies_it_after(
         ids = cancel(parts, txn, document, now)
         if not faults:
             faults.append("SQLITE_FULL")
-            raise _sqlite_full()
+            raise sqlite_full()
         return ids
 
     monkeypatch.setattr(cancelling, "_cancel", full_once)
@@ -363,59 +350,3 @@ def test_watch_once_on_a_full_disk_exits_1_and_keeps_the_input(
     configure(home, min_free_mib=0)
     run_certdesk(home, "watch", "--once", "--workers", "1")
     assert json.loads(receipt_path(home, "kept.csr").read_text())["esito"] == "OK"
-
-
-# -- what counts as a fault of the machine -------------------------------------------------
-@pytest.mark.parametrize(
-    ("exc", "code"),
-    [
-        (OSError(errno.ENOSPC, "No space left on device"), FULL_DISK),
-        (OSError(errno.EDQUOT, "Disk quota exceeded"), FULL_DISK),
-        (OSError(errno.EIO, "Input/output error"), MACHINE_FAULT),
-        (OSError(errno.ENOMEM, "Cannot allocate memory"), MACHINE_FAULT),
-        (OSError(errno.EMFILE, "Too many open files"), MACHINE_FAULT),
-        (OSError(errno.EROFS, "Read-only file system"), MACHINE_FAULT),
-        (MemoryError(), MACHINE_FAULT),
-        (_sqlite_full(), FULL_DISK),
-        (OSError(errno.EACCES, "Permission denied"), None),
-        (OSError(errno.ENOENT, "No such file or directory"), None),
-        (RuntimeError("a bug"), None),
-        (ValueError("a bug"), None),
-        (sqlite3.IntegrityError("UNIQUE constraint failed"), None),
-    ],
-)
-def test_machine_faults_are_told_from_bugs(exc: BaseException, code: str | None) -> None:
-    fault = machine_fault(exc)
-    assert (fault.code if fault else None) == code
-
-
-def test_a_fault_behind_another_exception_is_found() -> None:
-    try:
-        try:
-            raise OSError(errno.ENOSPC, "No space left on device")
-        except OSError as inner:
-            raise RuntimeError("while writing the CRL") from inner
-    except RuntimeError as outer:
-        fault = machine_fault(outer)
-    assert fault is not None and fault.code == FULL_DISK
-
-
-def test_an_append_that_fails_half_way_leaves_the_file_as_it_was(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A journal or ledger append cut by a full disk is taken back: the file never ends
-    in part of a row that the next append would extend."""
-    path = tmp_path / "journal.csv"
-    path.write_bytes(b"header\nrow 1\n")
-    write = os.write
-
-    def half_then_full(fd: int, data: Any) -> int:
-        if len(data) > 4:
-            return write(fd, bytes(data[: len(data) // 2]))
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(os, "write", half_then_full)
-    with pytest.raises(OSError):
-        append_durably(path, b"row 2 is long\n")
-    monkeypatch.undo()
-    assert path.read_bytes() == b"header\nrow 1\n"
