@@ -9,7 +9,7 @@ HOME_ARG = $(if $(HOME_DIR),--home "$(HOME_DIR)")
 # Chromium from Debian for the browser tests; never a downloaded browser.
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: run test admin bench lint typecheck install install-test chromium clean
+.PHONY: run test admin bench lint typecheck install install-test debian-packages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,12 +26,13 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-## make run: the daemon on inbox/ -> outbox/, in the foreground (creates the CA on first use)
+## make run: the daemon on inbox/ -> outbox/ and the publication service (OCSP, CRL, CA
+## certificates on http://127.0.0.1:8080), in the foreground (creates the CA on first use)
 run: install
-	$(BIN)/certdesk $(HOME_ARG) watch --init-if-missing
+	$(BIN)/certdesk $(HOME_ARG) run --init-if-missing
 
 ## make test: lint, type-check and the whole test suite
-test: install-test chromium
+test: install-test debian-packages
 	$(BIN)/ruff check lib tests benchmarks
 	$(BIN)/mypy lib/certdesk
 	$(BIN)/python -m pytest
@@ -41,14 +42,19 @@ admin: install-test
 	$(BIN)/certdesk $(HOME_ARG) admin
 
 ## make bench: throughput and scale benchmarks; writes docs/benchmarks.md
-bench: install-test
+bench: install-test debian-packages
 	$(BIN)/python -m benchmarks
 
-## Debian's chromium for the browser tests (installed only when missing)
-chromium:
-	@if [ ! -x "$(CHROMIUM)" ]; then \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	  else echo "chromium missing: run 'sudo apt-get install chromium' (browser tests will be skipped)"; fi; \
+## Debian's packages the tests and benchmarks use, installed when missing with one
+## apt-get update: chromium (browser tests), wrk and nginx-light (the OCSP benchmark)
+debian-packages:
+	@missing=""; \
+	[ -x "$(CHROMIUM)" ] || missing="$$missing chromium"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
+	command -v nginx >/dev/null || missing="$$missing nginx-light"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else echo "missing:$$missing: run 'sudo apt-get install$$missing' (their tests will be skipped)"; fi; \
 	fi
 
 clean:

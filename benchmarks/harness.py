@@ -7,8 +7,8 @@ loop in bash. Every compared figure is a ratio of two figures measured in this r
 
 This module runs the measurements in order and writes the report; each measurement is a
 module of its own (``raw``, ``overhead``, ``backlog``, ``latency``, ``crl``, ``scale_case``,
-``openssl_loop``, ``floor``), the rows are made by ``rows``, the notes by ``notes``, and
-every word of the report is in ``prose``.
+``serving_case``, ``openssl_loop``, ``floor``), the rows are made by ``rows``, the notes by
+``notes``, and every word of the report is in ``prose``.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from .report import Row, render_markdown, render_text
 from .results import CpuCosts, FloorCosts, Measurements, Throughput
 from .rows import table
 from .scale_case import scale
+from .serving_case import serving_case
 from .settings import BURSTS, FULL, SMOKE, Sizes
 
 __all__ = ["FULL", "SMOKE", "Sizes", "main", "measure", "run"]
@@ -73,10 +74,12 @@ def _measurements(template: Path, work: Path, csrs: Sequence[bytes], sizes: Size
         crls.append(crl_case(template, work, entries))
     log(f"scale: a store of {sizes.store:,} certificates")
     at_scale = scale(template, work, sizes, csrs[: BURSTS * sizes.burst])
+    log(f"OCSP: certdesk serve on {sizes.serving_store:,} certificates, and nginx")
+    serving = serving_case(template, work, sizes)
     log(f"openssl x509 -req loop over {sizes.openssl} CSRs")
     loop = openssl_loop(template, work, csrs[: sizes.openssl])
     cores = os.cpu_count() or 1
-    return Measurements(sizes, cores, throughput, lat, tuple(crls), at_scale, loop)
+    return Measurements(sizes, cores, throughput, lat, tuple(crls), at_scale, serving, loop)
 
 
 def measure(sizes: Sizes, work: Path) -> tuple[Measurements, dict[str, str]]:

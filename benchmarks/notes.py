@@ -25,6 +25,7 @@ def _method_notes(sizes: Sizes, states: dict[str, int]) -> list[str]:
             prose.NOTE_LATENCY,
             prose.NOTE_CRL,
             prose.NOTE_SCALE,
+            prose.NOTE_SERVING,
             prose.NOTE_OPENSSL,
         )
     ]
@@ -34,8 +35,8 @@ def _bound(run: Throughput, workers: int, cores: int) -> str:
     """The end-to-end rate ``workers`` allow: the least of what the main process, the
     workers and the cores can do per second."""
     cpu = run.cpu
-    main = 1 / (cpu.inspect_s + cpu.overhead_s)
-    signing = workers / cpu.sign_s
+    main = 1 / cpu.overhead_s
+    signing = workers / (cpu.inspect_s + cpu.sign_s)  # the workers check, then sign
     on_cores = min(cores, workers + 1) / (cpu.inspect_s + cpu.overhead_s + cpu.sign_s)
     best = min(main, signing, on_cores)
     # On a tie, the cores before the workers before the main process.
@@ -61,7 +62,7 @@ def _cpu_accounting(run: Throughput, cores: int, workers: tuple[int, ...]) -> st
     """What the CPU accounting of this run allows, to read the end-to-end ratios against."""
     cpu = run.cpu
     goal = TARGETS.e2e2 * run.raw
-    rest = min(min(cores, 3) / goal - cpu.inspect_s - cpu.sign_s, 1 / goal - cpu.inspect_s)
+    rest = min(min(cores, 3) / goal - cpu.inspect_s - cpu.sign_s, 1 / goal)
     return prose.NOTE_CPU_ACCOUNTING.format(
         inspect_ms=cpu.inspect_s * 1000,
         overhead_ms=cpu.overhead_s * 1000,

@@ -8,6 +8,7 @@ from .backlog import WorkerCount
 from .crl import CrlResult
 from .latency import Latency
 from .scale_case import ScaleResult
+from .serving_case import ServingResult
 from .settings import Sizes
 
 __all__ = ["CpuCosts", "FloorCosts", "Measurements", "Throughput"]
@@ -17,9 +18,9 @@ __all__ = ["CpuCosts", "FloorCosts", "Measurements", "Throughput"]
 class CpuCosts:
     """CPU seconds per request, by who spends them."""
 
-    inspect_s: float  # CSR checks, in the main process
+    inspect_s: float  # CSR checks, in a worker
     sign_s: float  # the signature, in a worker: raw's time less the checks
-    overhead_s: float  # the main process' other work (claim, commits, files, archive)
+    overhead_s: float  # the main process' work (claim, read, commits, files, archive)
 
 
 @dataclass(frozen=True)
@@ -61,4 +62,5 @@ class Measurements:
     latency: Latency
     crls: tuple[CrlResult, ...]  # in the order of ``Sizes.crl``
     scale: ScaleResult
+    serving: ServingResult
     openssl: float  # cert/s of the openssl loop

@@ -9,6 +9,7 @@ from .latency import Latency
 from .report import Row
 from .results import Measurements, Throughput
 from .scale_case import LiveFigures, ScaleResult, StoreFigures
+from .serving_case import CLIENTS, ServingResult
 from .settings import TARGETS, Sizes
 
 __all__ = ["count_label", "table"]
@@ -215,6 +216,31 @@ def _baseline_rows(m: Measurements) -> list[Row]:
     ]
 
 
+def _serving_rows(serving: ServingResult) -> list[Row]:
+    n = count_label(serving.certificates)
+    rows = [_row(prose.SERVING_START, n=n, seconds=serving.start_s)]
+    for clients, mine, static in zip(CLIENTS, serving.responder, serving.static, strict=True):
+        ratio = mine.rate / static.rate
+        met = None
+        target = ""
+        if clients == max(CLIENTS):
+            met = (
+                mine.rate >= TARGETS.ocsp_rate
+                and mine.p99_ms <= TARGETS.ocsp_p99_ms
+                and ratio >= TARGETS.ocsp_static
+            )
+            target = prose.SERVING_TARGET_50.format(
+                rate=TARGETS.ocsp_rate, p99=TARGETS.ocsp_p99_ms, ratio=TARGETS.ocsp_static
+            )
+        values = {
+            "clients": clients, "n": n, "rate": mine.rate, "p50": mine.p50_ms,
+            "p99": mine.p99_ms, "static_rate": static.rate, "static_p99": static.p99_ms,
+            "ratio": ratio, "target": target,
+        }  # fmt: skip
+        rows.append(_row(prose.SERVING_RUN, met, **values))
+    return rows
+
+
 def table(m: Measurements) -> list[Row]:
     return [
         *_raw_rows(m.throughput, m.sizes),
@@ -222,5 +248,6 @@ def table(m: Measurements) -> list[Row]:
         *_latency_rows(m.latency, m.sizes),
         *(_crl_row(crl) for crl in m.crls),
         *_scale_rows(m.scale, m.sizes),
+        *_serving_rows(m.serving),
         *_baseline_rows(m),
     ]

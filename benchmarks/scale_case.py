@@ -25,7 +25,7 @@ from .progress import log
 from .scale import Population, populate
 from .settings import BURSTS, Sizes
 
-__all__ = ["LiveFigures", "ScaleResult", "StoreFigures", "scale"]
+__all__ = ["LiveFigures", "ScaleResult", "StoreFigures", "export_ledger", "scale"]
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def _timed_lookups(store: Store, population: Population) -> tuple[Percentiles, P
     return percentiles(by_cf), percentiles(by_id)
 
 
-def _export_ledger(home: Path, store: Store) -> float:
+def export_ledger(home: Path, store: Store) -> float:
     """Seconds of ``rebuild_ledger``; the ledger is then marked current, as the engine does."""
     publisher = Publisher(Home.at(home))
     publisher.ensure_layout()
@@ -110,7 +110,7 @@ def _store_figures(home: Path, sizes: Sizes) -> StoreFigures:
     os.sync()  # the population's gigabytes must not be flushed on the daemon's time
     store = Store(home / "state" / "certdesk.sqlite3")
     lookup_cf, lookup_id = _timed_lookups(store, population)
-    ledger_s = _export_ledger(home, store)
+    ledger_s = export_ledger(home, store)
     store.close()
     ledger_mb = (home / "outbox" / "ledger.csv").stat().st_size / 2**20
     pandas_s, pandas_how = _load_pandas(home, sizes.store)

@@ -22,6 +22,9 @@ class Sizes:
     lookups: int = 1000
     burst: int = 200
     openssl: int = 100
+    serving_store: int = 100_000  # requests in the home the OCSP responder serves
+    serving_sample: int = 2000  # sampled requests; the active ones' responses are asked
+    serving_seconds: float = 5.0  # per wrk run
     root_key: str = "rsa4096"
     issuing_key: str = "rsa3072"
 
@@ -43,6 +46,9 @@ SMOKE = Sizes(
     lookups=50,
     burst=6,
     openssl=3,
+    serving_store=2000,
+    serving_sample=100,
+    serving_seconds=1.0,
     root_key="rsa2048",
     issuing_key="rsa2048",
 )
@@ -60,6 +66,9 @@ class Targets:
     lookup_ms: float = 10.0
     rss_mb: float = 300.0
     scale_ratio: float = 0.8  # burst rate at scale over the empty home's: no growth
+    ocsp_rate: float = 5000.0  # responses/s at 50 clients
+    ocsp_p99_ms: float = 20.0
+    ocsp_static: float = 0.5  # times nginx serving the same files
 
     def e2e(self, workers: int) -> float | None:
         """The end-to-end target for ``workers``, None for counts without one."""
