@@ -108,6 +108,8 @@ def test_the_main_process_does_not_check_csrs(
 class _ChecksFail(InProcessSigner):
     """Signs here; checking fails as a whole, as when a worker dies twice."""
 
+    workers = 2  # as a pool of two: the checks go to the workers
+
     def submit_checks(self, jobs: Sequence[CheckJob]) -> PendingChecks:
         class _Broken:
             def result(self) -> list[object]:
@@ -123,6 +125,20 @@ def test_checks_that_fail_in_the_workers_are_made_here(engine: Engine) -> None:
     receipts = _drop(engine, files)
     assert [r["esito"] for r in receipts] == ["OK"] * 5 + ["KO"]
     assert receipts[-1]["errori"][0]["codice"] == "CSR_NON_LEGGIBILE"  # type: ignore[index]
+
+
+class _NoChecks(InProcessSigner):
+    def submit_checks(self, jobs: Sequence[CheckJob]) -> PendingChecks:
+        raise AssertionError("one worker: the main process checks")
+
+
+def test_with_one_worker_the_main_process_checks(engine: Engine) -> None:
+    """One worker is the busier process (it signs): the main process checks meanwhile."""
+    engine.signer.close()
+    engine.signer = _NoChecks(engine.ca)
+    files = [(f"o{i}.csr", _csr(_cf(90 + i))) for i in range(5)] + [("y.csr", b"junk")]
+    receipts = _drop(engine, files)
+    assert [r["esito"] for r in receipts] == ["OK"] * 5 + ["KO"]
 
 
 def test_a_killed_worker_costs_no_batch_out_in_the_pool(home: Path) -> None:

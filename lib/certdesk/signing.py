@@ -4,10 +4,10 @@ process or in workers.
 A signature with the CA key costs about a millisecond and holds the GIL, so throughput
 needs processes. Each worker loads (and decrypts) the CA key once, in its initializer;
 jobs carry only the codice fiscale and the public key, results only the certificate. The
-same processes check the CSRs (``submit_checks``: parsing, key and signature checks, the
-codice fiscale, which need no store), so the daemon's main process only claims, decides
-with the store, commits and publishes; and they pre-sign OCSP responses (``sign_ocsp``)
-when the daemon is idle.
+same processes check the CSRs when there are two or more of them (``submit_checks``:
+parsing, key and signature checks, the codice fiscale, which need no store), so the
+daemon's main process only claims, decides with the store, commits and publishes; and
+they pre-sign OCSP responses (``sign_ocsp``) when the daemon is idle.
 
 ``submit`` and ``submit_checks`` do not wait: the engine hands the checks of chunk k+1
 and the signatures of chunk k to the workers, then publishes chunk k-1 while they work.

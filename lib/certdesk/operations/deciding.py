@@ -93,15 +93,18 @@ Decided = Refused | Repeated | Accepted
 # -- reading and checking ------------------------------------------------------------------
 @dataclass(frozen=True)
 class Checking:
-    """A chunk read in this process, its requests out in the workers for their checks."""
+    """A chunk read in this process, its requests out in the workers for their checks
+    (``pending``), or to be checked here (None)."""
 
     inputs: list[Unusable | Read]
-    pending: PendingChecks
+    pending: PendingChecks | None
 
     def result(self, parts: Parts) -> list[Unusable | Checked]:
         """The chunk checked, in order. If the workers could not check it (one died twice,
         a bug), it is checked here, where a bug is refused for its one request."""
         readable = [r for r in self.inputs if isinstance(r, Read)]
+        if self.pending is None:
+            return [r if isinstance(r, Unusable) else _check_here(parts, r) for r in self.inputs]
         try:
             results = iter(self.pending.result())
         except Exception:
@@ -112,8 +115,13 @@ class Checking:
 
 
 def check_chunk(parts: Parts, items: list[Claim]) -> Checking:
-    """Read the chunk's files here, and send the readable ones to be checked."""
+    """Read the chunk's files here, and send the readable ones to be checked: to the
+    workers when there are several; with one, it is the busier of the two processes (a
+    signature costs several times a request's checks and this process' own work), so
+    this process checks them while it waits for the signatures."""
     inputs = [_read(parts, item) for item in items]
+    if parts.signer.workers < 2:
+        return Checking(inputs, None)
     allow_ec = parts.config.certificates.allow_ec
     jobs = [CheckJob(r.data.data, allow_ec) for r in inputs if isinstance(r, Read)]
     return Checking(inputs, parts.signer.submit_checks(jobs))

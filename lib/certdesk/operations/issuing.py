@@ -4,7 +4,8 @@ The crash-safe order of every chunk (a ``kill -9`` anywhere leaves a state that
 ``recovery`` finishes, with no second certificate):
 
 1. its inputs were claimed (renamed into ``state/work/``): they cannot be taken twice;
-2. each is read here and checked in the workers (``policy.inspect_request``), then
+2. each is read here and checked (``policy.inspect_request``: in the workers if there
+   are two or more, see ``deciding.check_chunk``), then
    decided (``issuance.decide_request``); one transaction records every input with its decision:
    ``IN_GENERAZIONE`` with the serial and validity reserved for its certificate, or
    ``RIFIUTATO`` with its receipt;
