@@ -35,7 +35,7 @@ run: install
 test: install-test debian-packages
 	$(BIN)/ruff check lib tests benchmarks
 	$(BIN)/mypy lib/certdesk
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 ## make admin: the notebooks as a web app with Voila, token-protected, on 127.0.0.1
 admin: install-test
