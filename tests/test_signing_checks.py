@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -9,12 +10,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from daemon_support import configure
-from stdnum.it import codicefiscale
+from engine_support import cf_n as _cf
+from engine_support import csr_for, key_n
 
 from certdesk.errors import RequestRejected
 from certdesk.home import Home
@@ -29,16 +27,11 @@ from conftest import PASSPHRASE
 pytestmark = pytest.mark.timeout(120)
 
 
-def _cf(n: int) -> str:
-    prefix = f"VRDLGU75B{1 + n % 28:02d}F{200 + n // 28:03d}"
-    return prefix + codicefiscale.calc_check_digit(prefix)
+_keys = itertools.count(1000)  # a key of its own for every request of this file
 
 
 def _csr(cf: str) -> bytes:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cf)])
-    csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, hashes.SHA256())
-    return csr.public_bytes(serialization.Encoding.PEM)
+    return csr_for(cf, key_n(next(_keys)))
 
 
 @pytest.fixture
