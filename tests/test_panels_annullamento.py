@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
+import string
+from collections.abc import Iterator
 from pathlib import Path
 
+import ipywidgets as widgets
+import pandas as pd
 import pytest
 from conftest_panels import (
     CF_COMPANY,
@@ -18,9 +23,10 @@ from conftest_panels import (
     write_ledger,
 )
 
-from certdesk.frame import load_ledger
-from certdesk.panels import make_cancellation_panel
+from certdesk.frame import LEDGER_COLUMNS, _typed, load_ledger
+from certdesk.panels import _annullamento, make_cancellation_panel
 from certdesk.panels._annullamento import CancellationPanel
+from certdesk.panels._people import MAX_MATCHES, normalise_cf, people_with_active
 from certdesk.reasons import Motivazione
 
 T0 = dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.UTC)
@@ -208,3 +214,116 @@ def test_a_broken_ledger_is_said_not_crashed(tmp_path: Path) -> None:
     panel.select(CF_PERSON)
     assert "REGISTRO_NON_LEGGIBILE" in panel.daemon.value
     assert panel.submit.layout.display == "none"
+
+
+# -- choosing among a large population -------------------------------------------------------
+
+CROWD = 200_000
+#: A person with many requests, in :func:`crowd_ledger`.
+CF_CROWD = "VRDGPP70C03L219K"
+
+
+def crowd_ledger(n: int, *, seed: int = 15, crowd_requests: int = 60) -> pd.DataFrame:
+    """An in-memory ledger (typed as :func:`load_ledger` types it) of ``n`` distinct people.
+
+    One request each, one in eight ``ANNULLATO``, one in 97 written in lower case, plus
+    :data:`CF_CROWD` with ``crowd_requests`` ``ATTIVATO`` ones. Built in memory because
+    writing and parsing a CSV of this size would be most of a test's time.
+    """
+    rng = random.Random(seed)
+    letters = string.ascii_uppercase
+    codici = [f"{''.join(rng.choices(letters, k=6))}{i:09d}X" for i in range(n)]
+    codici = [cf.lower() if i % 97 == 0 else cf for i, cf in enumerate(codici)]
+    stati = ["ANNULLATO" if i % 8 == 0 else "ATTIVATO" for i in range(n)]
+    codici += [CF_CROWD] * crowd_requests
+    stati += ["ATTIVATO"] * crowd_requests
+    rows = len(codici)
+    raw = pd.DataFrame({name: pd.Series([""] * rows, dtype=str) for name in LEDGER_COLUMNS})
+    raw["IdOperazione"] = [f"op-{i}" for i in range(rows)]
+    raw["CodiceFiscale"] = codici
+    raw["Stato"] = stati
+    raw["DataRichiesta"] = "2026-06-01T09:00:00Z"
+    raw["DataScadenza"] = "2027-06-01T09:00:00Z"
+    return _typed(raw, Path("ledger.csv"))
+
+
+@pytest.fixture(scope="module")
+def crowd() -> pd.DataFrame:
+    return crowd_ledger(CROWD)
+
+
+@pytest.fixture
+def crowd_panel(crowd: pd.DataFrame, tmp_path: Path,
+                monkeypatch: pytest.MonkeyPatch) -> CancellationPanel:
+    # the panel's only source of people is read_ledger: hand it the in-memory ledger
+    monkeypatch.setattr(_annullamento, "read_ledger", lambda _home: (crowd, ""))
+    return make_cancellation_panel(tmp_path)
+
+
+def test_prefix_matches_are_bounded_and_exact(crowd: pd.DataFrame) -> None:
+    index = people_with_active(crowd)
+    active = crowd[crowd["Stato"].astype("string") == "ATTIVATO"]
+    everyone = sorted({cf.upper() for cf in active["CodiceFiscale"]})
+    assert len(index) == len(everyone) > 150_000
+    rng = random.Random(4)
+    sampled = [cf[:rng.randint(1, 16)] for cf in rng.sample(everyone, 25)]
+    annullato = str(crowd["CodiceFiscale"].iloc[8])  # one in eight is ANNULLATO only
+    typed = ["", "a", " ab ", "ABC", "abcd", "Z", "ZZZZZZ", "0", "È", CF_CROWD.lower(),
+             annullato, *sampled]
+    counts = []
+    for prefix in typed:
+        wanted = normalise_cf(prefix)
+        matching = [cf for cf in everyone if cf.startswith(wanted)]
+        got = index.starting_with(prefix)
+        assert got == matching[:MAX_MATCHES], prefix
+        counts.append(len(matching))
+    assert index.starting_with(annullato) == []
+    # both sides of the bound were exercised: cut lists and complete short ones
+    assert max(counts) > MAX_MATCHES and any(0 < c < MAX_MATCHES for c in counts)
+    assert CF_CROWD in index and CF_CROWD.lower() + " " in index and annullato not in index
+
+
+def test_typing_a_codice_fiscale_in_full_selects_the_person(
+    crowd: pd.DataFrame, crowd_panel: CancellationPanel
+) -> None:
+    panel = crowd_panel
+    row = crowd.iloc[12_345]
+    assert row["Stato"] == "ATTIVATO"
+    cf = str(row["CodiceFiscale"])
+    for keystroke in range(1, len(cf)):  # typed a character at a time, in lower case
+        panel.codice_fiscale.value = cf[:keystroke].lower()
+        assert not shown(panel.submit.layout.display)
+        assert all(o.startswith(cf[:keystroke].upper()) for o in panel.codice_fiscale.options)
+    panel.codice_fiscale.value = cf.lower()
+    assert cf.upper() in panel.codice_fiscale.options
+    assert f">{row['IdOperazione']}<" in panel.certs.value and shown(panel.submit.layout.display)
+    assert panel.shown_cf == cf.upper()
+    # a person with many requests: one suggestion, every certificate listed
+    panel.codice_fiscale.value = CF_CROWD
+    assert list(panel.codice_fiscale.options) == [CF_CROWD]
+    assert "TUTTI i 60 certificati" in panel.notice.value
+    # typing someone else hides the form: it never files for the previous person
+    panel.codice_fiscale.value = CF_CROWD[:-1]
+    assert not shown(panel.submit.layout.display) and panel.certs.value == ""
+
+
+def widget_tree(widget: widgets.Widget) -> Iterator[widgets.Widget]:
+    yield widget
+    for child in getattr(widget, "children", ()):
+        yield from widget_tree(child)
+
+
+def test_the_browser_never_receives_the_population(crowd_panel: CancellationPanel) -> None:
+    panel = crowd_panel
+    assert len(panel.people) > 150_000
+    for typed in ["", "A", "ab", "ABC", CF_CROWD[:3], CF_CROWD, "", "Q"]:
+        panel.codice_fiscale.value = typed
+        state = panel.codice_fiscale.get_state()
+        assert 0 < len(state["options"]) <= MAX_MATCHES, typed
+        # everything the page's widgets hold stays small (a person's table included)
+        sent = sum(len(json.dumps(w.get_state(), default=str)) for w in widget_tree(panel))
+        assert sent < 64_000, (typed, sent)
+    panel.select(CF_CROWD)  # a lookup from code, then Cerca: still the bounded list
+    panel.cerca.click()
+    assert "TUTTI i 60 certificati" in panel.notice.value
+    assert 0 < len(panel.codice_fiscale.get_state()["options"]) <= MAX_MATCHES

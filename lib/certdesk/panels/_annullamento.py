@@ -29,6 +29,7 @@ from ._common import (
     read_ledger,
     table_html,
 )
+from ._people import PeopleIndex, normalise_cf, people_with_active
 
 __all__ = ["CancellationPanel", "make_cancellation_panel"]
 
@@ -42,13 +43,18 @@ class CancellationPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships
         self.interval = interval
         self.waiter = Waiter("certdesk-annullamento")
         self.ledger, problem = read_ledger(home)
+        self.people: PeopleIndex = people_with_active(self.ledger)
         self.active: pd.DataFrame = self.ledger.iloc[0:0]
+        self.shown_cf = ""  # whose certificates are on screen: what a filing names
+        self._quiet = False  # set while the panel itself writes the field
+        self._typed = ""  # what the suggestions answer: typed text, not a select() call
         self.cumulative = False
         self.last_receipt: dict[str, Any] | None = None
         self.last_input: Path | None = None
         self._build_person()
         self._build_form()
-        self.codice_fiscale.observe(lambda _c: self.select(), names="value")
+        self.codice_fiscale.observe(lambda _c: self._on_typing(), names="value")
+        self.codice_fiscale.on_msg(self._on_field_message)
         self.cerca.on_click(lambda _b: self.select())
         self.submit.on_click(self._on_submit)
         super().__init__(
@@ -63,7 +69,7 @@ class CancellationPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships
             ]
         )
         self.add_class("certdesk-cancellation")
-        self._refresh_options()
+        self._offer()
         self.daemon.value = health_banner(daemon_health(self.home)) + problem
 
     def _build_person(self) -> None:
@@ -71,7 +77,8 @@ class CancellationPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships
         self.daemon = widgets.HTML()
         self.codice_fiscale = widgets.Combobox(
             description="Codice fiscale", placeholder="digita o scegli", ensure_option=False,
-            continuous_update=False, style={"description_width": "initial"},
+            # every keystroke reaches the kernel, which answers with a bounded list
+            continuous_update=True, style={"description_width": "initial"},
         )
         self.codice_fiscale.add_class("certdesk-cf")
         self.cerca = widgets.Button(description="Cerca", icon="search")
@@ -119,19 +126,42 @@ class CancellationPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships
 
     # -- choosing the person ----------------------------------------------------------------
 
-    def _refresh_options(self) -> None:
-        active = self.ledger[self.ledger["Stato"].astype("string") == "ATTIVATO"]
-        self.codice_fiscale.options = sorted(set(active["CodiceFiscale"].dropna().astype(str)))
+    def _offer(self) -> None:
+        """The field's suggestions: a bounded prefix match, never the whole population."""
+        self.codice_fiscale.options = self.people.starting_with(self._typed)
+
+    def _on_typing(self) -> None:
+        if self._quiet:
+            return
+        cf = self._typed = normalise_cf(self.codice_fiscale.value)
+        self._offer()
+        if cf and cf in self.people:  # typed in full, or picked from the suggestions
+            self._select(cf)
+        elif cf != self.shown_cf:
+            # another person is being typed: never leave a form that files for the last one
+            self._show_person("", self.ledger.iloc[0:0], cumulative=False)
+
+    def _on_field_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
+        # Enter in the field (the front end's "submit" event): search even for a codice
+        # fiscale with nothing ATTIVATO, so the page can say there is nothing to cancel
+        if isinstance(content, dict) and content.get("event") == "submit":
+            self.select()
 
     def select(self, codice_fiscale: str | None = None) -> None:
         """Show the ATTIVATO certificates of a codice fiscale (re-reading the ledger)."""
         if codice_fiscale is not None and codice_fiscale != self.codice_fiscale.value:
-            self.codice_fiscale.value = codice_fiscale  # observed: calls select() again
-            return
-        cf = self.codice_fiscale.value.strip().upper()
+            self._quiet = True
+            try:
+                self.codice_fiscale.value = codice_fiscale
+            finally:
+                self._quiet = False
+        self._select(normalise_cf(self.codice_fiscale.value))
+
+    def _select(self, cf: str) -> None:
         self.ledger, problem = read_ledger(self.home)
+        self.people = people_with_active(self.ledger)
         self.daemon.value = health_banner(daemon_health(self.home)) + problem
-        self._refresh_options()
+        self._offer()  # the people may have changed since the last keystroke
         if not cf:
             self._show_person("", self.ledger.iloc[0:0], cumulative=False)
             return
@@ -144,6 +174,7 @@ class CancellationPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships
     def _show_person(self, cf: str, active: pd.DataFrame, *, cumulative: bool) -> None:
         self.active = active
         self.cumulative = cumulative
+        self.shown_cf = cf
         has_active = not active.empty
         if not has_active:
             # the words first, then the button goes: a person never sees a stale list
@@ -199,7 +230,7 @@ class CancellationPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships
         if self.waiter.busy:
             self._say("warn", "Una richiesta è già in elaborazione: attendi il suo esito.")
             return
-        cf = self.codice_fiscale.value.strip().upper()
+        cf = self.shown_cf  # the person whose certificates are listed, not a half-typed one
         if self.active.empty:
             self._say("error", "Nessun certificato ATTIVATO da annullare.")
             return
