@@ -139,6 +139,23 @@ def test_a_service_that_dies_stops_the_daemon(fresh_home: tuple[Path, int]) -> N
         run.close()
 
 
+def test_the_service_does_not_outlive_a_killed_run(fresh_home: tuple[Path, int]) -> None:
+    """kill -9 of ``certdesk run`` alone (not its group): the service goes too, and frees
+    the port for the next ``make run``; an orphan would keep it (ASCOLTO_NON_DISPONIBILE)."""
+    home, port = fresh_home
+    run = Run(home)
+    try:
+        run.wait_running()
+        (service,) = run.service_pids()
+        os.kill(run.proc.pid, signal.SIGKILL)
+        run.proc.wait(10)
+        wait_for(lambda: not _is_serve(service), 15, "the orphaned service to stop")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))  # the port is free again
+    finally:
+        run.close()
+
+
 def test_a_taken_port_stops_run_before_the_daemon_starts(fresh_home: tuple[Path, int]) -> None:
     home, port = fresh_home
     with socket.socket() as taken:

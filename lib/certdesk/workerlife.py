@@ -24,7 +24,7 @@ import signal
 import sys
 from collections.abc import Callable
 
-__all__ = ["bind_to_parent"]
+__all__ = ["bind_to_parent", "die_with_parent"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -39,13 +39,21 @@ def _load_prctl() -> Callable[..., int] | None:
     return prctl
 
 
-def bind_to_parent(parent_pid: int) -> None:
-    """In a worker, right after the fork: die with ``parent_pid``, ignore Ctrl-C."""
+def die_with_parent(parent_pid: int, signum: signal.Signals = signal.SIGKILL) -> None:
+    """Have the kernel send ``signum`` to this process when ``parent_pid`` (its parent)
+    dies; exit at once if it has died already. Also for ``certdesk serve`` started by
+    ``certdesk run`` (SIGTERM: it stops as on any SIGTERM), which would otherwise keep the
+    port after a ``kill -9`` of ``run``."""
     prctl = _load_prctl()
     if prctl is not None:
-        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        prctl(_PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
     if os.getppid() != parent_pid:
         os._exit(1)  # the parent died between the fork and the prctl
+
+
+def bind_to_parent(parent_pid: int) -> None:
+    """In a worker, right after the fork: die with ``parent_pid``, ignore Ctrl-C."""
+    die_with_parent(parent_pid)
     with contextlib.suppress(ValueError, OSError):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

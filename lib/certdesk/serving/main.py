@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 
 from ..codes import refusal
 from ..config import Config, load_config, public_urls
@@ -13,6 +14,7 @@ from ..daemon.logs import setup_logging
 from ..home import Home
 from ..outbox import Outbox
 from ..publication import PublicUrls, parse_listen
+from ..workerlife import die_with_parent
 from .options import listen_of
 from .server import ServeOptions, build_publication, serve_until_stopped
 
@@ -52,6 +54,8 @@ def announce(urls: PublicUrls, host: str, port: int, config: Config) -> None:
 
 def serve(home: Home, args: argparse.Namespace) -> int:
     """Run the publication service of ``home`` in the foreground; its exit code."""
+    if args.parent_pid is not None:
+        die_with_parent(args.parent_pid, signal.SIGTERM)
     setup_logging(args.log_format)
     config = load_config(home.root)
     host, port = listen_of(config, args.listen)

@@ -35,6 +35,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
     # certdesk run: a pipe on which the service says it is listening (then closes it)
     parser.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
+    # certdesk run: the service stops when that process dies, even by kill -9
+    parser.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
 
 
 def listen_of(config: Config, listen: str | None) -> tuple[str, int]:

@@ -10,7 +10,8 @@ one interpreter lock with the daemon, which decides, signs and publishes. The or
 3. the daemon runs here, in the foreground (``certdesk watch``);
 4. Ctrl-C reaches both (one process group) and each stops; SIGTERM to this process stops
    the daemon, then the service; a service that stops by itself stops the daemon too.
-   Either way neither outlives ``run``.
+   Either way neither outlives ``run``, not even a ``kill -9`` of it (the service asks
+   the kernel for SIGTERM when ``run`` dies: ``workerlife.die_with_parent``).
 
 The child gets no CA passphrase: the service never needs it.
 """
@@ -83,6 +84,7 @@ class _Service:
             sys.executable, "-c", "import sys; from certdesk.cli import main; sys.exit(main())",
             "--home", str(home.root), "serve", "--listen", listen,
             "--log-format", args.log_format, "--ready-fd", str(write_end),
+            "--parent-pid", str(os.getpid()),
         ]  # fmt: skip
         try:
             self.process = subprocess.Popen(
