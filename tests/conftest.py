@@ -4,6 +4,7 @@ outbox) that the use-case test files share."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -375,22 +376,31 @@ def ca(home: Path) -> CertificateAuthority:
     return CertificateAuthority.load(where, load_config(where.root), PASSPHRASE.encode())
 
 
-@pytest.fixture
-def engine(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    """An engine on ``home`` in this process, with chunks of 2 (the first of 1)."""
+@contextlib.contextmanager
+def opened_engine(
+    home: Path, monkeypatch: pytest.MonkeyPatch, *, workers: int, batch_size: int
+) -> Iterator[Engine]:
+    """An engine on ``home`` in this process, recovered, closed afterwards."""
     from daemon_support import configure
 
     from certdesk.home import Home
     from certdesk.runtime import open_engine
 
     monkeypatch.setenv("CERTDESK_CA_PASSPHRASE", PASSPHRASE)
-    configure(home, batch_size=2)  # chunks of 2 (the first of 1)
-    opened = open_engine(Home.at(home), workers=1)
+    configure(home, batch_size=batch_size)
+    opened = open_engine(Home.at(home), workers=workers)
     opened.recover()
     try:
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture
+def engine(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    """An engine on ``home`` in this process, with chunks of 2 (the first of 1)."""
+    with opened_engine(home, monkeypatch, workers=1, batch_size=2) as opened:
+        yield opened
 
 
 @pytest.fixture

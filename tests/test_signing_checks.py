@@ -10,7 +10,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
-from daemon_support import configure
 from engine_support import cf_n as _cf
 from engine_support import csr_for, key_n
 
@@ -19,10 +18,9 @@ from certdesk.home import Home
 from certdesk.intake import claim
 from certdesk.operations import deciding
 from certdesk.policy import InspectedRequest
-from certdesk.runtime import open_engine
 from certdesk.service import Engine
 from certdesk.signing import CheckJob, InProcessSigner, PendingChecks, PoolSigner
-from conftest import PASSPHRASE
+from conftest import PASSPHRASE, opened_engine
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -36,14 +34,9 @@ def _csr(cf: str) -> bytes:
 
 @pytest.fixture
 def engine(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    monkeypatch.setenv("CERTDESK_CA_PASSPHRASE", PASSPHRASE)
-    configure(home, batch_size=4)
-    opened = open_engine(Home.at(home), workers=2)
-    opened.recover()
-    try:
+    """Two worker processes: the checks go to them."""
+    with opened_engine(home, monkeypatch, workers=2, batch_size=4) as opened:
         yield opened
-    finally:
-        opened.close()
 
 
 def _drop(engine: Engine, files: Sequence[tuple[str, bytes]]) -> list[dict[str, object]]:
