@@ -11,6 +11,7 @@ an :class:`Outbox` for a path, and no other module joins a name to an outbox fol
     outbox/ledger.csv, outbox/journal.csv the ledger and the hash-chained journal
     outbox/ca/root.pem, issuing.pem, chain.pem, issuing.crl (DER), issuing.crl.pem
     outbox/ocsp/<serial-hex>.der          pre-signed OCSP response (``certdesk.revocation``)
+    outbox/ledger.parquet/<IdOperazione>.parquet   the ledger as Parquet parts
     outbox/daemon.json                    the daemon's heartbeat
 
 Files appear atomically: each is written aside, under a hidden ``.<name>.<...>.tmp`` in
@@ -63,9 +64,14 @@ class Outbox:
         return self.root / "ocsp"
 
     @cached_property
+    def columnar_ledger(self) -> Path:
+        """The ledger as Parquet parts (``certdesk.outbox_columnar``)."""
+        return self.root / "ledger.parquet"
+
+    @cached_property
     def folders(self) -> tuple[Path, ...]:
         """``outbox/`` and each folder in it, parents first."""
-        return (self.root, self.certs, self.receipts, self.ca, self.ocsp)
+        return (self.root, self.certs, self.receipts, self.ca, self.ocsp, self.columnar_ledger)
 
     # -- files of their own ------------------------------------------------------------
     @cached_property

@@ -32,6 +32,7 @@ from .fsutil import (
 )
 from .home import Home
 from .outbox import Outbox
+from .outbox_columnar import ColumnarLedger
 from .outbox_journal import JournalFile
 from .outbox_ledger import LedgerFile
 from .records import RequestRecord
@@ -46,6 +47,7 @@ class Publisher:
         self.outbox = Outbox.of(home)
         self.ledger_file = LedgerFile(self.outbox)
         self.journal_file = JournalFile(self.outbox)
+        self.columnar = ColumnarLedger(self.outbox)
         self.ledger = self.outbox.ledger
         self.journal = self.outbox.journal
 

@@ -112,6 +112,9 @@ class Engine:
     def idle_work(self, *, ahead: bool = True) -> int:
         return upkeep.idle_work(self._parts, ahead=ahead)
 
+    def catch_up_columnar(self) -> int:
+        return upkeep.catch_up_columnar(self._parts)
+
     def republish(self) -> dict[str, int]:
         return upkeep.republish(self._parts)
 

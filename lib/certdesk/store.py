@@ -220,6 +220,32 @@ class Store:
         while rows := cursor.fetchmany(10_000):
             yield rows
 
+    def iter_request_texts_between(
+        self, low: str, high: str | None
+    ) -> Iterator[list[RequestText]]:
+        """``iter_request_texts`` of the IdOperazioni from ``low`` (included) to ``high``
+        (excluded; None: to the last), in chunks: one part of the columnar ledger."""
+        if high is None:
+            cursor = self._conn.execute(
+                f"{REQUEST_TEXT} WHERE id_operazione >= ? ORDER BY id_operazione", (low,)
+            )
+        else:
+            cursor = self._conn.execute(
+                f"{REQUEST_TEXT} WHERE id_operazione >= ? AND id_operazione < ?"
+                " ORDER BY id_operazione",
+                (low, high),
+            )
+        while rows := cursor.fetchmany(10_000):
+            yield rows
+
+    def ids_changed_since(self, seq: int) -> list[str]:
+        """The IdOperazioni of the requests changed by events after ``seq``, sorted."""
+        rows = self._conn.execute(
+            "SELECT DISTINCT id_operazione FROM events WHERE seq > ? ORDER BY id_operazione",
+            (seq,),
+        ).fetchall()
+        return [row[0] for row in rows]
+
     def request_text(self, id_op: str) -> RequestText | None:
         """One request as ``iter_request_texts`` gives it."""
         row: RequestText | None = self._conn.execute(

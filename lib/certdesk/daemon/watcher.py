@@ -89,6 +89,8 @@ class Daemon:
         self._recovery_tried = 0.0
         self._last_periodic = time.monotonic()
         self._idle_paused_until = 0.0
+        self._last_columnar = time.monotonic()
+        self._columnar_paused_until = 0.0
         self._failed = False  # --once: the loop itself failed
         self._folders: HomeFolders | None = None
         self._reserve = SpaceReserve(
@@ -281,6 +283,21 @@ class Daemon:
                 return
             log.exception("periodic work (expiry, CRL) failed")
 
+    def _catch_up_columnar(self) -> None:
+        """outbox/ledger.parquet/ up to the store: a few parts rewritten, or nothing."""
+        now = time.monotonic()
+        if now < self._columnar_paused_until:
+            return
+        self._last_columnar = now
+        try:
+            self.engine.catch_up_columnar()
+        except Exception as exc:
+            if (fault := machine_fault(exc)) is not None:
+                self._enter_pause(fault)
+                return
+            log.exception("outbox/ledger.parquet could not be updated; trying again later")
+            self._columnar_paused_until = now + self.options.busy_periodic_seconds
+
     def _idle_work(self) -> bool:
         """One short slice of idle work (OCSP pre-signing, CRL entries), between two looks
         at inbox/; False when nothing is due (or it failed: then it rests until the next
@@ -358,18 +375,25 @@ class Daemon:
                 continue  # more may have arrived while processing
             if options.once:
                 if next_check is None:
-                    self._periodic()  # --once leaves nothing pending: OCSP too
-                    while not self._stop.is_set() and self._idle_work():
-                        pass
+                    self._finish_once()
                     return
                 self._stop.wait(min(next_check, 0.1))
                 continue
-            if self._pause.fault is None and self._idle_work():
-                continue  # one slice done: look at inbox/ before the next
+            if self._pause.fault is None:
+                self._catch_up_columnar()  # nothing to do: the panels see everything now
+                if self._idle_work():
+                    continue  # one slice done: look at inbox/ before the next
             timeout = min(options.rescan_seconds, self.heartbeat.every)
             if next_check is not None:
                 timeout = min(timeout, next_check)
             self._wakeup.event.wait(max(timeout, 0.01))
+
+    def _finish_once(self) -> None:
+        """--once leaves nothing pending: expiry, CRL, the columnar ledger, OCSP too."""
+        self._periodic()
+        self._catch_up_columnar()
+        while not self._stop.is_set() and self._idle_work():
+            pass
 
     def _step(self) -> tuple[bool, float | None]:
         """One turn: look at inbox/, process what is ready, do the periodic work.
@@ -394,5 +418,7 @@ class Daemon:
         if now - self._last_periodic >= every:
             self._periodic()
             self._last_periodic = time.monotonic()
+        if ready and now - self._last_columnar >= options.columnar_seconds:
+            self._catch_up_columnar()
         self.heartbeat.maybe_write()
         return bool(ready), next_check

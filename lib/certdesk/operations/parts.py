@@ -45,3 +45,9 @@ class Parts:
         (``outbox_ledger.refresh_ledger``). Without ``release_old`` the caller frees the
         replaced file later (after its receipts)."""
         refresh_ledger(self.publisher, self.store, changed, release_old=release_old)
+        # the columnar copy too, so that a receipt's change shows in the panels at once
+        self.publisher.columnar.catch_up(self.store)
+
+    def catch_up_columnar(self) -> int:
+        """Bring ``outbox/ledger.parquet/`` up to the store (``outbox_columnar``)."""
+        return self.publisher.columnar.catch_up(self.store)

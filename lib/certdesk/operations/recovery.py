@@ -64,6 +64,7 @@ def finish_interrupted(parts: Parts, *, at_start: bool = False) -> list[Outcome]
         cancelled.extend(receipt.cancelled)
         rows.extend(_republish_certificate(parts, record))
     _catch_up_ledger(parts, rows, at_start=at_start)
+    parts.catch_up_columnar()
     parts.publisher.catch_up_journal(parts.store)
     parts.revocation.publish_crl_if_due(
         force=bool(cancelled) or not parts.revocation.crl_exists(), now=parts.clock()

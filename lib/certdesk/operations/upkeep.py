@@ -5,6 +5,8 @@
 - ``periodic``: expiry, the CRL before its nextUpdate, a checkpoint of the store's WAL;
 - ``idle_work``: one slice of tens of milliseconds (OCSP responses missing or going
   stale, then the next CRL's entries), so a new input never waits longer;
+- ``catch_up_columnar``: ``outbox/ledger.parquet/`` brought up to the store (the daemon
+  calls it when idle, and every few seconds of a backlog);
 - ``republish``: every file of ``outbox/`` rebuilt from the store.
 """
 
@@ -15,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from .parts import Parts
 
-__all__ = ["idle_work", "periodic", "republish", "sweep_expired"]
+__all__ = ["catch_up_columnar", "idle_work", "periodic", "republish", "sweep_expired"]
 
 # CRL entries built ahead per idle slice: tens of milliseconds of work.
 _CRL_ENTRIES_SLICE = 2000
@@ -52,6 +54,11 @@ def idle_work(parts: Parts, *, ahead: bool = True) -> int:
     return done
 
 
+def catch_up_columnar(parts: Parts) -> int:
+    """The columnar ledger's rows changed since it was last written; 0 when current."""
+    return parts.catch_up_columnar()
+
+
 def republish(parts: Parts) -> dict[str, int]:
     """Rebuild every file of ``outbox/`` from the store (certificates byte for byte)."""
     publisher, store = parts.publisher, parts.store
@@ -68,6 +75,7 @@ def republish(parts: Parts) -> dict[str, int]:
         receipts += 1
     publisher.sync_folders()
     parts.refresh_ledger()
+    publisher.columnar.rebuild(store)
     publisher.rebuild_journal(store)
     parts.revocation.publish_crl(parts.clock())
     with store.transaction() as txn:

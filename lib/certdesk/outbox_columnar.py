@@ -1,0 +1,216 @@
+"""``outbox/ledger.parquet/``: the ledger as Apache Parquet, for analysts and the panels.
+
+``ledger.csv`` stays what programs read; this copy is what a query engine reads (the
+panels' DuckDB, ``certdesk.frame.load_ledger``, an analyst's ``pd.read_parquet``). It has
+the same rows and columns, typed: text (empty cells are nulls), ``Stato`` and
+``Motivazione`` dictionary-encoded, the three dates UTC timestamps.
+
+**Parts.** The rows, in IdOperazione order, are cut into parts of :data:`ROWS_PER_PART`
+rows, one file each, named by its first IdOperazione (``20261201-000000001.parquet``).
+New requests only ever take IdOperazioni above every other, so they land in the last
+part, and a new part starts when it is full: a change rewrites one part (tens of
+milliseconds), never the whole history. An IdOperazione below the first part's name (a
+clock set back) belongs to the first part.
+
+**When is it current?** Every change of a row is a journal event in the store, so the
+copy records the last event it shows (``_certdesk.json``, written after its parts) and
+:meth:`ColumnarLedger.catch_up` rewrites the parts of the rows changed by later events.
+A crash between a part and the record only makes the next catch-up rewrite that part
+again. The daemon catches up after every change to existing rows (before the receipts,
+as for ledger.csv), whenever it has nothing to do, and every few seconds during a
+backlog; a start-up catches up what a crash left out, and ``certdesk republish``
+rebuilds the copy whole.
+
+Every file is written aside and renamed; readers that list the folder ignore names
+starting with ``.`` or ``_`` (pyarrow's default; DuckDB's glob is ``*.parquet``).
+"""
+
+from __future__ import annotations
+
+import bisect
+import contextlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .fsutil import atomic_write, fsync_dir
+from .outbox import Outbox
+from .records import LEDGER_COLUMNS, RequestText, ledger_fields
+from .store import Store
+
+__all__ = ["LEDGER_SCHEMA", "ROWS_PER_PART", "ColumnarLedger", "ledger_table"]
+
+#: Rows per part: a part is rewritten whole when one of its rows changes.
+ROWS_PER_PART = 8192
+
+FORMAT = 1
+_MANIFEST = "_certdesk.json"
+_SUFFIX = ".parquet"
+
+_TIMESTAMP = pa.timestamp("us", tz="UTC")
+_DICTIONARY = pa.dictionary(pa.int8(), pa.string())
+_TYPES = {
+    "Stato": _DICTIONARY,
+    "Motivazione": _DICTIONARY,
+    "DataRichiesta": _TIMESTAMP,
+    "DataScadenza": _TIMESTAMP,
+    "DataAnnullamento": _TIMESTAMP,
+}
+#: The copy's columns: ledger.csv's, in its order, typed.
+LEDGER_SCHEMA = pa.schema([(name, _TYPES.get(name, pa.string())) for name in LEDGER_COLUMNS])
+
+
+def ledger_table(rows: Sequence[Sequence[str]]) -> pa.Table:
+    """ledger.csv's rows (its fields as text) as a table of :data:`LEDGER_SCHEMA`."""
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in LEDGER_COLUMNS]
+    arrays = []
+    for field, values in zip(LEDGER_SCHEMA, columns, strict=True):
+        text = pa.array([v or None for v in values], pa.string())
+        if field.type == _TIMESTAMP:
+            # ISO 8601 with a Z, as every certdesk file writes times
+            arrays.append(text.cast(_TIMESTAMP))
+        elif field.type == _DICTIONARY:
+            arrays.append(text.dictionary_encode().cast(_DICTIONARY))
+        else:
+            arrays.append(text)
+    return pa.Table.from_arrays(arrays, schema=LEDGER_SCHEMA)
+
+
+class ColumnarLedger:
+    """The copy under ``outbox/ledger.parquet/``; one writer at a time (the daemon's lock)."""
+
+    def __init__(self, outbox: Outbox, rows_per_part: int = ROWS_PER_PART) -> None:
+        self.folder = outbox.columnar_ledger
+        self.rows_per_part = rows_per_part
+        self._manifest = self.folder / _MANIFEST
+        self._seq: int | None = None  # the last event shown, once read or written
+
+    # -- what it shows ----------------------------------------------------------------
+    def shown_seq(self) -> int | None:
+        """The last journal event the copy shows; None when it has no (readable) record."""
+        if self._seq is None:
+            try:
+                manifest = json.loads(self._manifest.read_text(encoding="utf-8"))
+                if manifest.get("formato") == FORMAT and manifest.get(
+                    "righe_per_parte"
+                ) == self.rows_per_part:
+                    self._seq = int(manifest["seq"])
+            except (OSError, ValueError, KeyError, TypeError):
+                return None
+        return self._seq
+
+    def is_current(self, store: Store) -> bool:
+        return self.shown_seq() == store.last_event_seq()
+
+    def part_names(self) -> list[str]:
+        """The parts' first IdOperazioni, in order."""
+        try:
+            names = os.listdir(self.folder)
+        except FileNotFoundError:
+            return []
+        return sorted(
+            n[: -len(_SUFFIX)] for n in names if n.endswith(_SUFFIX) and n[0] not in "._"
+        )
+
+    # -- keeping it --------------------------------------------------------------------
+    def catch_up(self, store: Store) -> int:
+        """Rewrite the parts whose rows changed since the copy's record (everything, when
+        it has none, or records more than the store has); the rows written."""
+        target = store.last_event_seq()
+        shown = self.shown_seq()
+        if shown is None or shown > target:
+            return self.rebuild(store)
+        if shown == target:
+            return 0
+        written = self._rewrite(store, store.ids_changed_since(shown))
+        self._record(target)
+        return written
+
+    def rebuild(self, store: Store) -> int:
+        """Write the whole copy anew from the store; parts it no longer has are removed."""
+        target = store.last_event_seq()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        old = set(self.part_names())
+        self._invalidate()
+        written, new = self._write_from(store, "", None)
+        for name in old - set(new):
+            with contextlib.suppress(FileNotFoundError):
+                (self.folder / f"{name}{_SUFFIX}").unlink()
+        fsync_dir(self.folder)
+        self._record(target)
+        return written
+
+    def _rewrite(self, store: Store, changed: Sequence[str]) -> int:
+        """Rewrite the parts holding ``changed`` (sorted IdOperazioni)."""
+        names = self.part_names()
+        if not names:
+            written, _new = self._write_from(store, "", None)
+            fsync_dir(self.folder)
+            return written
+        touched = sorted({max(0, bisect.bisect_right(names, id_op) - 1) for id_op in changed})
+        written = 0
+        for index in touched:
+            if index == len(names) - 1:
+                continue  # the last part, with the new rows after it: below
+            low = "" if index == 0 else names[index]
+            rows = _rows(store.iter_request_texts_between(low, names[index + 1]))
+            self._write_part(names[index], rows)
+            written += len(rows)
+        if touched and touched[-1] == len(names) - 1:
+            low = "" if len(names) == 1 else names[-1]
+            more, _new = self._write_from(store, low, names[-1])
+            written += more
+        fsync_dir(self.folder)
+        return written
+
+    def _write_from(self, store: Store, low: str, first_name: str | None) -> tuple[int, list[str]]:
+        """Every row from ``low`` on, in parts of :attr:`rows_per_part`; the first part is
+        named ``first_name`` (an existing part), or by its first row."""
+        written, names = 0, list[str]()
+        for part in _cut(store.iter_request_texts_between(low, None), self.rows_per_part):
+            name = first_name if first_name is not None and not names else part[0][0]
+            self._write_part(name, part)
+            names.append(name)
+            written += len(part)
+        return written, names
+
+    def _write_part(self, name: str, rows: Sequence[Sequence[str]]) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        target = self.folder / f"{name}{_SUFFIX}"
+        aside = Outbox.aside(target, "write")
+        pq.write_table(ledger_table(rows), aside, compression="zstd", compression_level=1)
+        with open(aside, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.chmod(aside, 0o644)
+        os.replace(aside, target)
+
+    def _invalidate(self) -> None:
+        self._seq = None
+        with contextlib.suppress(FileNotFoundError):
+            self._manifest.unlink()
+
+    def _record(self, seq: int) -> None:
+        manifest = {"formato": FORMAT, "seq": seq, "righe_per_parte": self.rows_per_part}
+        atomic_write(self._manifest, json.dumps(manifest).encode("utf-8"))
+        self._seq = seq
+
+
+def _rows(chunks: Iterable[list[RequestText]]) -> list[tuple[str, ...]]:
+    return [ledger_fields(text) for chunk in chunks for text in chunk]
+
+
+def _cut(chunks: Iterable[list[RequestText]], size: int) -> Iterator[list[tuple[str, ...]]]:
+    """The ledger rows of ``chunks`` in lists of ``size`` (the last one shorter)."""
+    part: list[tuple[str, ...]] = []
+    for chunk in chunks:
+        for text in chunk:
+            part.append(ledger_fields(text))
+            if len(part) == size:
+                yield part
+                part = []
+    if part:
+        yield part
+
