@@ -315,3 +315,133 @@ the fsyncs and the daemon's logic, which take {own_ms:.3f} ms here.
 """)
 FLOOR_LEFT = "{left_ms:.3f} ms is left"
 FLOOR_NONE = "nothing is left ({left_ms:.3f} ms)"
+
+# -- panels and ledger at scale (benchmarks/panels_case.py) ---------------------------------
+PANELS_HEADING = "## Panels and ledger at scale"
+PANELS_SECTION = """\
+## Panels and ledger at scale
+
+Measured {started} by `{command}` on {cores} cores shared with other work (load average
+{load1:.2f} / {load5:.2f} / {load15:.2f} at the start); {browser}. Budgets met: {met} of
+{targeted}{missed}.
+
+{table}
+
+{method}
+
+"""
+PANELS_BROWSER_RUN = "browser figures are medians of {passes} pass(es), memory the largest"
+PANELS_BROWSER_SKIPPED = "no browser figures ({why})"
+PANELS_MISSED_AT = "MISSED at {sizes}"
+PANELS_GROWTH_HEADER = "{first} → {last}"
+PANELS_GROWTH = "{ratio:.1f}x"
+PANELS_BUDGET_BOLD = "**{status}**"
+PANELS_NONE = "–"
+PANELS_COLUMNS_FIRST = "measure"
+PANELS_COLUMNS_LAST = ("budget", "status")
+
+
+@dataclass(frozen=True)
+class PanelText:
+    """One row of the panels' table: its name, a cell's template, its budget (if any)."""
+
+    measure: str
+    cell: str
+    budget: str = ""
+
+
+PANEL_POPULATE = PanelText("populate (scale.populate, SQLite in bulk)", "{s:.1f} s")
+PANEL_CSV = PanelText("ledger.csv export (Publisher.rebuild_ledger)", "{s:.1f} s, {mib:.1f} MiB")
+PANEL_PARQUET = PanelText(
+    "ledger.parquet/ rebuild (ColumnarLedger.rebuild)", "{s:.1f} s, {mib:.1f} MiB, {parts} parts"
+)
+PANEL_LOAD_WHOLE = PanelText(
+    "load_ledger(home), whole, median of {n}", "{main:.2f} s", "<= {budget:.1f} s"
+)
+PANEL_LOAD_PERSON = PanelText(
+    "load_ledger(home, codice_fiscale=...), median of {n} people (worst)",
+    "{main:.0f} ms ({worst:.0f})",
+    "<= {budget:.0f} ms",
+)
+PANEL_ENGINE = PanelText(
+    "{question}: pyarrow dataset / DuckDB (LedgerQuery), median of {n}",
+    "{arrow:.0f} / {main:.0f} ms",
+)
+ENGINE_QUESTIONS = {
+    "person": "one person's rows",
+    "states": "counts by state",
+    "page": "page of the 50 newest ANNULLATO",
+    "months": "issued per month (Europe/Rome)",
+}
+PANEL_SERVER = PanelText("certdesk admin: start -> listening", "{main:.1f} s")
+PANEL_STATO_VISIBLE = PanelText(
+    "Stato: navigation -> counters and table shown", "{main:.2f} s", "<= {budget:.0f} s"
+)
+PANEL_CHARTS_FIRST = PanelText("Stato: navigation -> the four charts drawn", "{main:.2f} s")
+PANEL_FILTER_CF = PanelText(
+    "Stato: codice fiscale part + Enter -> counters changed", "{main:.0f} ms",
+    "<= {budget:.0f} ms",
+)
+PANEL_CHARTS_FILTER = PanelText("Stato: that Enter -> every chart redrawn", "{main:.0f} ms")
+PANEL_FILTER_CLEAR = PanelText(
+    "Stato: codice fiscale cleared + Enter -> counters changed", "{main:.0f} ms",
+    "<= {budget:.0f} ms",
+)
+PANEL_NEXT_PAGE = PanelText(
+    "Stato: next page of the whole ledger -> table changed", "{main:.0f} ms",
+    "<= {budget:.0f} ms",
+)
+PANEL_FILTER_STATE = PanelText(
+    "Stato: state ANNULLATO chosen -> counters changed", "{main:.0f} ms", "<= {budget:.0f} ms"
+)
+PANEL_EXPORT = PanelText(
+    "Stato: Esporta CSV of the ANNULLATO rows -> link shown; then the download",
+    "{main:.2f} s; {download:.2f} s, {mib:.1f} MiB",
+)
+PANEL_STATO_RSS = PanelText(
+    "Stato: kernel RSS, page open / after the export (peak)",
+    "{open:.0f} / {main:.0f} MiB ({peak:.0f})",
+    "<= {budget:.0f} MiB",
+)
+PANEL_STATO_GONE = PanelText("Stato: page closed -> its kernel's process gone", "{main:.2f} s")
+PANEL_ANNULLAMENTO_VISIBLE = PanelText(
+    "Annullamento: navigation -> panel shown", "{main:.2f} s", "<= {budget:.0f} s"
+)
+PANEL_SUGGEST = PanelText(
+    "Annullamento: codice fiscale prefix typed -> suggestions changed", "{main:.0f} ms",
+    "<= {budget:.0f} ms",
+)
+PANEL_ANNULLAMENTO_RSS = PanelText(
+    "Annullamento: kernel RSS, page open (peak)", "{main:.0f} MiB ({peak:.0f})",
+    "<= {budget:.0f} MiB",
+)
+PANEL_ANNULLAMENTO_GONE = PanelText(
+    "Annullamento: page closed -> its kernel's process gone", "{main:.2f} s"
+)
+PANELS_NOTE_PASS = "pass {n}: {notes}"
+PANELS_METHOD = _paragraph("""
+**How**: each home is filled by `scale.populate` ({states}), then `ledger.csv` is exported
+and `ledger.parquet/` rebuilt from the store, each timed, and the home is synced to disk.
+In this process: `certdesk.frame.load_ledger` of the whole ledger ({repeat} runs) and of
+{people} sampled people, one run each; then the same four questions asked of pyarrow's
+dataset API (`pyarrow.dataset.dataset(folder).to_table(filter=...)`, the dataset opened for
+each question as DuckDB's glob is; the page found as `LedgerQuery.page` finds it, ids
+first, then their rows) and of DuckDB through `LedgerQuery` ({repeat} runs each; the two
+answers must be equal). In Chromium (Debian's, headless, through Playwright, offline):
+`certdesk --home H admin` on 127.0.0.1 with a token; each pass is a fresh browser context
+that opens Stato (timed from `page.goto` until the counters and the table are on screen,
+polled every animation frame), types the first 8 characters of a sampled codice fiscale
+and presses Enter, clears it, turns to the next page of the whole ledger, chooses the
+state ANNULLATO (each timed until the counters or the table change), exports the
+ANNULLATO rows as CSV (until the link shows; then the download, whose rows must be the
+population's ANNULLATO count), and closes the page with its `beforeunload` (timed until
+the kernel's process has exited and `api/kernels` no longer lists it); then opens
+Annullamento and types the first 6 characters of that codice fiscale at once (timed until
+the field's suggestion list changes and holds it). A kernel's memory is its process' RSS
+(psutil, the Voila process' child started for that kernel) and its high-water mark
+(`VmHWM`), read after the charts are first drawn, after the export, and after the
+suggestions. Every time is what a person waits for, the round trip through Playwright
+included (a few milliseconds). The growth column is the figure at the largest home over
+the figure at the smallest. The machine is shared with other work (tests of other
+engineers), so the browser figures are medians of the passes.
+""")

@@ -27,6 +27,10 @@ class Sizes:
     serving_seconds: float = 5.0  # per wrk run
     root_key: str = "rsa4096"
     issuing_key: str = "rsa3072"
+    panels: tuple[int, ...] = (10_000, 100_000, 1_000_000)  # requests per panels home
+    panels_passes: int = 3  # browser passes per home; the medians count
+    panels_people: int = 20  # people whose rows load_ledger reads, one each
+    panels_repeat: int = 5  # runs of each in-process question
 
     @property
     def corpus(self) -> int:
@@ -51,6 +55,10 @@ SMOKE = Sizes(
     serving_seconds=1.0,
     root_key="rsa2048",
     issuing_key="rsa2048",
+    panels=(300,),
+    panels_passes=0,  # tests/test_bench_panels.py runs the browser pass
+    panels_people=5,
+    panels_repeat=2,
 )
 
 
@@ -69,6 +77,11 @@ class Targets:
     ocsp_rate: float = 5000.0  # responses/s at 50 clients
     ocsp_p99_ms: float = 20.0
     ocsp_static: float = 0.5  # times nginx serving the same files
+    panel_visible_s: float = 2.0  # Stato and Annullamento, navigation -> shown
+    panel_filter_s: float = 0.5  # each filter (and a prefix typed) -> the page changed
+    kernel_mib: float = 300.0  # a panel's kernel, RSS
+    load_whole_s: float = 1.5  # load_ledger(home)
+    load_person_ms: float = 100.0  # load_ledger(home, codice_fiscale=...)
 
     def e2e(self, workers: int) -> float | None:
         """The end-to-end target for ``workers``, None for counts without one."""

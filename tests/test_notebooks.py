@@ -146,8 +146,9 @@ def test_richiesta_runs_and_defaults_to_the_repository(tmp_path: Path) -> None:
 def test_stato_runs_on_the_real_ledger(issued_home: Path, monkeypatch: pytest.MonkeyPatch
                                        ) -> None:
     monkeypatch.setenv("CERTDESK_HOME", str(issued_home))
-    (shown,) = run("stato", "print(json.dumps({'home': str(panel.home), "
-                            "'rows': len(panel.filtered), 'table': panel.table.value, "
+    (shown,) = run("stato", "panel.wait_for_charts()\n"
+                            "print(json.dumps({'home': str(panel.home), "
+                            "'rows': panel.matching, 'table': panel.table.value, "
                             "'charts': [len(i.value) for i in panel.charts.values()]}))")
     assert shown["home"] == str(issued_home)
     assert shown["rows"] == 2

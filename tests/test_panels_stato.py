@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import csv
 import datetime as dt
 import io
@@ -26,7 +25,8 @@ from conftest_panels import (
 
 from certdesk.frame import LEDGER_COLUMNS, load_ledger
 from certdesk.panels import DaemonPause, _charts, daemon_health, make_status_panel
-from certdesk.panels._stato import StatusPanel, excel_available
+from certdesk.panels._export import excel_available
+from certdesk.panels._stato import StatusPanel
 from certdesk.records import RequestRecord, ledger_line
 from certdesk.states import Stato
 
@@ -37,6 +37,15 @@ CF_OTHER = "BNCLRA85M41F205X"
 @pytest.fixture(autouse=True)
 def fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("certdesk.panels._clock.now", lambda: NOW)
+
+
+@pytest.fixture(autouse=True)
+def exports_folder(tmp_path_factory: pytest.TempPathFactory,
+                   monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where the panel writes exports (certdesk admin names it in CERTDESK_EXPORTS)."""
+    folder = tmp_path_factory.mktemp("esportazioni")
+    monkeypatch.setenv("CERTDESK_EXPORTS", str(folder))
+    return folder
 
 
 @pytest.fixture
@@ -64,7 +73,7 @@ def table_ids(panel: StatusPanel) -> list[str]:
 
 def test_table_counters_and_highlight(home: Path) -> None:
     panel = make_status_panel(home)
-    assert len(panel.filtered) == 8
+    assert panel.matching == 8
     assert table_ids(panel)[0] == "op-new"  # newest request first
     assert set(table_ids(panel)) == {r for r in load_ledger(home)["IdOperazione"]}
     counters = panel.counters.value
@@ -119,10 +128,12 @@ def test_request_date_filter_uses_italian_days(tmp_path: Path) -> None:
 
 def test_charts_are_drawn(home: Path) -> None:
     panel = make_status_panel(home)
+    assert panel.wait_for_charts()
     for key, image in panel.charts.items():
         assert bytes(image.value).startswith(b"\x89PNG"), key
     before = panel.charts["stato"].value
     panel.codice_fiscale.value = CF_COMPANY
+    assert panel.wait_for_charts()
     assert panel.charts["stato"].value != before  # charts follow the filters
 
 
@@ -150,26 +161,36 @@ def test_chart_data(home: Path) -> None:
     assert int(reasons.sum()) == 2
 
 
-def exported(panel: StatusPanel, css: str) -> tuple[str, bytes]:
-    link = re.search(rf'class="{css}" download="([^"]+)" href="data:[^;]+;base64,([^"]+)"',
-                     panel.exports.value)
+def export(panel: StatusPanel, kind: str, folder: Path) -> tuple[str, bytes]:
+    """Press an export button, wait for the file, and return its name and bytes."""
+    button = panel.csv_button if kind == "csv" else panel.xlsx_button
+    button.click()
+    assert panel.exporter.join(60) and panel.exporter.error is None, panel.exporter.error
+    link = re.search(rf'class="certdesk-export-{kind}" download="([^"]+)" '
+                     r'href="certdesk/esportazioni/([^"?]+)\?download=1"', panel.exports.value)
     assert link is not None, panel.exports.value
-    return link.group(1), base64.b64decode(link.group(2))
+    assert link.group(1) == link.group(2)
+    path = folder / link.group(1)
+    assert path.stat().st_mode & 0o077 == 0  # the export is the administrators' alone
+    return link.group(1), path.read_bytes()
 
 
-def test_export_of_the_filtered_table(home: Path, tmp_path_factory: pytest.TempPathFactory
-                                      ) -> None:
+def test_export_of_the_filtered_table(home: Path, exports_folder: Path,
+                                      tmp_path_factory: pytest.TempPathFactory) -> None:
     panel = make_status_panel(home)
     panel.stato.value = "ATTIVATO"
     assert panel.exports.value == ""
-    panel.export.click()
-    name, data = exported(panel, "certdesk-export-csv")
-    assert re.fullmatch(r"certificati-\d{8}-\d{4}\.csv", name)
+    assert panel.csv_button.description == "Esporta CSV (3 righe)"  # said before it starts
+    name, data = export(panel, "csv", exports_folder)
+    assert re.fullmatch(r"certificati-\d{8}-\d{4}-[0-9a-f]{12}\.csv", name)
     out = tmp_path_factory.mktemp("export") / "ledger.csv"
     out.write_bytes(data)
     assert next(csv.reader(io.StringIO(data.decode()))) == list(LEDGER_COLUMNS)
-    again = load_ledger(out)  # the export is a ledger: it reads back to the same frame
-    pd.testing.assert_frame_equal(again, panel.filtered.reset_index(drop=True))
+    again = load_ledger(out)  # the export is a ledger: the filter applied to the CSV
+    expected = load_ledger(home, stati=["ATTIVATO"])
+    pd.testing.assert_frame_equal(
+        again.sort_values("IdOperazione").reset_index(drop=True),
+        expected.sort_values("IdOperazione").reset_index(drop=True))
     assert set(again["IdOperazione"]) == {"op-soon", "op-late", "op-co1"}
     # changing a filter drops links to the old selection
     panel.stato.value = ""
@@ -177,10 +198,9 @@ def test_export_of_the_filtered_table(home: Path, tmp_path_factory: pytest.TempP
 
 
 @pytest.mark.skipif(not excel_available(), reason="openpyxl not installed")
-def test_export_to_excel(home: Path) -> None:
+def test_export_to_excel(home: Path, exports_folder: Path) -> None:
     panel = make_status_panel(home)
-    panel.export.click()
-    name, data = exported(panel, "certdesk-export-xlsx")
+    name, data = export(panel, "xlsx", exports_folder)
     assert name.endswith(".xlsx")
     sheet = pd.read_excel(io.BytesIO(data), sheet_name="Certificati", engine="openpyxl")
     assert list(sheet.columns) == list(LEDGER_COLUMNS)
@@ -212,11 +232,10 @@ def hostile_home(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_csv_export_neutralises_formulas(hostile_home: Path) -> None:
+def test_csv_export_neutralises_formulas(hostile_home: Path, exports_folder: Path) -> None:
     ledger_before = (hostile_home / "outbox" / "ledger.csv").read_bytes()
     panel = make_status_panel(hostile_home)
-    panel.export.click()
-    _name, data = exported(panel, "certdesk-export-csv")
+    _name, data = export(panel, "csv", exports_folder)
     rows = {r["IdOperazione"]: r for r in csv.DictReader(io.StringIO(data.decode(), newline=""))}
     for i, text in enumerate(HOSTILE):
         assert rows[f"op-h{i}"]["FileOrigine"] == "'" + text
@@ -235,16 +254,16 @@ def test_csv_export_neutralises_formulas(hostile_home: Path) -> None:
     assert (hostile_home / "outbox" / "ledger.csv").read_bytes() == ledger_before
     raw = {r["IdOperazione"]: r for r in read_ledger_rows(hostile_home)}
     assert [raw[f"op-h{i}"]["FileOrigine"] for i in range(len(HOSTILE))] == list(HOSTILE)
-    assert set(panel.ledger["FileOrigine"]) >= set(HOSTILE)
+    assert set(load_ledger(hostile_home)["FileOrigine"]) >= set(HOSTILE)
     record = RequestRecord("op-r", CF_PERSON, "utente", Stato.ATTIVATO, NOW, "OK", HOSTILE[0])
     assert ledger_line(record).endswith(',"=HYPERLINK(""http://x"",""y"")"\n')
 
 
 @pytest.mark.skipif(not excel_available(), reason="openpyxl not installed")
-def test_excel_export_writes_text_never_formulas(hostile_home: Path) -> None:
+def test_excel_export_writes_text_never_formulas(hostile_home: Path,
+                                                 exports_folder: Path) -> None:
     panel = make_status_panel(hostile_home)
-    panel.export.click()
-    _name, data = exported(panel, "certdesk-export-xlsx")
+    _name, data = export(panel, "xlsx", exports_folder)
     sheet = openpyxl.load_workbook(io.BytesIO(data))["Certificati"]
     header = [cell.value for cell in sheet[1]]
     rows = {
@@ -273,15 +292,17 @@ def test_excel_export_writes_text_never_formulas(hostile_home: Path) -> None:
     assert plain["Motivazione"].value is None
 
 
-def test_empty_home(tmp_path: Path) -> None:
+def test_empty_home(tmp_path: Path, exports_folder: Path) -> None:
     panel = make_status_panel(tmp_path)
     assert "Il registro è vuoto" in panel.table.value
     assert "<b>0</b> richieste su 0" in panel.counters.value
+    assert panel.wait_for_charts()
     assert all(bytes(img.value).startswith(b"\x89PNG") for img in panel.charts.values())
     assert "certdesk-daemon-ko" in panel.daemon.value
     assert "mai stato avviato" in panel.daemon.value
-    panel.export.click()
+    _name, data = export(panel, "csv", exports_folder)
     assert "CSV (0 righe)" in panel.exports.value
+    assert next(csv.reader(io.StringIO(data.decode()))) == list(LEDGER_COLUMNS)
 
 
 def test_refresh_reads_the_ledger_again(home: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import json
 import logging
 import os
 import re
@@ -20,10 +21,10 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus, urlsplit
 
 import pytest
@@ -31,7 +32,7 @@ import pytest
 from certdesk import logredact, webapp
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Browser, Page, Playwright, Route
 from conftest_panels import CF_COMPANY, CF_PERSON, REPO, RealDaemon, openssl_csr
 
 from certdesk.frame import load_ledger
@@ -53,7 +54,8 @@ def test_command_listens_on_loopback_with_token_and_culling(tmp_path: Path) -> N
     assert command[1:4] == ["-m", "certdesk.voila_launcher", str(REPO / "notebooks")]
     for flag in ("--Voila.ip=127.0.0.1", "--Voila.port=8866", "--Voila.port_retries=0",
                  "--Voila.auto_token=True", "--no-browser",
-                 "--MappingKernelManager.cull_connected=True"):
+                 "--MappingKernelManager.cull_connected=True",
+                 "--CertdeskVoila.disconnected_grace=20"):
         assert flag in command
     assert any(f.startswith("--MappingKernelManager.cull_idle_timeout=") for f in command)
     assert any(f.startswith("--MappingKernelManager.cull_interval=") for f in command)
@@ -124,12 +126,25 @@ class Server:
 
     def get(self, path: str, headers: Mapping[str, str] | None = None
             ) -> http.client.HTTPResponse:
+        return self.fetch(path, headers=headers)[0]
+
+    def fetch(self, path: str, *, method: str = "GET", body: bytes | None = None,
+              headers: Mapping[str, str] | None = None
+              ) -> tuple[http.client.HTTPResponse, bytes]:
+        """The raw request (the path is sent as written: no ``..`` is resolved)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        conn.request("GET", path, headers=dict(headers or {}))
+        conn.request(method, path, body=body, headers=dict(headers or {}))
         response = conn.getresponse()
-        response.read()
+        data = response.read()
         conn.close()
-        return response
+        return response, data
+
+    def kernels(self) -> list[dict[str, Any]]:
+        """``GET /api/kernels``: the running kernels' models."""
+        response, data = self.fetch(f"/api/kernels?token={self.token}")
+        assert response.status == 200, (response.status, data)
+        models: list[dict[str, Any]] = json.loads(data)
+        return models
 
     def stop(self) -> list[int]:
         """SIGTERM: Voila shuts its kernels down; anything left is killed by its pid.
@@ -160,7 +175,9 @@ MAKE_ADMIN = [sys.executable, "-c", "import sys; from certdesk.cli import main; 
 
 
 def start_server(home: Path, log: Path, *, token: str | None, port: int | None = None,
-                 wait: bool = True, via_cli: bool = False) -> Server:
+                 wait: bool = True, via_cli: bool = False, extra: Sequence[str] = ()
+                 ) -> Server:
+    """``python -m certdesk.webapp --home HOME [extra]`` (or ``certdesk admin``)."""
     env = {k: v for k, v in os.environ.items() if k not in ("CERTDESK_ADMIN_TOKEN",
                                                             "JUPYTER_TOKEN")}
     port = port or free_port()
@@ -171,7 +188,7 @@ def start_server(home: Path, log: Path, *, token: str | None, port: int | None =
     with open(log, "wb") as out:
         # make admin runs `certdesk --home DIR admin`, which hands over to certdesk.webapp
         command = ([*MAKE_ADMIN, "--home", str(home), "admin"] if via_cli
-                   else [*WEBAPP, "--home", str(home)])
+                   else [*WEBAPP, "--home", str(home), *extra])
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,
                                 cwd=home)
     server = Server(proc, port, token or "", log)
@@ -364,6 +381,26 @@ def test_the_token_never_reaches_the_log(tmp_path: Path) -> None:
 # -- real Chromium -------------------------------------------------------------------------
 
 
+def offline(route: Route) -> None:
+    """Voila's template links a stylesheet on a public CDN: no internet here, and the
+    test must not try. Everything off 127.0.0.1 gets an empty answer."""
+    if urlsplit(route.request.url).hostname == "127.0.0.1":
+        route.continue_()
+    else:
+        route.fulfill(status=200, body="", content_type="text/css")
+
+
+def launch(p: Playwright, chromium: str) -> Browser:
+    """Debian's Chromium, headless, Italian, never a downloaded browser."""
+    return p.chromium.launch(
+        executable_path=chromium,
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--disable-component-update", "--disable-sync", "--no-first-run",
+              "--lang=it-IT"],
+        env={**os.environ, "LANGUAGE": "it", "LANG": "it_IT.UTF-8"},
+    )
+
+
 @pytest.fixture(scope="module")
 def chromium() -> str:
     if not os.access(CHROMIUM, os.X_OK):
@@ -406,28 +443,14 @@ def shoot(page: Page, name: str) -> None:
 def test_request_status_and_cancellation_in_chromium(
     chromium: str, live: tuple[Path, Server], tmp_path: Path
 ) -> None:
-    from playwright.sync_api import Route, expect, sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     home, server = live
     csr = openssl_csr(tmp_path, CF_PERSON)
     second = openssl_csr(tmp_path, CF_COMPANY)
 
-    def offline(route: Route) -> None:
-        # Voila's template links a stylesheet on a public CDN: no internet here, and the
-        # test must not try. Everything off 127.0.0.1 gets an empty answer.
-        if urlsplit(route.request.url).hostname == "127.0.0.1":
-            route.continue_()
-        else:
-            route.fulfill(status=200, body="", content_type="text/css")
-
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run",
-                  "--lang=it-IT"],
-            env={**os.environ, "LANGUAGE": "it", "LANG": "it_IT.UTF-8"},
-        )
+        browser = launch(p, chromium)
         try:
             context = browser.new_context(accept_downloads=True, locale="it-IT",
                                           timezone_id="Europe/Rome",

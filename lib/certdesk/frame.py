@@ -1,7 +1,11 @@
 """The ledger as a typed pandas DataFrame, for the Stato panel and analysts' own notebooks.
 
 ``outbox/ledger.csv`` (contract, section 5) holds one row per request with its current
-state; :func:`load_ledger` reads it with the types an analyst expects:
+state, and ``outbox/ledger.parquet/`` the same rows as Parquet. :func:`load_ledger` reads
+the Parquet copy where the daemon keeps one (else the CSV), with DuckDB
+(:mod:`certdesk.ledger_query`): filters by codice fiscale, states and dates, and a choice
+of columns, are pushed down to the files, so one person's rows cost milliseconds at a
+million requests. The types are the ones an analyst expects:
 
 - ``Stato`` and ``Motivazione`` are categoricals whose categories are every state and
   every reason code of the contract (so counts show zeros, and charts keep their order);
@@ -16,22 +20,30 @@ turns a whole frame into the strings a person reads.
     >>> from certdesk.frame import load_ledger, for_display
     >>> df = load_ledger("/srv/certdesk")               # a home, or the ledger.csv itself
     >>> df[df.Stato == "ATTIVATO"].groupby("CodiceFiscale").size()
+    >>> load_ledger(home, codice_fiscale="RSSMRA80A01H501U")      # one person's rows
+    >>> load_ledger(home, stati=["ANNULLATO"], dal=date(2026, 1, 1), columns=["Motivazione"])
     >>> for_display(df.head())                           # 27/11/2026, "Furto certificato"
 
-The notebooks only ever read this file: the daemon is the only writer.
+The notebooks only ever read these files: the daemon is the only writer. The Parquet copy
+may be a few seconds behind ledger.csv during a backlog (never after a receipt of an
+annullamento: see :mod:`certdesk.outbox_columnar`).
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .codes import refusal
+from .ledger_query import LedgerFilter, LedgerQuery, columnar_copy_exists, day_bounds
 from .outbox import Outbox
 from .reasons import Motivazione
 from .records import LEDGER_COLUMNS
@@ -48,6 +60,7 @@ __all__ = [
     "ledger_path",
     "load_ledger",
     "to_rome",
+    "typed_from_arrow",
 ]
 
 #: The columns of ``outbox/ledger.csv``, in the contract's order (one definition: records).
@@ -75,14 +88,103 @@ def ledger_path(home_or_path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def load_ledger(home_or_path: str | os.PathLike[str]) -> pd.DataFrame:
+def load_ledger(
+    home_or_path: str | os.PathLike[str],
+    *,
+    codice_fiscale: str | None = None,
+    stati: Iterable[str] | None = None,
+    dal: date | None = None,
+    al: date | None = None,
+    columns: Sequence[str] | None = None,
+) -> pd.DataFrame:
     """The ledger of a certdesk home (or of a ``ledger.csv``) as a typed DataFrame.
+
+    Only the rows of ``codice_fiscale`` (typed in any case), in one of ``stati``, requested
+    from day ``dal`` to day ``al`` (Italian time, both included), when given; only
+    ``columns`` (in the ledger's order) when given. Rows are in IdOperazione order.
 
     A home whose daemon has not written a ledger yet gives an empty frame with the same
     columns and types. A value the contract does not know (a state or reason from a newer
     certdesk) is kept, as an extra category after the known ones, never turned into NaN.
     """
-    path = ledger_path(home_or_path)
+    which = LedgerFilter(codice_fiscale=codice_fiscale or "", stati=tuple(stati or ()),
+                         dal=dal, al=al)
+    wanted = _columns(columns)
+    if Path(home_or_path).is_dir() and columnar_copy_exists(home_or_path):
+        if which == LedgerFilter():  # everything: pyarrow reads the parts straight
+            folder = Outbox.of(home_or_path).columnar_ledger
+            return typed_from_arrow(pq.read_table(folder, columns=list(wanted)))
+        query = LedgerQuery(home_or_path)
+        try:
+            return typed_from_arrow(query.select(which, wanted))
+        finally:
+            query.close()
+    frame = _filtered(_load_csv(ledger_path(home_or_path)), which)
+    return frame if columns is None else frame[list(wanted)]
+
+
+def _columns(columns: Sequence[str] | None) -> tuple[str, ...]:
+    if columns is None:
+        return LEDGER_COLUMNS
+    unknown = [c for c in columns if c not in LEDGER_COLUMNS]
+    if unknown:
+        raise ValueError(f"not columns of the ledger: {', '.join(map(str, unknown))}")
+    return tuple(c for c in LEDGER_COLUMNS if c in columns)
+
+
+def _filtered(frame: pd.DataFrame, which: LedgerFilter) -> pd.DataFrame:
+    """``which`` applied in pandas: the CSV's way, with the Parquet copy's answers."""
+    mask = pd.Series(True, index=frame.index)
+    if which.codice_fiscale:
+        mask &= frame["CodiceFiscale"] == which.codice_fiscale.strip().upper()
+    if which.stati:
+        mask &= frame["Stato"].astype("string").isin(which.stati)
+    start, end = day_bounds(which.dal, which.al)
+    if start is not None:
+        mask &= frame["DataRichiesta"] >= pd.Timestamp(start)
+    if end is not None:
+        mask &= frame["DataRichiesta"] < pd.Timestamp(end)
+    return frame[mask.fillna(False).astype(bool)].reset_index(drop=True)
+
+
+def typed_from_arrow(table: pa.Table) -> pd.DataFrame:
+    """A table of ledger columns (the Parquet copy's types, or DuckDB's answer) with the
+    types of :func:`load_ledger`."""
+    frame: pd.DataFrame = table.to_pandas(types_mapper=_pandas_type)
+    for name in frame.columns:
+        if name in DATE_COLUMNS:
+            frame[name] = frame[name].dt.tz_convert("UTC").dt.as_unit("us")
+        elif name in _CATEGORIES and isinstance(frame[name].dtype, pd.CategoricalDtype):
+            frame[name] = _recategorised(frame[name], name)
+        elif name in _CATEGORIES:
+            frame[name] = _categorical(frame[name].astype("string"), name)
+        else:
+            frame[name] = frame[name].astype("string")
+    return frame
+
+
+def _pandas_type(arrow_type: pa.DataType) -> object:
+    return pd.StringDtype() if pa.types.is_string(arrow_type) else None
+
+
+def _categorical(values: pd.Series, name: str) -> pd.Series:
+    """The contract's categories first (counts show zeros), anything newer after."""
+    known = list(_CATEGORIES[name])
+    extra = sorted(set(values.dropna()) - set(known))
+    return pd.Series(pd.Categorical(values, categories=known + extra), index=values.index,
+                     name=name)
+
+
+def _recategorised(values: pd.Series, name: str) -> pd.Series:
+    """A categorical column (Parquet's dictionary) with :func:`_categorical`'s categories,
+    without going through its strings."""
+    known = list(_CATEGORIES[name])
+    extra = sorted(set(values.cat.categories) - set(known))
+    result: pd.Series = values.cat.set_categories(known + extra)
+    return result
+
+
+def _load_csv(path: Path) -> pd.DataFrame:
     try:
         raw = pd.read_csv(
             path,
@@ -121,11 +223,7 @@ def _typed(raw: pd.DataFrame, path: Path) -> pd.DataFrame:
                     "REGISTRO_NON_LEGGIBILE", "data", file=path, colonna=name, errore=exc
                 ) from exc
         elif name in _CATEGORIES:
-            known = list(_CATEGORIES[name])
-            extra = sorted(set(values.dropna()) - set(known))
-            columns[name] = pd.Series(
-                pd.Categorical(values, categories=known + extra), index=raw.index, name=name
-            )
+            columns[name] = _categorical(values, name)
         else:
             columns[name] = values.astype("string")
     frame = pd.DataFrame(columns, index=raw.index)

@@ -69,6 +69,11 @@ class Outbox:
         return self.root / "ledger.parquet"
 
     @cached_property
+    def columnar_parts_glob(self) -> str:
+        """Every part of ``ledger.parquet/`` and nothing else, for a query engine."""
+        return os.fspath(self.columnar_ledger / "*.parquet")
+
+    @cached_property
     def folders(self) -> tuple[Path, ...]:
         """``outbox/`` and each folder in it, parents first."""
         return (self.root, self.certs, self.receipts, self.ca, self.ocsp, self.columnar_ledger)

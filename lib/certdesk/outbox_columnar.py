@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import functools
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -87,6 +88,10 @@ class ColumnarLedger:
         self.rows_per_part = rows_per_part
         self._manifest = self.folder / _MANIFEST
         self._seq: int | None = None  # the last event shown, once read or written
+        # The last part's name and rows, as last written: new rows are appended to it
+        # without reading the part's rows again from the store (whose text columns lie
+        # after the certificates, so a re-read costs megabytes for a few new rows).
+        self._tail: tuple[str, list[tuple[str, ...]]] | None = None
 
     # -- what it shows ----------------------------------------------------------------
     def shown_seq(self) -> int | None:
@@ -119,6 +124,7 @@ class ColumnarLedger:
     def catch_up(self, store: Store) -> int:
         """Rewrite the parts whose rows changed since the copy's record (everything, when
         it has none, or records more than the store has); the rows written."""
+        _warm_up()
         target = store.last_event_seq()
         shown = self.shown_seq()
         if shown is None or shown > target:
@@ -135,7 +141,8 @@ class ColumnarLedger:
         self.folder.mkdir(parents=True, exist_ok=True)
         old = set(self.part_names())
         self._invalidate()
-        written, new = self._write_from(store, "", None)
+        written, new = self._write_parts(
+            _cut(store.iter_request_texts_between("", None), self.rows_per_part), None)
         for name in old - set(new):
             with contextlib.suppress(FileNotFoundError):
                 (self.folder / f"{name}{_SUFFIX}").unlink()
@@ -147,7 +154,8 @@ class ColumnarLedger:
         """Rewrite the parts holding ``changed`` (sorted IdOperazioni)."""
         names = self.part_names()
         if not names:
-            written, _new = self._write_from(store, "", None)
+            written, _new = self._write_parts(
+                _cut(store.iter_request_texts_between("", None), self.rows_per_part), None)
             fsync_dir(self.folder)
             return written
         touched = sorted({max(0, bisect.bisect_right(names, id_op) - 1) for id_op in changed})
@@ -160,21 +168,49 @@ class ColumnarLedger:
             self._write_part(names[index], rows)
             written += len(rows)
         if touched and touched[-1] == len(names) - 1:
-            low = "" if len(names) == 1 else names[-1]
-            more, _new = self._write_from(store, low, names[-1])
+            tail = [id_op for id_op in changed if len(names) == 1 or id_op >= names[-1]]
+            rows = self._tail_rows(store, names, tail)
+            more, _new = self._write_parts(
+                (rows[i:i + self.rows_per_part] for i in range(0, len(rows), self.rows_per_part)),
+                names[-1])
             written += more
         fsync_dir(self.folder)
         return written
 
-    def _write_from(self, store: Store, low: str, first_name: str | None) -> tuple[int, list[str]]:
-        """Every row from ``low`` on, in parts of :attr:`rows_per_part`; the first part is
-        named ``first_name`` (an existing part), or by its first row."""
+    def _tail_rows(
+        self, store: Store, names: Sequence[str], changed: Sequence[str]
+    ) -> list[tuple[str, ...]]:
+        """The last part's rows as the store has them now, new rows included: from the
+        rows last written where they are known (only changed and new rows are read)."""
+        low = "" if len(names) == 1 else names[-1]
+        if self._tail is None or self._tail[0] != names[-1]:
+            return _rows(store.iter_request_texts_between(low, None))
+        rows = self._tail[1]
+        at = {row[0]: i for i, row in enumerate(rows)}
+        last = rows[-1][0] if rows else low
+        for id_op in changed:
+            if id_op in at:
+                text = store.request_text(id_op)
+                if text is None:
+                    return _rows(store.iter_request_texts_between(low, None))
+                rows[at[id_op]] = ledger_fields(text)
+            elif id_op <= last:  # a row that was not there, below the last: read again
+                return _rows(store.iter_request_texts_between(low, None))
+        rows.extend(_rows(store.iter_request_texts_between(last + "\x00", None)))
+        return rows
+
+    def _write_parts(
+        self, parts: Iterable[Sequence[tuple[str, ...]]], first_name: str | None
+    ) -> tuple[int, list[str]]:
+        """Write ``parts`` in order; the first is named ``first_name`` (an existing part),
+        the others by their first row. The last one is kept as the tail."""
         written, names = 0, list[str]()
-        for part in _cut(store.iter_request_texts_between(low, None), self.rows_per_part):
+        for part in parts:
             name = first_name if first_name is not None and not names else part[0][0]
             self._write_part(name, part)
             names.append(name)
             written += len(part)
+            self._tail = (name, list(part))
         return written, names
 
     def _write_part(self, name: str, rows: Sequence[Sequence[str]]) -> None:
@@ -189,6 +225,7 @@ class ColumnarLedger:
 
     def _invalidate(self) -> None:
         self._seq = None
+        self._tail = None
         with contextlib.suppress(FileNotFoundError):
             self._manifest.unlink()
 
@@ -196,6 +233,13 @@ class ColumnarLedger:
         manifest = {"formato": FORMAT, "seq": seq, "righe_per_parte": self.rows_per_part}
         atomic_write(self._manifest, json.dumps(manifest).encode("utf-8"))
         self._seq = seq
+
+
+@functools.cache
+def _warm_up() -> None:
+    """pyarrow loads what it builds tables with (pandas, time zones: megabytes of files) on
+    the first table: at the daemon's start-up, not in the middle of its first request."""
+    ledger_table([])
 
 
 def _rows(chunks: Iterable[list[RequestText]]) -> list[tuple[str, ...]]:

@@ -126,12 +126,8 @@ class Store:
         """Fill a new, empty store with ``requests`` (in IdOperazione order) and their
         history, in one transaction: a million requests in minutes, for the benchmarks'
         stores, where the daemon would take a day. ``store_bulk.load_history`` says what
-        it writes, in which order, and what the options do.
-
-        Not durable: the load syncs nothing (``synchronous = OFF`` while it runs), so a
-        power loss before the system has written the file out (``os.sync()``) may leave
-        it corrupt, a store to throw away and load again. Raises ``ValueError`` if the
-        store has requests or events already."""
+        it writes, in which order, and what the options do. Not durable (nothing synced: a
+        power loss may leave a store to load again). ValueError if the store is not new."""
         self._conn.execute("PRAGMA synchronous = OFF")
         # A GiB of page cache while loading: the indexes grow in memory, not on disk.
         self._conn.execute("PRAGMA cache_size = -1048576")
@@ -214,37 +210,21 @@ class Store:
         """Every request (after IdOperazione ``after``) as text
         (``records.REQUEST_TEXT_FIELDS``), in IdOperazione order, in chunks: what a
         projection of every request (the ledger's rebuild) reads without building records."""
-        cursor = self._conn.execute(
-            f"{REQUEST_TEXT} WHERE id_operazione > ? ORDER BY id_operazione", (after,)
-        )
-        while rows := cursor.fetchmany(10_000):
-            yield rows
+        return self.iter_request_texts_between(after + "\x00", None)
 
-    def iter_request_texts_between(
-        self, low: str, high: str | None
-    ) -> Iterator[list[RequestText]]:
-        """``iter_request_texts`` of the IdOperazioni from ``low`` (included) to ``high``
-        (excluded; None: to the last), in chunks: one part of the columnar ledger."""
-        if high is None:
-            cursor = self._conn.execute(
-                f"{REQUEST_TEXT} WHERE id_operazione >= ? ORDER BY id_operazione", (low,)
-            )
-        else:
-            cursor = self._conn.execute(
-                f"{REQUEST_TEXT} WHERE id_operazione >= ? AND id_operazione < ?"
-                " ORDER BY id_operazione",
-                (low, high),
-            )
+    def iter_request_texts_between(self, low: str, high: str | None) -> Iterator[list[RequestText]]:
+        """``iter_request_texts`` from IdOperazione ``low`` (included) to ``high`` (excluded;
+        None: to the last): one part of the columnar ledger. "~" sorts after every id."""
+        cursor = self._conn.execute(
+            f"{REQUEST_TEXT} WHERE id_operazione >= ? AND id_operazione < ?"
+            " ORDER BY id_operazione", (low, "~" if high is None else high))
         while rows := cursor.fetchmany(10_000):
             yield rows
 
     def ids_changed_since(self, seq: int) -> list[str]:
         """The IdOperazioni of the requests changed by events after ``seq``, sorted."""
-        rows = self._conn.execute(
-            "SELECT DISTINCT id_operazione FROM events WHERE seq > ? ORDER BY id_operazione",
-            (seq,),
-        ).fetchall()
-        return [row[0] for row in rows]
+        return [r[0] for r in self._conn.execute(
+            "SELECT DISTINCT id_operazione FROM events WHERE seq > ? ORDER BY 1", (seq,))]
 
     def request_text(self, id_op: str) -> RequestText | None:
         """One request as ``iter_request_texts`` gives it."""

@@ -28,6 +28,7 @@ class Transaction:
         self._conn = conn
         self._journal = JournalChain(conn)
         self._next_id: int | None = None  # the IdOperazione counter, written before COMMIT
+        self._last_day = ""  # the day of the greatest IdOperazione, once read
         self._id_dirty = False
 
     # -- journal ---------------------------------------------------------------------
@@ -56,10 +57,15 @@ class Transaction:
         if self._next_id is None:
             row = self._conn.execute("SELECT value FROM meta WHERE key = 'next_id'").fetchone()
             self._next_id = int(row[0]) if row else 1
+            last = self._conn.execute("SELECT MAX(id_operazione) FROM requests").fetchone()
+            self._last_day = (last[0] or "")[:8]
         number = self._next_id
         self._next_id += 1
         self._id_dirty = True
-        return f"{now:%Y%m%d}-{number:09d}"
+        # A clock set back never gives an IdOperazione below an earlier one: the ledger's
+        # files are kept in IdOperazione order, and new rows go at their end.
+        self._last_day = max(f"{now:%Y%m%d}", self._last_day)
+        return f"{self._last_day}-{number:09d}"
 
     def _before_commit(self) -> None:
         if self._id_dirty:

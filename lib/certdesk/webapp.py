@@ -8,7 +8,12 @@
   without it is refused (Voila redirects it to its login page). The token reaches Voila
   through the environment (``JUPYTER_TOKEN``), not the command line, so ``ps`` does not
   show it;
-- every page load starts a kernel that outlives the tab: idle kernels are culled;
+- every page load starts a kernel; it is shut down when its page closes or reloads (the
+  page's shutdown beacon), or ``--disconnected-grace`` seconds (default 20) after its page
+  stopped answering (a crashed browser); a kernel idle for ``--cull-idle`` seconds is
+  culled even with its page open (see :mod:`certdesk.webapp_server`);
+- exports are files in a private folder (``CERTDESK_EXPORTS`` in the kernels), served
+  with the token at ``certdesk/esportazioni/<name>`` and deleted after an hour;
 - the kernels find the home in ``CERTDESK_HOME`` (see :func:`certdesk.panels.notebook_home`);
 - the token never reaches a log: Voila runs under :mod:`certdesk.voila_launcher`, which
   redacts it from every log line of the process (:mod:`certdesk.logredact`). The one line
@@ -33,6 +38,9 @@ DEFAULT_PORT = 8866
 #: Kernels idle this long are shut down, tab open or not (a person's clicks keep it busy).
 DEFAULT_CULL_IDLE = 1800
 CULL_INTERVAL = 60
+#: A kernel with no page connected is shut down after this long (webapp_kernels.DEFAULT_GRACE,
+#: repeated here so that this module needs nothing but the standard library).
+DEFAULT_DISCONNECTED_GRACE = 20.0
 
 
 def notebooks_dir() -> Path:
@@ -50,6 +58,7 @@ class AdminServer:
     token: str
     token_generated: bool
     cull_idle: int = DEFAULT_CULL_IDLE
+    disconnected_grace: float = DEFAULT_DISCONNECTED_GRACE
 
     @property
     def url(self) -> str:
@@ -63,6 +72,7 @@ def resolve(
     port: int | None = None,
     notebooks: str | os.PathLike[str] | None = None,
     cull_idle: int = DEFAULT_CULL_IDLE,
+    disconnected_grace: float = DEFAULT_DISCONNECTED_GRACE,
 ) -> AdminServer:
     """Settings from the arguments and the environment (a random token when none is set)."""
     env = os.environ if environ is None else environ
@@ -87,6 +97,7 @@ def resolve(
         token=token,
         token_generated=generated,
         cull_idle=cull_idle,
+        disconnected_grace=disconnected_grace,
     )
 
 
@@ -108,6 +119,7 @@ def build_command(server: AdminServer, python: str = sys.executable) -> list[str
         f"--MappingKernelManager.cull_interval={CULL_INTERVAL}",
         "--MappingKernelManager.cull_connected=True",
         "--VoilaConfiguration.show_tracebacks=False",
+        f"--CertdeskVoila.disconnected_grace={server.disconnected_grace:g}",
     ]
 
 
@@ -131,13 +143,20 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--notebooks", default=None, help="default: the repository's notebooks/")
     parser.add_argument("--cull-idle", type=int, default=DEFAULT_CULL_IDLE, metavar="SECONDS",
                         help="shut down kernels idle this long (default %(default)s)")
+    parser.add_argument("--disconnected-grace", type=float,
+                        default=DEFAULT_DISCONNECTED_GRACE, metavar="SECONDS",
+                        help="shut down a kernel this long after its page stopped answering "
+                             "(default %(default)s)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     server = resolve(args.home, port=args.port, notebooks=args.notebooks,
-                     cull_idle=args.cull_idle)
+                     cull_idle=args.cull_idle, disconnected_grace=args.disconnected_grace)
+    if server.disconnected_grace <= 0:
+        print("certdesk admin: --disconnected-grace deve essere positivo", file=sys.stderr)
+        return 2
     if not server.home.is_dir():
         print(f"certdesk admin: la cartella {server.home} non esiste", file=sys.stderr)
         return 2

@@ -48,6 +48,7 @@ from .pause import Pause
 from .progress import Progress
 from .readiness import Readiness
 from .reserve import SpaceReserve
+from .upkeep import Upkeep
 
 __all__ = ["Daemon", "DaemonOptions"]
 
@@ -87,10 +88,6 @@ class Daemon:
         self._progress: Progress | None = None
         self._recovery_due = False
         self._recovery_tried = 0.0
-        self._last_periodic = time.monotonic()
-        self._idle_paused_until = 0.0
-        self._last_columnar = time.monotonic()
-        self._columnar_paused_until = 0.0
         self._failed = False  # --once: the loop itself failed
         self._folders: HomeFolders | None = None
         self._reserve = SpaceReserve(
@@ -99,6 +96,7 @@ class Daemon:
             outbox.ledger,
         )
         self._pause = Pause(self.heartbeat, options.pause_retry_seconds)
+        self._upkeep = Upkeep(engine, options, self._enter_pause)
 
     def stop(self, *_: object) -> None:
         self._stop.set()
@@ -274,46 +272,6 @@ class Daemon:
     def paused(self) -> MachineFault | None:
         return self._pause.fault
 
-    def _periodic(self) -> None:
-        try:
-            self.engine.periodic()
-        except Exception as exc:
-            if (fault := machine_fault(exc)) is not None:
-                self._enter_pause(fault)
-                return
-            log.exception("periodic work (expiry, CRL) failed")
-
-    def _catch_up_columnar(self) -> None:
-        """outbox/ledger.parquet/ up to the store: a few parts rewritten, or nothing."""
-        now = time.monotonic()
-        if now < self._columnar_paused_until:
-            return
-        self._last_columnar = now
-        try:
-            self.engine.catch_up_columnar()
-        except Exception as exc:
-            if (fault := machine_fault(exc)) is not None:
-                self._enter_pause(fault)
-                return
-            log.exception("outbox/ledger.parquet could not be updated; trying again later")
-            self._columnar_paused_until = now + self.options.busy_periodic_seconds
-
-    def _idle_work(self) -> bool:
-        """One short slice of idle work (OCSP pre-signing, CRL entries), between two looks
-        at inbox/; False when nothing is due (or it failed: then it rests until the next
-        periodic pass)."""
-        if time.monotonic() < self._idle_paused_until:
-            return False
-        try:
-            return self.engine.idle_work(ahead=not self.options.once) > 0
-        except Exception as exc:
-            if (fault := machine_fault(exc)) is not None:
-                self._enter_pause(fault)
-                return False
-            log.exception("idle work (OCSP responses, CRL entries) failed; trying again later")
-            self._idle_paused_until = time.monotonic() + self.options.busy_periodic_seconds
-            return False
-
     # -- the loop --------------------------------------------------------------------
     def run(self) -> int:
         lock = DaemonLock(self.home.lock_file)
@@ -380,8 +338,8 @@ class Daemon:
                 self._stop.wait(min(next_check, 0.1))
                 continue
             if self._pause.fault is None:
-                self._catch_up_columnar()  # nothing to do: the panels see everything now
-                if self._idle_work():
+                self._upkeep.catch_up_columnar()  # nothing to do: the panels see all now
+                if self._upkeep.idle_work():
                     continue  # one slice done: look at inbox/ before the next
             timeout = min(options.rescan_seconds, self.heartbeat.every)
             if next_check is not None:
@@ -390,9 +348,9 @@ class Daemon:
 
     def _finish_once(self) -> None:
         """--once leaves nothing pending: expiry, CRL, the columnar ledger, OCSP too."""
-        self._periodic()
-        self._catch_up_columnar()
-        while not self._stop.is_set() and self._idle_work():
+        self._upkeep.periodic()
+        self._upkeep.catch_up_columnar()
+        while not self._stop.is_set() and self._upkeep.idle_work():
             pass
 
     def _step(self) -> tuple[bool, float | None]:
@@ -415,10 +373,9 @@ class Daemon:
         if self._recovery_due and now - self._recovery_tried >= options.recovery_retry_seconds:
             self._recover()
         every = options.busy_periodic_seconds if ready else options.rescan_seconds
-        if now - self._last_periodic >= every:
-            self._periodic()
-            self._last_periodic = time.monotonic()
-        if ready and now - self._last_columnar >= options.columnar_seconds:
-            self._catch_up_columnar()
+        if now - self._upkeep.last_periodic >= every:
+            self._upkeep.periodic()
+        if ready and now - self._upkeep.last_columnar >= options.columnar_seconds:
+            self._upkeep.catch_up_columnar()
         self.heartbeat.maybe_write()
         return bool(ready), next_check

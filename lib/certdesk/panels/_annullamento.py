@@ -17,7 +17,9 @@ import pandas as pd
 
 from ..cancellation import is_first_cancellation
 from ..client import file_cancellation, receipt_path
-from ..frame import format_date
+from ..errors import CertdeskError
+from ..frame import format_date, typed_from_arrow
+from ..ledger_query import LedgerFilter, LedgerQuery
 from ..reasons import Motivazione
 from . import _common
 from ._common import (
@@ -26,10 +28,9 @@ from ._common import (
     errors_html,
     esc,
     health_banner,
-    read_ledger,
     table_html,
 )
-from ._people import PeopleIndex, normalise_cf, people_with_active
+from ._people import PeoplePicker, normalise_cf
 
 __all__ = ["CancellationPanel", "make_cancellation_panel"]
 
@@ -42,9 +43,11 @@ class CancellationPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships
         self.timeout = timeout
         self.interval = interval
         self.waiter = Waiter("certdesk-annullamento")
-        self.ledger, problem = read_ledger(home)
-        self.people: PeopleIndex = people_with_active(self.ledger)
-        self.active: pd.DataFrame = self.ledger.iloc[0:0]
+        # the ledger's files are asked, never loaded: a person's rows, a bounded list of
+        # people per keystroke (docs/benchmarks.md, "Panels and ledger at scale")
+        self.query = LedgerQuery(home)
+        self.people = PeoplePicker(self.query)
+        self.active: pd.DataFrame = self._rows_of("")
         self.shown_cf = ""  # whose certificates are on screen: what a filing names
         self._quiet = False  # set while the panel itself writes the field
         self._typed = ""  # what the suggestions answer: typed text, not a select() call
@@ -70,7 +73,7 @@ class CancellationPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships
         )
         self.add_class("certdesk-cancellation")
         self._offer()
-        self.daemon.value = health_banner(daemon_health(self.home)) + problem
+        self.daemon.value = health_banner(daemon_health(self.home)) + self._refresh()
 
     def _build_person(self) -> None:
         """The daemon's banner, the codice fiscale, the person's certificates."""
@@ -139,7 +142,7 @@ class CancellationPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships
             self._select(cf)
         elif cf != self.shown_cf:
             # another person is being typed: never leave a form that files for the last one
-            self._show_person("", self.ledger.iloc[0:0], cumulative=False)
+            self._show_person("", self._rows_of(""), cumulative=False)
 
     def _on_field_message(self, _widget: Any, content: dict[str, Any], _buffers: Any) -> None:
         # Enter in the field (the front end's "submit" event): search even for a codice
@@ -158,18 +161,31 @@ class CancellationPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships
         self._select(normalise_cf(self.codice_fiscale.value))
 
     def _select(self, cf: str) -> None:
-        self.ledger, problem = read_ledger(self.home)
-        self.people = people_with_active(self.ledger)
+        problem = self._refresh()
         self.daemon.value = health_banner(daemon_health(self.home)) + problem
         self._offer()  # the people may have changed since the last keystroke
         if not cf:
-            self._show_person("", self.ledger.iloc[0:0], cumulative=False)
+            self._show_person("", self._rows_of(""), cumulative=False)
             return
-        mine = self.ledger[self.ledger["CodiceFiscale"].str.upper() == cf]
+        mine = self._rows_of(cf)
         active = mine[mine["Stato"].astype("string") == "ATTIVATO"]
         # the engine's own rule, asked of the ledger's rows
         cumulative = is_first_cancellation(mine["Stato"].astype("string").dropna())
         self._show_person(cf, active.sort_values("DataRichiesta"), cumulative=cumulative)
+
+    def _refresh(self) -> str:
+        """Look at the ledger's files again; an HTML warning when they cannot be read."""
+        try:
+            self.query.refresh()
+        except CertdeskError as exc:
+            return ('<div class="certdesk-ledger-error" style="color:#8a1c1c">⚠ Registro non '
+                    f"leggibile: <code>{esc(exc.code)}</code>: {esc(exc.message)}</div>")
+        return ""
+
+    def _rows_of(self, cf: str) -> pd.DataFrame:
+        """Every request of ``cf`` (none for ""), typed as ``load_ledger`` types them."""
+        rows = self.query.select(LedgerFilter(codice_fiscale=cf)) if cf else self.query.empty()
+        return typed_from_arrow(rows)
 
     def _show_person(self, cf: str, active: pd.DataFrame, *, cumulative: bool) -> None:
         self.active = active

@@ -16,10 +16,6 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from ..errors import CertdeskError
-from ..frame import empty_ledger, load_ledger
 from ._health import DaemonHealth, DaemonPause, daemon_health, health_banner
 
 __all__ = [
@@ -190,20 +186,6 @@ def errors_html(receipt: dict[str, Any]) -> str:
     if not items:
         items.append("<li>nessun motivo indicato dal daemon</li>")
     return f'<ul class="certdesk-errors">{"".join(items)}</ul>'
-
-
-def read_ledger(home: Path) -> tuple[pd.DataFrame, str]:
-    """The ledger, and an HTML warning when it cannot be read (then an empty ledger).
-
-    A panel must open even on a broken ledger, and say why it shows nothing.
-    """
-    try:
-        return load_ledger(home), ""
-    except CertdeskError as exc:
-        return empty_ledger(), (
-            '<div class="certdesk-ledger-error" style="color:#8a1c1c">⚠ Registro non '
-            f"leggibile: <code>{esc(exc.code)}</code>: {esc(exc.message)}</div>"
-        )
 
 
 def no_answer_message(name: str, timeout: float) -> str:

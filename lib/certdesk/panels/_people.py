@@ -4,8 +4,9 @@ The browser never receives the whole population (over half a million codici fisc
 million requests: Chromium cannot even build such a list). The kernel keeps them sorted
 once per ledger load and answers each keystroke with a bounded prefix lookup, so a
 keystroke costs a bisection plus at most :data:`MAX_MATCHES` strings, whatever the size
-of the history. :class:`PeopleIndex` is the only thing the panel asks, so a query engine
-over the columnar ledger can replace it behind the same two methods.
+of the history. The panel asks :class:`PeoplePicker`, which puts the same two questions
+to the query engine over the columnar ledger (nothing held in the kernel); :class:`PeopleIndex`
+answers them from a frame in memory (an analyst's, and the tests' oracle).
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from collections.abc import Iterable
 
 import pandas as pd
 
-__all__ = ["MAX_MATCHES", "PeopleIndex", "normalise_cf", "people_with_active"]
+from ..ledger_query import LedgerQuery
+
+__all__ = ["MAX_MATCHES", "PeopleIndex", "PeoplePicker", "normalise_cf", "people_with_active"]
 
 #: How many codici fiscali the field offers at once: enough to pick from, small enough to
 #: cost nothing to send and render.
@@ -58,6 +61,23 @@ class PeopleIndex:
                 break
             out.append(cf)
         return out
+
+
+class PeoplePicker:
+    """:class:`PeopleIndex`'s questions, asked of the ledger's files at each keystroke."""
+
+    __slots__ = ("_query",)
+
+    def __init__(self, query: LedgerQuery) -> None:
+        self._query = query
+
+    def __contains__(self, codice_fiscale: object) -> bool:
+        if not isinstance(codice_fiscale, str) or not normalise_cf(codice_fiscale):
+            return False
+        return self._query.has_active(normalise_cf(codice_fiscale))
+
+    def starting_with(self, prefix: str, limit: int = MAX_MATCHES) -> list[str]:
+        return self._query.people_with_active(normalise_cf(prefix), max(limit, 0))
 
 
 def people_with_active(ledger: pd.DataFrame) -> PeopleIndex:

@@ -1,28 +1,37 @@
-"""Stato certificati: the ledger as a filterable table, counters, charts and exports."""
+"""Stato certificati: the ledger as a filterable, paged table, counters, charts and exports.
+
+Nothing here loads the ledger: each filter asks the query engine
+(:class:`certdesk.ledger_query.LedgerQuery`, DuckDB over ``outbox/ledger.parquet/``) for
+counts, the charts' aggregates and the one page of rows on screen, so the panel costs the
+same at ten requests and at a million. Exports are streamed to a file in a background
+thread (:mod:`._export`), with a progress bar, while the panel keeps answering.
+"""
 
 from __future__ import annotations
 
-import csv
-import importlib.util
-import io
 import os
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
-import pandas as pd
+import pyarrow as pa
 
-from ..frame import DATE_COLUMNS, LEDGER_COLUMNS, ROME, STATI, empty_ledger, format_date
+from ..errors import CertdeskError
+from ..frame import DATE_COLUMNS, LEDGER_COLUMNS, STATI, format_date
+from ..ledger_query import LedgerFilter, LedgerQuery
 from ..reasons import Motivazione
-from . import _charts, _clock
-from ._common import daemon_health, data_link, esc, health_banner, read_ledger, table_html
+from . import _charts, _clock, _export, _stato_data
+from ._common import Waiter, daemon_health, esc, health_banner, table_html
+from ._stato_charts import ChartPainter
 
-__all__ = ["FORMULA_TRIGGERS", "MAX_ROWS_SHOWN", "StatusPanel", "ledger_csv_bytes",
-           "ledger_xlsx_bytes", "make_status_panel", "spreadsheet_text"]
+__all__ = ["PAGE_ROWS", "StatusPanel", "make_status_panel"]
 
-#: The table shows this many rows (newest first); the exports always hold every row.
-MAX_ROWS_SHOWN = 500
+
+#: Rows on one page of the table (newest first).
+PAGE_ROWS = 50
+# An export's batch: the progress bar moves at least every this many rows.
+_EXPORT_BATCH = 65_536
 
 _SHOWN = (
     ("IdOperazione", "IdOperazione"),
@@ -43,72 +52,8 @@ _STATE_COLOURS = {
     "ANNULLATO": "#8a1c1c",
     "RIFIUTATO": "#555555",
 }
-
-
-#: A spreadsheet takes a cell that starts with one of these for a formula (OWASP, "CSV
-#: Injection"): ``=``, ``+``, ``-`` and ``@`` start one, a tab or carriage return can hide one.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def spreadsheet_text(text: str) -> str:
-    """``text`` as a spreadsheet cell shows it and never runs it.
-
-    A cell that starts like a formula gets a leading single quote, as OWASP recommends:
-    the ledger's text comes from outside (a file's name, a request's subject), and the
-    exports are opened in Excel or LibreOffice by people, not read by programs.
-    """
-    return f"'{text}" if text.startswith(FORMULA_TRIGGERS) else text
-
-
-def _inert_text(ledger: pd.DataFrame) -> pd.DataFrame:
-    """A copy whose text columns hold :func:`spreadsheet_text` strings (None when missing).
-
-    Only text is touched: dates stay datetimes, and numbers (none in today's ledger) stay
-    numbers, so a spreadsheet still sorts and filters them as such.
-    """
-    out = ledger.copy()
-    for name in out.columns:
-        column = out[name]
-        if isinstance(column.dtype, pd.CategoricalDtype | pd.StringDtype) or column.dtype == object:
-            inert = column.astype("string").map(spreadsheet_text, na_action="ignore")
-            out[name] = inert.astype(object).where(inert.notna(), None)
-    return out
-
-
-def ledger_csv_bytes(ledger: pd.DataFrame) -> bytes:
-    """The frame in ``ledger.csv``'s columns and ISO 8601 UTC dates, safe in a spreadsheet.
-
-    Text cells that start like a formula get a leading quote (:func:`spreadsheet_text`),
-    and every cell is quoted, so that neither a separator (``;`` for an Italian Excel) nor
-    a carriage return inside a cell can start a new cell with a formula in it (Python's
-    csv module quotes no ``\r`` when lines end with ``\n``). :func:`certdesk.frame.load_ledger`
-    reads it back to the same frame, but for those quoted cells. ``outbox/ledger.csv``
-    itself stays raw: programs read it.
-    """
-    out = _inert_text(ledger)
-    for name in DATE_COLUMNS:
-        if name in out.columns:
-            out[name] = out[name].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return out.to_csv(index=False, na_rep="", quoting=csv.QUOTE_ALL).encode("utf-8")
-
-
-def excel_available() -> bool:
-    return importlib.util.find_spec("openpyxl") is not None
-
-
-def ledger_xlsx_bytes(ledger: pd.DataFrame) -> bytes:
-    """The frame as an Excel workbook: dates in Italian time (Excel knows no time zones).
-
-    Text cells go through :func:`spreadsheet_text`: openpyxl writes a ``str`` that starts
-    with ``=`` as a formula, and once quoted none does, so every text cell is a string.
-    """
-    out = _inert_text(ledger)
-    for name in out.columns:
-        if isinstance(out[name].dtype, pd.DatetimeTZDtype):
-            out[name] = out[name].dt.tz_convert(ROME).dt.tz_localize(None)
-    buf = io.BytesIO()
-    out.to_excel(buf, index=False, sheet_name="Certificati", engine="openpyxl")
-    return buf.getvalue()
+_LINK_STYLE = ("display:inline-block;padding:2px 10px;border-radius:3px;background:#1565c0;"
+               "color:#ffffff;text-decoration:none")
 
 
 class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
@@ -116,15 +61,24 @@ class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
 
     def __init__(self, home: Path) -> None:
         self.home = home
-        self.ledger: pd.DataFrame = empty_ledger()
-        self.filtered: pd.DataFrame = self.ledger
+        self.query = LedgerQuery(home)
+        self.which = LedgerFilter()
+        self.matching = 0  # rows the filters let through
+        self.total = 0
+        self.page_index = 0
+        self.exporter = Waiter("certdesk-export")
         self._build_filters()
         self._build_results()
+        self._build_exports()
         for control in (self.codice_fiscale, self.stato, self.dal, self.al,
                         self.solo_in_scadenza):
             control.observe(self._on_filter, names="value")
         self.refresh.on_click(lambda _b: self.reload())
-        self.export.on_click(lambda _b: self.prepare_exports())
+        self.csv_button.on_click(lambda _b: self.start_export("csv"))
+        self.xlsx_button.on_click(lambda _b: self.start_export("xlsx"))
+        for button, move in ((self.first, "first"), (self.previous, "previous"),
+                             (self.next, "next"), (self.last, "last")):
+            button.on_click(lambda _b, move=move: self.turn(move))
         charts = list(self.charts.values())
         super().__init__(
             children=[
@@ -135,7 +89,11 @@ class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
                              layout=widgets.Layout(flex_flow="row wrap")),
                 self.counters,
                 self.table,
-                widgets.HBox([self.export, self.exports]),
+                widgets.HBox([self.first, self.previous, self.page_label, self.next, self.last],
+                             layout=widgets.Layout(flex_flow="row wrap")),
+                widgets.HBox([self.csv_button, self.xlsx_button, self.progress, self.busy],
+                             layout=widgets.Layout(flex_flow="row wrap")),
+                self.exports,
                 widgets.HTML("<h3>Grafici</h3>"),
                 widgets.HBox(charts[:2], layout=widgets.Layout(flex_flow="row wrap")),
                 widgets.HBox(charts[2:], layout=widgets.Layout(flex_flow="row wrap")),
@@ -172,59 +130,98 @@ class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
         self.counters.add_class("certdesk-counters")
         self.table = widgets.HTML()
         self.table.add_class("certdesk-table")
-        self.charts = {
-            key: widgets.Image(format="png", layout=widgets.Layout(width="460px"))
-            for key in ("stato", "emessi", "scadenze", "motivazioni")
-        }
-        for key, image in self.charts.items():
-            image.add_class(f"certdesk-chart-{key}")
-        self.export = widgets.Button(description="Esporta tabella filtrata", icon="download",
-                                     layout=widgets.Layout(width="auto"))
-        self.export.add_class("certdesk-export")
+        self.page_label = widgets.HTML()
+        self.page_label.add_class("certdesk-page")
+        self.first = widgets.Button(description="«", tooltip="Prima pagina",
+                                    layout=widgets.Layout(width="40px"))
+        self.previous = widgets.Button(description="‹ Precedenti",
+                                       layout=widgets.Layout(width="auto"))
+        self.next = widgets.Button(description="Successive ›", layout=widgets.Layout(width="auto"))
+        self.last = widgets.Button(description="»", tooltip="Ultima pagina",
+                                   layout=widgets.Layout(width="40px"))
+        for button, name in ((self.first, "first"), (self.previous, "previous"),
+                             (self.next, "next"), (self.last, "last")):
+            button.add_class(f"certdesk-page-{name}")
+        self.painter = ChartPainter(self.query)
+        self.charts = self.painter.images
+
+    def _build_exports(self) -> None:
+        self.csv_button = widgets.Button(description="Esporta CSV", icon="download",
+                                         layout=widgets.Layout(width="auto"))
+        self.csv_button.add_class("certdesk-export-csv-button")
+        self.xlsx_button = widgets.Button(icon="download", layout=widgets.Layout(width="auto"))
+        self.xlsx_button.add_class("certdesk-export-xlsx-button")
+        self.progress = widgets.IntProgress(min=0, max=1, value=0,
+                                            layout=widgets.Layout(display="none"))
+        self.progress.add_class("certdesk-export-progress")
+        self.busy = widgets.HTML()
+        self.busy.add_class("certdesk-busy")
         self.exports = widgets.HTML()
         self.exports.add_class("certdesk-exports")
 
     # -- data -----------------------------------------------------------------------------
 
     def reload(self) -> None:
-        """Read the ledger and the heartbeat again, then redraw."""
-        self.ledger, problem = read_ledger(self.home)
-        self.daemon.value = health_banner(daemon_health(self.home)) + problem
+        """Look at the ledger's files and the heartbeat again, then redraw."""
+        self.daemon.value = health_banner(daemon_health(self.home))
+        try:
+            self.query.refresh()
+        except CertdeskError as exc:
+            self._show_unreadable(exc.code, exc.message)
+            return
         self.render()
 
-    def apply_filters(self) -> pd.DataFrame:
-        frame = self.ledger
-        mask = pd.Series(True, index=frame.index)
-        needle = self.codice_fiscale.value.strip().upper()
-        if needle:
-            mask &= frame["CodiceFiscale"].str.upper().str.contains(needle, regex=False)
-        if self.stato.value:
-            mask &= frame["Stato"].astype("string") == self.stato.value
-        richiesta = frame["DataRichiesta"].dt.tz_convert(ROME).dt.date
-        if isinstance(self.dal.value, date):
-            mask &= richiesta >= self.dal.value
-        if isinstance(self.al.value, date):
-            mask &= richiesta <= self.al.value
-        if self.solo_in_scadenza.value:
-            mask &= _charts.expires_soon(frame, _clock.now())
-        return frame[mask.fillna(False).astype(bool)]
+    def current_filter(self) -> LedgerFilter:
+        return LedgerFilter(
+            contains=self.codice_fiscale.value,
+            stati=(self.stato.value,) if self.stato.value else (),
+            dal=self.dal.value if isinstance(self.dal.value, date) else None,
+            al=self.al.value if isinstance(self.al.value, date) else None,
+            expiring_at=_clock.now() if self.solo_in_scadenza.value else None,
+            expiring_days=_charts.EXPIRING_DAYS,
+        )
 
     # -- drawing --------------------------------------------------------------------------
 
     def _on_filter(self, _change: dict[str, Any]) -> None:
+        self.page_index = 0
         self.render()
 
     def render(self) -> None:
-        now = _clock.now()
-        self.filtered = self.apply_filters()
-        self.exports.value = ""
-        self.counters.value = self._counters_html(now)
-        self.table.value = self._table_html(now)
-        self._draw_charts(now)
+        """Counters and the first page (what a person waits for); the charts follow, drawn
+        in the background (:meth:`wait_for_charts`)."""
+        self._say_busy("Aggiornamento…")
+        try:
+            now = _clock.now()
+            self.which = self.current_filter()
+            self.exports.value = ""
+            self.counters.value = self._counters_html(now)
+            self._draw_page(now)
+            self.painter.schedule(self.which, now)
+        except CertdeskError as exc:
+            self._show_unreadable(exc.code, exc.message)
+        except Exception as exc:  # a torn or foreign file: said, never a traceback
+            self._show_unreadable("REGISTRO_NON_LEGGIBILE", str(exc).splitlines()[0])
+        finally:
+            self._say_busy("")
+
+    def turn(self, move: str) -> None:
+        """Another page of the same rows: only the page is asked for again."""
+        pages = self.page_count()
+        target = {"first": 0, "previous": self.page_index - 1, "next": self.page_index + 1,
+                  "last": pages - 1}[move]
+        self.page_index = min(max(0, target), pages - 1)
+        self._draw_page(_clock.now())
+
+    def page_count(self) -> int:
+        return max(1, -(-self.matching // PAGE_ROWS))
 
     def _counters_html(self, now: datetime) -> str:
-        counts = _charts.counts_by_state(self.filtered)
-        soon = int(_charts.expires_soon(self.filtered, now).sum())
+        counts = _stato_data.counts_by_state(self.query, self.which)
+        soon = _stato_data.expires_soon_count(self.query, self.which, now)
+        self.matching = int(counts.sum())
+        self.total = self.query.count(LedgerFilter()) if self.which != LedgerFilter() \
+            else self.matching
         badges = [
             f'<span class="certdesk-count certdesk-count-{esc(state)}" '
             f'style="margin-right:14px;color:{_STATE_COLOURS.get(str(state), "#333")}">'
@@ -236,70 +233,126 @@ class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
             'style="background:#fff3cd;padding:0 6px">'
             f"in scadenza entro {_charts.EXPIRING_DAYS} giorni: <b>{soon}</b></span>"
         )
-        total = len(self.filtered)
-        return (f"<div><b>{total}</b> richieste su {len(self.ledger)} &nbsp;·&nbsp; "
+        self._label_exports()
+        return (f"<div><b>{self.matching}</b> richieste su {self.total} &nbsp;·&nbsp; "
                 + "".join(badges) + "</div>")
 
-    def _table_html(self, now: datetime) -> str:
-        if self.filtered.empty:
-            what = ("Il registro è vuoto: nessuna richiesta finora." if self.ledger.empty
+    def _draw_page(self, now: datetime) -> None:
+        pages = self.page_count()
+        first_row = self.page_index * PAGE_ROWS
+        self.page_label.value = (
+            f"&nbsp;Pagina <b>{self.page_index + 1}</b> di {pages} &nbsp;(righe "
+            f"{min(first_row + 1, self.matching)}–{min(first_row + PAGE_ROWS, self.matching)}"
+            f" di {self.matching})&nbsp;")
+        self.first.disabled = self.previous.disabled = self.page_index == 0
+        self.next.disabled = self.last.disabled = self.page_index >= pages - 1
+        if self.matching == 0:
+            what = ("Il registro è vuoto: nessuna richiesta finora." if self.total == 0
                     else "Nessuna richiesta corrisponde ai filtri.")
-            return f'<p class="certdesk-empty"><i>{what}</i></p>'
-        ordered = self.filtered.sort_values("DataRichiesta", ascending=False, na_position="last")
-        shown = ordered.head(MAX_ROWS_SHOWN)
-        soon = _charts.expires_soon(shown, now)
-        rows = []
-        for _, row in shown.iterrows():
-            cells: list[object] = []
-            for column, _label in _SHOWN:
-                value = row[column]
-                if column in DATE_COLUMNS:
-                    cells.append(format_date(value))
-                elif column == "Motivazione" and not pd.isna(value):
-                    cells.append(_reason_label(str(value)))
-                else:
-                    cells.append(value)
-            rows.append(cells)
-        classes = ["in-scadenza" if flag else "" for flag in soon.to_list()]
-        note = ""
-        if len(ordered) > MAX_ROWS_SHOWN:
-            note = (f"<p><i>Mostrate le {MAX_ROWS_SHOWN} richieste più recenti su "
-                    f"{len(ordered)}: l'export le contiene tutte.</i></p>")
-        legend = ('<p style="font-size:90%"><span style="background:#fff3cd;padding:0 6px">'
-                  "evidenziati</span>: certificati attivi in scadenza entro "
-                  f"{_charts.EXPIRING_DAYS} giorni.</p>")
-        return (
-            table_html([label for _c, label in _SHOWN], rows, css_class="certdesk-ledger",
-                       row_classes=classes)
-            + note + legend
-        )
+            self.table.value = f'<p class="certdesk-empty"><i>{what}</i></p>'
+            return
+        page = self.query.page(self.which, offset=first_row, limit=PAGE_ROWS)
+        self.table.value = _page_html(page, now)
 
-    def _draw_charts(self, now: datetime) -> None:
-        frame = self.filtered
-        self.charts["stato"].value = _charts.render_bar_chart(
-            _charts.counts_by_state(frame), title="Certificati per stato")
-        self.charts["emessi"].value = _charts.render_bar_chart(
-            _charts.issued_per_month(frame).tail(24), title="Certificati emessi per mese")
-        self.charts["scadenze"].value = _charts.render_bar_chart(
-            _charts.expiries_ahead(frame, now), title="Scadenze nei prossimi 12 mesi",
-            colour="#b8860b")
-        self.charts["motivazioni"].value = _charts.render_bar_chart(
-            _charts.cancellations_by_reason(frame), title="Annullamenti per motivazione",
-            horizontal=True, colour="#8a1c1c")
+    def wait_for_charts(self, timeout: float = 30.0) -> bool:
+        """Wait until the charts show the current filter; True when they do."""
+        return self.painter.wait(timeout)
 
-    def prepare_exports(self) -> None:
-        """Links to download the filtered table, as CSV (and Excel when openpyxl is there)."""
-        stamp = _clock.now().astimezone(ROME).strftime("%Y%m%d-%H%M")
-        frame = self.filtered[list(LEDGER_COLUMNS)]
-        links = [data_link(ledger_csv_bytes(frame), filename=f"certificati-{stamp}.csv",
-                           mime="text/csv", text=f"CSV ({len(frame)} righe)",
-                           css_class="certdesk-export-csv")]
-        if excel_available():
-            links.append(data_link(
-                ledger_xlsx_bytes(frame), filename=f"certificati-{stamp}.xlsx",
-                mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                text="Excel", css_class="certdesk-export-xlsx"))
-        self.exports.value = "Scarica: " + " &nbsp;·&nbsp; ".join(links)
+    def _show_unreadable(self, code: str, message: str) -> None:
+        self.matching = self.total = 0
+        self.counters.value = "<div><b>0</b> richieste su 0</div>"
+        self.table.value = '<p class="certdesk-empty"><i>Il registro è vuoto: nessuna ' \
+            "richiesta finora.</i></p>"
+        self.daemon.value += (
+            '<div class="certdesk-ledger-error" style="color:#8a1c1c">⚠ Registro non '
+            f"leggibile: <code>{esc(code)}</code>: {esc(message)}</div>")
+
+    def _say_busy(self, text: str) -> None:
+        self.busy.value = f'<i class="certdesk-busy-text">{esc(text)}</i>' if text else ""
+
+    # -- exports --------------------------------------------------------------------------
+
+    def _label_exports(self, *, exporting: bool | None = None) -> None:
+        """The buttons say what they will do before anyone presses them."""
+        exporting = self.exporter.busy if exporting is None else exporting
+        self.csv_button.description = f"Esporta CSV ({self.matching} righe)"
+        fits = self.matching <= _export.EXCEL_MAX_ROWS
+        self.xlsx_button.disabled = not fits or not _export.excel_available() or exporting
+        self.xlsx_button.description = (
+            f"Esporta Excel ({self.matching} righe)" if fits
+            else f"Excel: al massimo {_export.EXCEL_MAX_ROWS:,} righe".replace(",", "."))
+
+    def start_export(self, kind: str) -> bool:
+        """Write the filtered table to a file in the background; False if one is running."""
+        which, total = self.which, self.matching
+        if kind == "xlsx" and total > _export.EXCEL_MAX_ROWS:
+            return False
+        started = self.exporter.start(lambda: self._export(kind, which, total),
+                                      on_error=self._export_failed)
+        if started:
+            self.csv_button.disabled = self.xlsx_button.disabled = True
+        return started
+
+    def _export(self, kind: str, which: LedgerFilter, total: int) -> None:
+        target = _export.export_target(_clock.now(), f".{kind}")
+        self.progress.max = max(total, 1)
+        self.progress.value = 0
+        self.progress.layout.display = ""
+        self._say_busy(f"Esportazione in corso: {total} righe…")
+        write = _export.write_csv if kind == "csv" else _export.write_xlsx
+        batches = self.query.batches(which, _EXPORT_BATCH)
+        written = write(batches, target.path, self._export_progress, LEDGER_COLUMNS)
+        label = "CSV" if kind == "csv" else "Excel"
+        self.exports.value = (
+            f'Scarica: <a class="certdesk-export-{kind}" download="{esc(target.path.name)}" '
+            f'href="{esc(target.href)}" target="_blank" style="{_LINK_STYLE}">'
+            f"{label} ({written} righe)</a>")
+        self._export_done()
+
+    def _export_progress(self, written: int) -> None:
+        self.progress.value = min(written, self.progress.max)
+
+    def _export_failed(self, exc: BaseException) -> None:
+        self.exports.value = (
+            '<span class="certdesk-export-error" style="color:#8a1c1c">Esportazione non '
+            f"riuscita: {esc(exc)}</span>")
+        self._export_done()
+
+    def _export_done(self) -> None:
+        self.progress.layout.display = "none"
+        self._say_busy("")
+        self.csv_button.disabled = False
+        self._label_exports(exporting=False)
+
+    def close(self) -> None:
+        self.query.close()
+        super().close()
+
+
+def _page_html(page: pa.Table, now: datetime) -> str:
+    rows: list[list[object]] = []
+    classes: list[str] = []
+    horizon = now.timestamp() + _charts.EXPIRING_DAYS * 86400
+    for record in page.to_pylist():
+        cells: list[object] = []
+        for column, _label in _SHOWN:
+            value = record[column]
+            if column in DATE_COLUMNS:
+                cells.append(format_date(value) if value is not None else "")
+            elif column == "Motivazione" and value is not None:
+                cells.append(_reason_label(str(value)))
+            else:
+                cells.append(value)
+        rows.append(cells)
+        scadenza = record["DataScadenza"]
+        soon = (record["Stato"] == "ATTIVATO" and scadenza is not None
+                and now.timestamp() <= scadenza.timestamp() <= horizon)
+        classes.append("in-scadenza" if soon else "")
+    legend = ('<p style="font-size:90%"><span style="background:#fff3cd;padding:0 6px">'
+              "evidenziati</span>: certificati attivi in scadenza entro "
+              f"{_charts.EXPIRING_DAYS} giorni.</p>")
+    return (table_html([label for _c, label in _SHOWN], rows, css_class="certdesk-ledger",
+                       row_classes=classes) + legend)
 
 
 def _reason_label(code: str) -> str:

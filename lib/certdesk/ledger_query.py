@@ -1,0 +1,293 @@
+"""Questions to the ledger, answered by DuckDB over ``outbox/ledger.parquet/``.
+
+The panels and :func:`certdesk.frame.load_ledger` ask for counts, a few aggregates, one
+page of rows or one person's rows: DuckDB reads only the columns a question names, skips
+the parts whose statistics exclude it, and hands back a handful of rows, so each answer
+costs milliseconds to tens of milliseconds at a million requests instead of a pandas frame
+of the whole history in every kernel (measured beside pyarrow's dataset API in
+``docs/benchmarks.md``, which is why DuckDB). Where the daemon has not written the
+columnar copy yet (an older certdesk), the same questions are asked of ``ledger.csv``.
+
+    >>> q = LedgerQuery(home)
+    >>> q.count(LedgerFilter(stati=("ANNULLATO",)))
+    >>> q.page(LedgerFilter(contains="RSS"), offset=0, limit=50)      # a typed DataFrame
+
+Every value from a person reaches SQL as a bound parameter, never as SQL text.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pyarrow as pa
+
+from .codes import refusal
+from .errors import CertdeskError
+from .outbox import Outbox
+from .records import LEDGER_COLUMNS
+
+__all__ = ["LedgerFilter", "LedgerQuery", "columnar_copy_exists", "day_bounds"]
+
+ROME = ZoneInfo("Europe/Rome")
+_TEXT_TYPES = {
+    "DataRichiesta": "TIMESTAMPTZ",
+    "DataScadenza": "TIMESTAMPTZ",
+    "DataAnnullamento": "TIMESTAMPTZ",
+}
+_COLUMNS_SQL = ", ".join(f'"{name}"' for name in LEDGER_COLUMNS)
+_ACTIVE_FROM = "Stato = 'ATTIVATO' AND starts_with(CodiceFiscale, ?)"
+# The table's and the exports' order: the newest request first.
+_NEWEST_FIRST = "DataRichiesta DESC NULLS LAST, IdOperazione DESC"
+
+
+@dataclass(frozen=True)
+class LedgerFilter:
+    """Which rows: every condition given must hold (an empty filter: every row).
+
+    ``codice_fiscale`` matches exactly, ``contains`` anywhere in it (what a person types in
+    a panel), both upper-cased first: the daemon writes codici fiscali in capitals
+    (``identity``), so the column is compared as it is, never converted row by row.
+    ``dal``/``al`` are days of DataRichiesta in Italian time, both included;
+    ``expiring_at`` keeps the ATTIVATO certificates expiring within ``expiring_days`` of
+    that moment."""
+
+    codice_fiscale: str = ""
+    contains: str = ""
+    stati: tuple[str, ...] = ()
+    dal: date | None = None
+    al: date | None = None
+    expiring_at: datetime | None = None
+    expiring_days: int = 30
+
+    def where(self) -> tuple[str, list[object]]:
+        """The SQL condition and its parameters."""
+        terms: list[str] = []
+        params: list[object] = []
+        if self.codice_fiscale.strip():
+            terms.append("CodiceFiscale = ?")
+            params.append(self.codice_fiscale.strip().upper())
+        if self.contains.strip():
+            terms.append("contains(CodiceFiscale, ?)")
+            params.append(self.contains.strip().upper())
+        if self.stati:
+            terms.append(f"Stato IN ({', '.join('?' for _ in self.stati)})")
+            params.extend(self.stati)
+        start, end = day_bounds(self.dal, self.al)
+        if start is not None:
+            terms.append("DataRichiesta >= ?")
+            params.append(start)
+        if end is not None:
+            terms.append("DataRichiesta < ?")
+            params.append(end)
+        if self.expiring_at is not None:
+            terms.append("Stato = 'ATTIVATO' AND DataScadenza >= ? AND DataScadenza <= ?")
+            params.extend([self.expiring_at,
+                           self.expiring_at + timedelta(days=self.expiring_days)])
+        return (" AND ".join(terms) or "TRUE"), params
+
+
+def day_bounds(dal: date | None, al: date | None) -> tuple[datetime | None, datetime | None]:
+    """The UTC-aware instants that start ``dal`` and end ``al`` in Italian time."""
+    start = datetime.combine(dal, time(), ROME) if dal is not None else None
+    end = datetime.combine(al + timedelta(days=1), time(), ROME) if al is not None else None
+    return start, end
+
+
+def columnar_copy_exists(home: str | os.PathLike[str]) -> bool:
+    """The daemon has written ``outbox/ledger.parquet/`` (its record and a part)."""
+    folder = Outbox.of(home).columnar_ledger
+    try:
+        names = [entry.name for entry in folder.iterdir()]
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return "_certdesk.json" in names and any(
+        n.endswith(".parquet") and not n.startswith((".", "_")) for n in names
+    )
+
+
+class LedgerQuery:
+    """One DuckDB connection over one home's ledger. Safe to share between a panel's
+    threads: a question holds the connection for its few milliseconds."""
+
+    def __init__(
+        self, home: str | os.PathLike[str], *, memory_limit: str = "200MB", threads: int = 2
+    ) -> None:
+        self.outbox = Outbox.of(home)
+        self._lock = threading.Lock()
+        self._con = duckdb.connect(config={"memory_limit": memory_limit, "threads": threads})
+        self._con.execute("SET TimeZone = 'UTC'")
+        self.source = ""
+        try:
+            self.refresh()
+        except CertdeskError:
+            self._empty_view()  # asked again by the caller's own refresh, which raises
+
+    def close(self) -> None:
+        self._con.close()
+
+    def refresh(self) -> str:
+        """Point the questions at the columnar copy, else ledger.csv, else nothing (an
+        empty ledger); which one, as ``parquet``, ``csv`` or ``vuoto``."""
+        if columnar_copy_exists(self.outbox.root.parent):
+            glob = self.outbox.columnar_parts_glob
+            body = f"SELECT {_COLUMNS_SQL} FROM read_parquet({_literal(glob)})"
+            self.source = "parquet"
+        elif self.outbox.ledger.is_file() and self.outbox.ledger.stat().st_size > 0:
+            types = ", ".join(
+                f"{_literal(n)}: '{_TEXT_TYPES.get(n, 'VARCHAR')}'" for n in LEDGER_COLUMNS
+            )
+            body = (f"SELECT {_COLUMNS_SQL} FROM read_csv({_literal(str(self.outbox.ledger))},"
+                    f" header = true, columns = {{{types}}}, quote = '\"', escape = '\"')")
+            self.source = "csv"
+        else:
+            return self._empty_view()
+        try:
+            self._define(body)
+        except duckdb.Error as exc:
+            raise refusal("REGISTRO_NON_LEGGIBILE", file=self.outbox.ledger,
+                          errore=str(exc).splitlines()[0]) from exc
+        return self.source
+
+    def _empty_view(self) -> str:
+        nulls = ", ".join(
+            f"NULL::{_TEXT_TYPES.get(n, 'VARCHAR')} AS \"{n}\"" for n in LEDGER_COLUMNS
+        )
+        self._define(f"SELECT {nulls} WHERE FALSE")
+        self.source = "vuoto"
+        return self.source
+
+    def _define(self, body: str) -> None:
+        with self._lock:
+            # not TEMP: an export's own cursor (another connection) sees it too
+            self._con.execute(f"CREATE OR REPLACE VIEW ledger AS {body}")
+
+    # -- questions --------------------------------------------------------------------
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._con.execute(sql, list(params)).fetchall()
+
+    def table(self, sql: str, params: Sequence[object] = ()) -> pa.Table:
+        with self._lock:
+            return self._con.sql(sql, params=list(params)).to_arrow_table()
+
+    def count(self, which: LedgerFilter) -> int:
+        where, params = which.where()
+        return int(self.rows(f"SELECT count(*) FROM ledger WHERE {where}", params)[0][0])
+
+    def counts_by_state(self, which: LedgerFilter) -> dict[str, int]:
+        where, params = which.where()
+        found = self.rows(f"SELECT Stato, count(*) FROM ledger WHERE {where} GROUP BY 1", params)
+        return {str(stato): int(n) for stato, n in found}
+
+    def expiring_count(self, which: LedgerFilter, now: datetime, days: int) -> int:
+        where, params = which.where()
+        return int(self.rows(
+            f"SELECT count(*) FROM ledger WHERE {where} AND Stato = 'ATTIVATO'"
+            " AND DataScadenza >= ? AND DataScadenza <= ?",
+            [*params, now, now + timedelta(days=days)],
+        )[0][0])
+
+    def per_month(self, which: LedgerFilter, column: str, extra: str = "TRUE",
+                  extra_params: Sequence[object] = ()) -> list[tuple[date, int]]:
+        """Rows per month of ``column`` in Italian time (months without rows left out)."""
+        where, params = which.where()
+        found = self.rows(
+            f"SELECT date_trunc('month', timezone('Europe/Rome', \"{column}\")) AS m, count(*)"
+            f" FROM ledger WHERE {where} AND {extra} AND \"{column}\" IS NOT NULL"
+            " GROUP BY 1 ORDER BY 1",
+            [*params, *extra_params],
+        )
+        return [(_as_date(m), int(n)) for m, n in found]
+
+    def by_reason(self, which: LedgerFilter) -> dict[str, int]:
+        where, params = which.where()
+        found = self.rows(
+            f"SELECT Motivazione, count(*) FROM ledger WHERE {where} AND Stato = 'ANNULLATO'"
+            " GROUP BY 1", params)
+        return {str(m): int(n) for m, n in found if m is not None}
+
+    def page(self, which: LedgerFilter, *, offset: int, limit: int) -> pa.Table:
+        """The rows ``offset`` to ``offset + limit`` of the match, newest first.
+
+        The ids are found first, from two columns; only then are their whole rows read,
+        from the one or two parts that hold them (IdOperazione is time-ordered): a deep
+        page of a million rows in a tenth of the time of sorting whole rows."""
+        where, params = which.where()
+        ids = [r[0] for r in self.rows(
+            f"SELECT IdOperazione FROM ledger WHERE {where} ORDER BY {_NEWEST_FIRST}"
+            " LIMIT ? OFFSET ?", [*params, limit, max(0, offset)])]
+        if not ids:
+            return self.empty()
+        low, high = min(ids), max(ids)  # a range the parts' statistics can prune by
+        return self.table(
+            f"SELECT {_COLUMNS_SQL} FROM ledger WHERE IdOperazione BETWEEN ? AND ?"
+            f" AND IdOperazione IN ({', '.join('?' for _ in ids)})"
+            f" ORDER BY {_NEWEST_FIRST}", [low, high, *ids])
+
+    def empty(self) -> pa.Table:
+        """No rows, with the ledger's columns and types."""
+        return self.table(f"SELECT {_COLUMNS_SQL} FROM ledger WHERE FALSE")
+
+    def select(self, which: LedgerFilter, columns: Sequence[str] | None = None) -> pa.Table:
+        """Every matching row, in IdOperazione order (``load_ledger``)."""
+        where, params = which.where()
+        wanted = ", ".join(f'"{c}"' for c in (columns or LEDGER_COLUMNS))
+        return self.table(
+            f"SELECT {wanted} FROM ledger WHERE {where} ORDER BY IdOperazione", params)
+
+    def batches(self, which: LedgerFilter, batch_rows: int) -> Iterator[pa.RecordBatch]:
+        """Every matching row, newest first, in record batches (an export): streamed from
+        the files, never the whole match in memory. On a cursor of its own, so the panel's
+        other questions are answered meanwhile."""
+        where, params = which.where()
+        with self._lock:
+            cursor = self._con.cursor()
+        try:
+            reader: pa.RecordBatchReader = cursor.sql(
+                f"SELECT {_COLUMNS_SQL} FROM ledger WHERE {where} ORDER BY {_NEWEST_FIRST}",
+                params=params,
+            ).to_arrow_reader(batch_rows)
+            yield from reader
+        finally:
+            cursor.close()
+
+    def people_with_active(self, prefix: str, limit: int) -> list[str]:
+        """At most ``limit`` codici fiscali, in order, starting with ``prefix``, that have
+        an ATTIVATO certificate."""
+        start = prefix.strip().upper()
+        # The first rows in order, then unique: a top-N instead of a sort of every match;
+        # only a page of one person's many requests needs the slower DISTINCT.
+        first = [str(r[0]) for r in self.rows(
+            f"SELECT CodiceFiscale FROM ledger WHERE {_ACTIVE_FROM} ORDER BY 1 LIMIT ?",
+            [start, 10 * limit])]
+        unique = sorted(set(first))
+        if len(unique) < limit and len(first) == 10 * limit:
+            unique = [str(r[0]) for r in self.rows(
+                f"SELECT DISTINCT CodiceFiscale FROM ledger WHERE {_ACTIVE_FROM}"
+                " ORDER BY 1 LIMIT ?", [start, limit])]
+        return unique[:limit]
+
+    def has_active(self, codice_fiscale: str) -> bool:
+        return bool(self.rows(
+            "SELECT 1 FROM ledger WHERE CodiceFiscale = ? AND Stato = 'ATTIVATO' LIMIT 1",
+            [codice_fiscale.strip().upper()]))
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (file names are ours, but may hold a quote)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _as_date(value: object) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    raise TypeError(f"not a month: {value!r}")

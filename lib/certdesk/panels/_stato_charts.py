@@ -1,0 +1,98 @@
+"""The Stato panel's four charts, drawn in a background thread.
+
+A chart is a few aggregate queries and a matplotlib figure: tens to hundreds of
+milliseconds each at a million requests, which a person should not wait for before the
+counters and the table answer. :class:`ChartPainter` draws the latest filter asked for;
+filters asked for while it draws are skipped but the last, and an image whose bars have
+not changed is not drawn again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+import ipywidgets as widgets
+import pandas as pd
+
+from ..ledger_query import LedgerFilter, LedgerQuery
+from . import _charts, _stato_data
+
+__all__ = ["ChartPainter"]
+
+log = logging.getLogger(__name__)
+
+#: Each chart's bars and how to draw them.
+ChartSeries = dict[str, tuple[pd.Series, dict[str, Any]]]
+
+
+class ChartPainter:
+    def __init__(self, query: LedgerQuery) -> None:
+        self.query = query
+        self.images = {
+            key: widgets.Image(format="png", layout=widgets.Layout(width="460px"))
+            for key in ("stato", "emessi", "scadenze", "motivazioni")
+        }
+        for key, image in self.images.items():
+            image.add_class(f"certdesk-chart-{key}")
+        self._drawn: dict[str, tuple[object, ...]] = {}
+        self._lock = threading.Lock()
+        self._wanted: tuple[LedgerFilter, datetime] | None = None
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, which: LedgerFilter, now: datetime) -> None:
+        """Draw the charts of ``which`` soon, in the background."""
+        with self._lock:
+            self._wanted = (which, now)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="certdesk-grafici", daemon=True)
+                self._thread.start()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait until the charts show the last filter scheduled; True when they do."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                thread = self._thread
+            if thread is None:
+                return True
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return False
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                wanted, self._wanted = self._wanted, None
+                if wanted is None:
+                    self._thread = None
+                    return
+            try:
+                self._draw(self._series(*wanted))
+            except Exception:  # the table is right; a chart that failed stays as it was
+                log.exception("the Stato panel's charts could not be drawn")
+
+    def _series(self, which: LedgerFilter, now: datetime) -> ChartSeries:
+        query = self.query
+        return {
+            "stato": (_stato_data.counts_by_state(query, which),
+                      {"title": "Certificati per stato"}),
+            "emessi": (_stato_data.issued_per_month(query, which).tail(24),
+                       {"title": "Certificati emessi per mese"}),
+            "scadenze": (_stato_data.expiries_ahead(query, which, now),
+                         {"title": "Scadenze nei prossimi 12 mesi", "colour": "#b8860b"}),
+            "motivazioni": (_stato_data.cancellations_by_reason(query, which),
+                            {"title": "Annullamenti per motivazione", "horizontal": True,
+                             "colour": "#8a1c1c"}),
+        }
+
+    def _draw(self, series: ChartSeries) -> None:
+        for key, (counts, style) in series.items():
+            bars = (tuple(map(str, counts.index)), tuple(int(v) for v in counts.to_numpy()))
+            if self._drawn.get(key) == bars:
+                continue  # the same bars: the image on screen is already right
+            self.images[key].value = _charts.render_bar_chart(counts, **style)
+            self._drawn[key] = bars

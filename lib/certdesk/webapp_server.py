@@ -1,0 +1,153 @@
+"""The Voila application behind ``certdesk admin``: Voila, plus three things it lacks here.
+
+Imported by :mod:`certdesk.voila_launcher` only after the token redaction is installed
+(importing Voila sets up its loggers).
+
+1. **A page's kernel is released when the page goes.** Voila's page sends, on
+   ``beforeunload``, ``navigator.sendBeacon(base + "voila/api/shutdown/<kernel>",
+   FormData{_xsrf: <the _xsrf cookie>})``. That POST is authenticated by the login cookie,
+   not the token, so jupyter_server applies its XSRF check; and Voila never sets an
+   ``_xsrf`` cookie, so the beacon carried an empty ``_xsrf`` and was refused: ``403 POST
+   /voila/api/shutdown/<id>: '_xsrf' argument missing from POST`` (measured with Voila
+   0.5.13, jupyter_server 2.21). :class:`XsrfCookiePageHandler` serves the notebook pages
+   and sets that cookie, so the beacon passes the check, which stays on for every POST.
+2. **A kernel no page holds is shut down** after a short grace
+   (:mod:`certdesk.webapp_kernels`), for pages that die without the beacon.
+3. **Exports are served as files** from a private folder (:mod:`certdesk.webapp_exports`)
+   by :class:`ExportFileHandler`, token or login cookie required.
+
+Also ``GET <base_url>api/kernels`` lists the running kernels (read-only: no kernel can be
+started through it), for the tests and for an administrator checking memory.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.base.handlers import AuthenticatedFileHandler
+from jupyter_server.services.kernels.handlers import MainKernelHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+from tornado.ioloop import PeriodicCallback
+from traitlets import Float
+from voila.app import Voila  # type: ignore[import-untyped]
+from voila.tornado.handler import TornadoVoilaHandler  # type: ignore[import-untyped]
+
+from . import webapp_exports
+from .webapp_kernels import DEFAULT_GRACE, DisconnectedKernelReaper, sweep_interval
+
+__all__ = ["CertdeskVoila", "ExportFileHandler", "KernelListHandler", "XsrfCookiePageHandler"]
+
+
+class XsrfCookiePageHandler(TornadoVoilaHandler):  # type: ignore[misc]
+    """Voila's notebook page, which also sets the ``_xsrf`` cookie its beacon sends back."""
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        # after authentication: an anonymous request was redirected to the login page
+        if self.current_user is not None and not self._finished:
+            self.xsrf_token  # noqa: B018 -- reading it sets the cookie (tornado)
+
+
+class KernelListHandler(MainKernelHandler):
+    """``GET api/kernels``: the running kernels' models; POST (start a kernel) is 405."""
+
+    SUPPORTED_METHODS = ("GET",)
+
+
+class ExportFileHandler(AuthenticatedFileHandler):
+    """One file of the exports folder, streamed by tornado in chunks.
+
+    ``?download=1`` makes it an attachment (jupyter_server's file handler). Names outside
+    :data:`certdesk.webapp_exports.NAME` are 404, whatever the folder holds.
+    """
+
+    def parse_url_path(self, url_path: str) -> str:
+        if not webapp_exports.NAME.fullmatch(url_path):
+            raise web.HTTPError(404)
+        return url_path
+
+    def set_headers(self) -> None:
+        super().set_headers()
+        # an export lists people's codici fiscali: nothing of it stays in a browser cache
+        self.set_header("Cache-Control", "no-store")
+
+
+def export_routes(server_url: str, folder: Path) -> list[tuple[str, type, dict[str, Any]]]:
+    """The exports' URLs: below the base URL, and below ``voila/render/``, where a link
+    relative to a notebook page (``voila/render/x.ipynb``) lands."""
+    pattern = webapp_exports.URL_PATH + r"/([^/]+)"
+    return [(url_path_join(server_url, prefix, pattern), ExportFileHandler,
+             {"path": str(folder)})
+            for prefix in ("/", "/voila/render/")]
+
+
+class CertdeskVoila(Voila):  # type: ignore[misc]
+    """Voila with the page handler, the kernel reaper and the exports of the module."""
+
+    disconnected_grace = Float(
+        DEFAULT_GRACE, config=True,
+        help="Seconds a kernel may stay with no page connected (and idle) before it is "
+             "shut down.")
+    export_max_age = Float(
+        webapp_exports.MAX_AGE, config=True,
+        help="Seconds after which an export file is deleted.")
+
+    exports_dir: Path | None = None
+    _sweeper: PeriodicCallback | None = None
+
+    def start(self) -> None:
+        folder = webapp_exports.make_exports_dir()
+        self.exports_dir = folder
+        # removed at exit even if the server dies before its own stop() runs
+        atexit.register(shutil.rmtree, folder, True)
+        # the kernels inherit it: Voila starts them with a copy of os.environ
+        os.environ[webapp_exports.EXPORTS_ENV] = str(folder)
+        self.log.info("certdesk: exports in %s, kept %.0f s", folder, self.export_max_age)
+        super().start()
+
+    def init_handlers(self) -> list[Any]:
+        handlers: list[Any] = []
+        for route in super().init_handlers():
+            if route[1] is TornadoVoilaHandler:
+                route = (route[0], XsrfCookiePageHandler, *route[2:])
+            handlers.append(route)
+        assert self.exports_dir is not None, "start() makes the exports folder first"
+        ours: list[Any] = [
+            (url_path_join(self.server_url, "/api/kernels"), KernelListHandler),
+            *export_routes(self.server_url, self.exports_dir),
+        ]
+        # first: tornado takes the first match, and voila/render/(.*) would take ours
+        return [*ours, *handlers]
+
+    def listen(self) -> None:
+        reaper = DisconnectedKernelReaper(self.kernel_manager, self.disconnected_grace,
+                                          log=self.log)
+        self.log.info("certdesk: kernels with no page for %.0f s are shut down",
+                      self.disconnected_grace)
+
+        async def sweep() -> None:
+            await reaper.reap()
+            if self.exports_dir is not None:
+                for name in webapp_exports.sweep_exports(self.exports_dir,
+                                                         self.export_max_age):
+                    self.log.info("certdesk: export %s deleted (older than %.0f s)",
+                                  name, self.export_max_age)
+
+        interval = sweep_interval(self.disconnected_grace)
+        self._sweeper = PeriodicCallback(sweep, interval * 1000)
+        self._sweeper.start()
+        super().listen()
+
+    def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.stop()
+        try:
+            super().stop()
+        finally:
+            if self.exports_dir is not None:
+                shutil.rmtree(self.exports_dir, ignore_errors=True)

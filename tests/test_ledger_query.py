@@ -1,0 +1,169 @@
+"""The query engine against pandas: for random filters on a generated home, the Stato
+panel's counts, charts, pages and exports equal the same computation done by pandas on
+ledger.csv (``_charts`` over the filtered frame), whether DuckDB reads the Parquet copy or
+the CSV; and ``load_ledger``'s filters equal the filter applied to the whole frame."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from conftest_panels import ledger_row, write_ledger
+
+from certdesk.frame import ROME, load_ledger, typed_from_arrow
+from certdesk.ledger_query import LedgerFilter, LedgerQuery
+from certdesk.outbox import Outbox
+from certdesk.outbox_columnar import FORMAT, ROWS_PER_PART, ledger_table
+from certdesk.panels import _charts, _export, _stato_data
+from certdesk.reasons import Motivazione
+from certdesk.records import LEDGER_COLUMNS
+
+NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
+STATES = ("IN_GENERAZIONE", "ATTIVATO", "SCADUTO", "ANNULLATO", "RIFIUTATO")
+PEOPLE = [f"RSSMRA{80 + i % 20:02d}A{1 + i % 28:02d}H{500 + i:03d}X" for i in range(60)]
+
+
+def generated_rows(count: int, seed: int) -> list[dict[str, str]]:
+    """``count`` requests over three years, in IdOperazione (and time) order."""
+    rnd = random.Random(seed)
+    start = NOW - dt.timedelta(days=3 * 365)
+    moments = sorted(start + dt.timedelta(seconds=rnd.randrange(3 * 365 * 86400))
+                     for _ in range(count))
+    rows = []
+    for k, moment in enumerate(moments):
+        stato = rnd.choices(STATES, weights=(1, 6, 2, 2, 1))[0]
+        reason = rnd.choice(list(Motivazione)).value if stato == "ANNULLATO" else ""
+        row = ledger_row(f"{moment:%Y%m%d}-{k + 1:09d}", rnd.choice(PEOPLE), stato, moment,
+                         days=rnd.choice((365, 730, 1095)), motivazione=reason,
+                         annullamento="2026-01-01T00:00:00Z" if reason else "")
+        rows.append(row)
+    return rows
+
+
+def write_parquet_copy(home: Path, rows: list[dict[str, str]], per_part: int) -> None:
+    """The daemon's copy of these rows: parts of ``per_part`` rows, and its record."""
+    folder = Outbox.of(home).columnar_ledger
+    folder.mkdir(parents=True)
+    texts = [tuple(r[c] for c in LEDGER_COLUMNS) for r in rows]
+    for i in range(0, len(texts), per_part):
+        part = texts[i:i + per_part]
+        pq.write_table(ledger_table(part), folder / f"{part[0][0]}.parquet")
+    (folder / "_certdesk.json").write_text(json.dumps(
+        {"formato": FORMAT, "seq": 1, "righe_per_parte": ROWS_PER_PART}))
+
+
+@pytest.fixture(scope="module", params=["parquet", "csv"])
+def generated(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+              ) -> tuple[Path, pd.DataFrame]:
+    home = tmp_path_factory.mktemp(f"home-{request.param}")
+    rows = generated_rows(1500, seed=15)
+    write_ledger(home, rows)
+    if request.param == "parquet":
+        write_parquet_copy(home, rows, per_part=200)
+    frame = load_ledger(Outbox.of(home).ledger)  # pandas on the CSV: the oracle
+    return home, frame
+
+
+def random_filter(rnd: random.Random) -> LedgerFilter:
+    dal = (NOW - dt.timedelta(days=rnd.randrange(1200))).date() if rnd.random() < 0.4 else None
+    al = (NOW - dt.timedelta(days=rnd.randrange(600))).date() if rnd.random() < 0.4 else None
+    cf = rnd.choice(PEOPLE)
+    start = rnd.randrange(len(cf) - 3)
+    return LedgerFilter(
+        contains=cf[start:start + rnd.choice((2, 3, 16))].lower() if rnd.random() < 0.5 else "",
+        stati=tuple(rnd.sample(STATES, rnd.choice((1, 2)))) if rnd.random() < 0.5 else (),
+        dal=dal, al=al,
+        expiring_at=NOW if rnd.random() < 0.2 else None,
+    )
+
+
+def pandas_filter(frame: pd.DataFrame, which: LedgerFilter) -> pd.DataFrame:
+    """The filter as the old panel applied it to the whole frame."""
+    mask = pd.Series(True, index=frame.index)
+    if which.contains:
+        mask &= frame["CodiceFiscale"].str.upper().str.contains(which.contains.upper(),
+                                                                regex=False)
+    if which.stati:
+        mask &= frame["Stato"].astype("string").isin(which.stati)
+    richiesta = frame["DataRichiesta"].dt.tz_convert(ROME).dt.date
+    if which.dal is not None:
+        mask &= richiesta >= which.dal
+    if which.al is not None:
+        mask &= richiesta <= which.al
+    if which.expiring_at is not None:
+        mask &= _charts.expires_soon(frame, which.expiring_at, which.expiring_days)
+    return frame[mask.fillna(False).astype(bool)]
+
+
+def test_counts_charts_and_pages_equal_pandas(generated: tuple[Path, pd.DataFrame]) -> None:
+    home, frame = generated
+    query = LedgerQuery(home)
+    rnd = random.Random(1500)
+    nonempty = 0
+    for _ in range(40):
+        which = random_filter(rnd)
+        expected = pandas_filter(frame, which)
+        nonempty += not expected.empty
+        pd.testing.assert_series_equal(_stato_data.counts_by_state(query, which),
+                                       _charts.counts_by_state(expected), check_names=False)
+        assert query.count(which) == len(expected)
+        assert _stato_data.expires_soon_count(query, which, NOW) == int(
+            _charts.expires_soon(expected, NOW).sum())
+        pd.testing.assert_series_equal(_stato_data.issued_per_month(query, which),
+                                       _charts.issued_per_month(expected), check_names=False)
+        pd.testing.assert_series_equal(_stato_data.expiries_ahead(query, which, NOW),
+                                       _charts.expiries_ahead(expected, NOW), check_names=False)
+        pd.testing.assert_series_equal(_stato_data.cancellations_by_reason(query, which),
+                                       _charts.cancellations_by_reason(expected),
+                                       check_names=False)
+        newest = expected.sort_values(["DataRichiesta", "IdOperazione"], ascending=False)
+        offset = rnd.randrange(max(1, len(expected)))
+        page = typed_from_arrow(query.page(which, offset=offset, limit=25))
+        assert list(page["IdOperazione"]) == list(newest["IdOperazione"][offset:offset + 25])
+    assert nonempty > 20  # the filters were not all empty
+    query.close()
+
+
+def test_an_export_equals_the_filter_applied_to_the_csv(
+        generated: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
+    home, frame = generated
+    query = LedgerQuery(home)
+    rnd = random.Random(7)
+    for n in range(6):
+        which = random_filter(rnd)
+        out = tmp_path / f"export-{n}.csv"
+        written = _export.write_csv(query.batches(which, 97), out, lambda _n: None,
+                                    LEDGER_COLUMNS)
+        expected = pandas_filter(frame, which).sort_values("IdOperazione")
+        again = load_ledger(out).sort_values("IdOperazione")
+        assert written == len(expected)
+        pd.testing.assert_frame_equal(again.reset_index(drop=True),
+                                      expected.reset_index(drop=True))
+    query.close()
+
+
+def test_load_ledger_filters_equal_pandas(generated: tuple[Path, pd.DataFrame]) -> None:
+    home, frame = generated
+    pd.testing.assert_frame_equal(load_ledger(home), frame)
+    person = PEOPLE[7]
+    cases = [
+        ({"codice_fiscale": person.lower()}, frame["CodiceFiscale"] == person),
+        ({"stati": ["ANNULLATO", "SCADUTO"]},
+         frame["Stato"].astype("string").isin(["ANNULLATO", "SCADUTO"])),
+        ({"dal": dt.date(2025, 3, 1), "al": dt.date(2025, 9, 30)},
+         frame["DataRichiesta"].dt.tz_convert(ROME).dt.date.between(
+             dt.date(2025, 3, 1), dt.date(2025, 9, 30))),
+    ]
+    for kwargs, mask in cases:
+        got = load_ledger(home, **kwargs)  # type: ignore[arg-type]
+        pd.testing.assert_frame_equal(got, frame[mask.fillna(False)].reset_index(drop=True))
+    columns = load_ledger(home, stati=["ANNULLATO"], columns=["Motivazione", "IdOperazione"])
+    assert list(columns.columns) == ["IdOperazione", "Motivazione"]
+    assert isinstance(columns["Motivazione"].dtype, pd.CategoricalDtype)
+    with pytest.raises(ValueError, match="Colonna"):
+        load_ledger(home, columns=["Colonna"])

@@ -1,0 +1,324 @@
+"""A page's kernel is released: at once when the page closes or reloads, after a short
+grace when the page dies without a word.
+
+The reaper alone, on a fake kernel manager (its rules, with a fake clock); then the real
+web app (``python -m certdesk.webapp`` on 127.0.0.1) and Debian's Chromium: the shutdown
+beacon of Voila's page, refused with 403 before (no ``_xsrf`` cookie), now shuts the
+kernel down; the XSRF check still refuses a POST without the cookie's value; a kernel
+whose page never connected, or was closed without its beacon, is shut down by the grace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_webapp import CHROMIUM, Server, launch, offline, start_server
+
+from certdesk.webapp_kernels import DisconnectedKernelReaper, sweep_interval
+
+TOKEN = "kernels-test-token"
+#: What "promptly" means for a page that closes: the beacon arrives within a second.
+PROMPT = 8.0
+#: The short grace of the tests: longer than a page takes to connect on a loaded machine
+#: (a kernel whose page has not connected yet is not told apart from an orphan).
+SHORT = 6.0
+#: How long an orphan may outlive the short grace: a sweep, a shutdown, a loaded machine.
+LATE = SHORT / 4 + 10
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, step: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return predicate()
+
+
+# -- the reaper's rules, on a fake manager --------------------------------------------------
+
+
+class FakeManager:
+    def __init__(self) -> None:
+        self.models: dict[str, dict[str, Any]] = {}
+        self.shut: list[str] = []
+
+    def add(self, kernel_id: str, *, connections: int = 0, state: str = "idle",
+            idle: float = 0.0) -> None:
+        last = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=idle)
+        self.models[kernel_id] = {"id": kernel_id, "connections": connections,
+                                  "execution_state": state,
+                                  "last_activity": last.isoformat().replace("+00:00", "Z")}
+
+    def list_kernel_ids(self) -> list[str]:
+        return list(self.models)
+
+    def kernel_model(self, kernel_id: str) -> dict[str, Any]:
+        return self.models[kernel_id]
+
+    async def shutdown_kernel(self, kernel_id: str) -> None:
+        del self.models[kernel_id]
+        self.shut.append(kernel_id)
+
+
+def test_reaper_spares_connected_working_and_recent_kernels() -> None:
+    manager, clock = FakeManager(), [0.0]
+    reaper = DisconnectedKernelReaper(manager, grace=20, clock=lambda: clock[0])
+    manager.add("open-page", connections=1, idle=3600)  # the long idle cull's business
+    manager.add("rendering", state="busy", idle=3600)    # a silent cell, page not yet there
+    manager.add("orphan", idle=3600)
+    manager.add("just-rendered", idle=1)
+    assert asyncio.run(reaper.reap()) == []  # first sight: the grace starts now
+    clock[0] = 19.0
+    assert asyncio.run(reaper.reap()) == []
+    clock[0] = 20.0
+    assert asyncio.run(reaper.reap()) == ["orphan"]  # just-rendered: active 1 s before
+    manager.add("just-rendered", idle=25)
+    assert asyncio.run(reaper.reap()) == ["just-rendered"]
+    assert sorted(manager.models) == ["open-page", "rendering"]
+
+
+def test_a_websocket_that_comes_back_within_the_grace_keeps_its_kernel() -> None:
+    manager, clock = FakeManager(), [0.0]
+    reaper = DisconnectedKernelReaper(manager, grace=20, clock=lambda: clock[0])
+    manager.add("blip", idle=3600)
+    asyncio.run(reaper.reap())
+    clock[0] = 15.0
+    manager.models["blip"]["connections"] = 1  # reconnected
+    asyncio.run(reaper.reap())
+    manager.models["blip"]["connections"] = 0  # and dropped again
+    clock[0] = 30.0
+    assert asyncio.run(reaper.reap()) == []    # 15 s unconnected, not 30
+    clock[0] = 50.0
+    assert asyncio.run(reaper.reap()) == ["blip"]
+
+
+def test_a_kernel_gone_meanwhile_is_no_error() -> None:
+    class Racing(FakeManager):
+        async def shutdown_kernel(self, kernel_id: str) -> None:
+            del self.models[kernel_id]  # the beacon was first
+            raise KeyError(kernel_id)
+
+    manager, clock = Racing(), [0.0]
+    reaper = DisconnectedKernelReaper(manager, grace=1, clock=lambda: clock[0])
+    manager.add("a", idle=60)
+    manager.add("b", idle=60)
+    asyncio.run(reaper.reap())
+    clock[0] = 2.0
+    assert asyncio.run(reaper.reap()) == []
+    assert manager.models == {}
+
+
+def test_sweep_interval_is_a_fraction_of_the_grace() -> None:
+    assert sweep_interval(20) == 5.0
+    assert sweep_interval(2) == 0.5
+    assert sweep_interval(0.1) == 0.5
+    assert sweep_interval(600) == 5.0
+
+
+# -- the real server --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kernels_home(ca_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("kernels") / "home"
+    shutil.copytree(ca_template, home)
+    return home
+
+
+def serve(home: Path, name: str, grace: float) -> Iterator[Server]:
+    server = start_server(home, home.parent / f"{name}.log", token=TOKEN,
+                          extra=["--disconnected-grace", f"{grace:g}"])
+    try:
+        yield server
+    finally:
+        assert server.stop() == [], "kernels left running after SIGTERM"
+
+
+@pytest.fixture(scope="module")
+def default_grace(kernels_home: Path) -> Iterator[Server]:
+    """The grace as shipped (20 s): what goes within seconds went by the beacon."""
+    yield from serve(kernels_home, "default-grace", 20)
+
+
+@pytest.fixture(scope="module")
+def short_grace(kernels_home: Path) -> Iterator[Server]:
+    yield from serve(kernels_home, "short-grace", SHORT)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    return CHROMIUM
+
+
+def ids(server: Server) -> set[str]:
+    return {k["id"] for k in server.kernels()}
+
+
+def test_the_kernel_list_needs_the_token_and_starts_nothing(default_grace: Server) -> None:
+    server = default_grace
+    assert server.get("/api/kernels").status == 403
+    assert server.get("/api/kernels?token=wrong").status == 403
+    before = ids(server)
+    response, _ = server.fetch(f"/api/kernels?token={TOKEN}", method="POST", body=b"{}")
+    assert response.status == 405
+    assert ids(server) == before
+
+
+def test_a_page_never_connected_loses_its_kernel_after_the_grace(short_grace: Server
+                                                                 ) -> None:
+    server = short_grace
+    before = ids(server)
+    # the page is rendered (its kernel runs the notebook) but no browser ever connects
+    assert server.get(f"/voila/render/richiesta.ipynb?token={TOKEN}").status == 200
+    (new,) = ids(server) - before
+    model = next(k for k in server.kernels() if k["id"] == new)
+    assert model["connections"] == 0
+    started = time.monotonic()
+    assert wait_for(lambda: new not in ids(server), SHORT + LATE), "never culled"
+    assert time.monotonic() - started >= SHORT - 2  # after the grace, not at once
+    assert f"kernel {new} shut down: no page connected" in server.log.read_text()
+
+
+def page_url(server: Server) -> str:
+    return f"{server.base}/voila/render/richiesta.ipynb?token={TOKEN}"
+
+
+def open_page(context: Any, server: Server) -> tuple[Any, str]:
+    """A Richiesta page, loaded and connected to its kernel; returns it and the kernel id."""
+    before = ids(server)
+    page = context.new_page()
+    page.route("**/*", offline)
+    page.goto(page_url(server))
+    page.locator(".certdesk-request").wait_for()
+    found: list[str] = []
+
+    def connected() -> bool:
+        found[:] = [k["id"] for k in server.kernels()
+                    if k["id"] not in before and k["connections"] > 0]
+        return len(found) == 1
+
+    assert wait_for(connected, 30), server.kernels()
+    return page, found[0]
+
+
+@pytest.mark.browser
+def test_closing_or_reloading_a_page_shuts_its_kernel_down(
+    chromium: str, default_grace: Server
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    server = default_grace
+    with sync_playwright() as p:
+        browser = launch(p, chromium)
+        try:
+            context = browser.new_context()
+            context.set_default_timeout(60_000)
+            page, first = open_page(context, server)
+            assert "_xsrf" in {c["name"] for c in context.cookies()}
+
+            # reload: the old page's beacon shuts its kernel down, the new page has one
+            page.reload()
+            page.locator(".certdesk-request").wait_for()
+            assert wait_for(lambda: first not in ids(server), PROMPT), server.kernels()
+            assert wait_for(lambda: len(ids(server)) == 1, 30), server.kernels()
+            (second,) = ids(server)
+
+            # close (the browser runs beforeunload, as when a person closes the tab)
+            page.close(run_before_unload=True)
+            assert wait_for(lambda: second not in ids(server), PROMPT), server.kernels()
+        finally:
+            browser.close()
+    log = server.log.read_text()
+    for kernel in (first, second):
+        # shut down by the beacon, within seconds: not by the 20 s grace, never refused
+        assert f"kernel {kernel} shut down: no page connected" not in log
+        assert f"POST /voila/api/shutdown/{kernel}" not in log, log
+
+
+@pytest.mark.browser
+def test_the_shutdown_still_needs_the_xsrf_value(chromium: str, default_grace: Server
+                                                 ) -> None:
+    from playwright.sync_api import sync_playwright
+
+    server = default_grace
+    with sync_playwright() as p:
+        browser = launch(p, chromium)
+        try:
+            context = browser.new_context()
+            page, kernel = open_page(context, server)
+            # the page's own origin and login cookie, but not the cookie's _xsrf value
+            statuses = page.evaluate("""async (id) => {
+                const post = async (xsrf) => {
+                    const form = new FormData();
+                    if (xsrf !== null) form.append("_xsrf", xsrf);
+                    return (await fetch(`/voila/api/shutdown/${id}`,
+                                        {method: "POST", body: form})).status;
+                };
+                return [await post(null), await post(""), await post("2|0|0|0")];
+            }""", kernel)
+            assert statuses == [403, 403, 403]
+            assert kernel in ids(server)
+            # and with neither token nor cookie
+            response, _ = server.fetch(f"/voila/api/shutdown/{kernel}", method="POST",
+                                       body=b"")
+            assert response.status == 403
+            assert kernel in ids(server)
+            page.close(run_before_unload=True)
+            assert wait_for(lambda: kernel not in ids(server), PROMPT)
+        finally:
+            browser.close()
+
+
+@pytest.mark.browser
+def test_a_page_gone_without_its_beacon_loses_its_kernel_after_the_grace(
+    chromium: str, short_grace: Server
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    server = short_grace
+    with sync_playwright() as p:
+        browser = launch(p, chromium)
+        try:
+            context = browser.new_context()
+            context.set_default_timeout(60_000)
+            kept, kept_kernel = open_page(context, server)
+            lost, lost_kernel = open_page(context, server)
+            # closed without beforeunload, as a crashed tab: no beacon, the socket drops
+            lost.close(run_before_unload=False)
+            assert wait_for(lambda: lost_kernel not in ids(server), SHORT + LATE)
+            # past the grace: the open page, idle but connected, keeps its kernel
+            time.sleep(SHORT + 1)
+            assert kept_kernel in ids(server)
+            kept.close(run_before_unload=True)
+            assert wait_for(lambda: kept_kernel not in ids(server), PROMPT)
+        finally:
+            browser.close()
+    log = server.log.read_text()
+    assert f"kernel {lost_kernel} shut down: no page connected" in log
+    assert f"kernel {kept_kernel} shut down: no page connected" not in log
+
+
+def test_the_grace_must_be_positive(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "certdesk.webapp", "--home", str(tmp_path),
+                           "--disconnected-grace", "0"], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 2
+    assert "--disconnected-grace" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_command_line_and_the_server_agree_on_the_default() -> None:
+    from certdesk import webapp, webapp_kernels
+
+    assert webapp.DEFAULT_DISCONNECTED_GRACE == webapp_kernels.DEFAULT_GRACE == 20
