@@ -3,6 +3,8 @@ built ahead in idle slices, and ``certdesk republish``."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -109,3 +111,27 @@ def test_republish_rebuilds_the_outbox_byte_for_byte(home: Path, csrs: CsrFactor
     assert after == before
     assert (outbox / "ca" / "chain.pem").exists() and (outbox / "ca" / "issuing.crl").exists()
     assert run_certdesk(home, "verify-ledger").returncode == 0
+
+
+def test_republish_waits_for_no_daemon(home: Path, csrs: CsrFactory) -> None:
+    """outbox/ has one writer: republish refuses while a daemon holds the home's lock."""
+    issue(home, csrs, {"a.csr": csrs.csr()})
+    ledger = (home / "outbox" / "ledger.csv").read_bytes()
+    holder = subprocess.Popen(  # a stand-in daemon: another process holding the lock
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from certdesk.daemon.lock import DaemonLock; from certdesk.home import Home; "
+         "DaemonLock(Home(Path(sys.argv[1])).lock_file).acquire(); print('held', flush=True); "
+         "time.sleep(60)", str(home)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        refused = run_certdesk(home, "republish", check=False)
+        assert refused.returncode != 0
+        assert "DAEMON_GIA_ATTIVO" in refused.stderr and str(holder.pid) in refused.stderr
+        assert "Traceback" not in refused.stderr
+        assert (home / "outbox" / "ledger.csv").read_bytes() == ledger
+    finally:
+        holder.kill()
+        holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    assert run_certdesk(home, "republish").returncode == 0

@@ -207,13 +207,20 @@ def _cmd_verify(home: Home, args: argparse.Namespace) -> int:
 
 
 def _cmd_republish(home: Home, args: argparse.Namespace) -> int:
+    from .daemon.lock import DaemonLock
     from .runtime import open_engine
 
-    engine = open_engine(home, passphrase_file=args.passphrase_file, workers=1)
+    # outbox/ has one writer at a time: a running daemon's files are not rewritten under it
+    lock = DaemonLock(home.lock_file)
+    lock.acquire()
     try:
-        counts = engine.republish()
+        engine = open_engine(home, passphrase_file=args.passphrase_file, workers=1)
+        try:
+            counts = engine.republish()
+        finally:
+            engine.close()
     finally:
-        engine.close()
+        lock.release()
     print(
         f"republished {counts['certificates']} certificates, {counts['receipts']} receipts, "
         "ledger, journal, CA, CRL and OCSP"
