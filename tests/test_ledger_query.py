@@ -125,6 +125,9 @@ def test_counts_charts_and_pages_equal_pandas(generated: tuple[Path, pd.DataFram
         offset = rnd.randrange(max(1, len(expected)))
         page = typed_from_arrow(query.page(which, offset=offset, limit=25))
         assert list(page["IdOperazione"]) == list(newest["IdOperazione"][offset:offset + 25])
+        counted = typed_from_arrow(query.page(which, offset=offset, limit=25,
+                                              total=len(expected)))
+        assert list(counted["IdOperazione"]) == list(page["IdOperazione"])
     assert nonempty > 20  # the filters were not all empty
     query.close()
 

@@ -18,6 +18,7 @@ Every value from a person reaches SQL as a bound parameter, never as SQL text.
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ _COLUMNS_SQL = ", ".join(f'"{name}"' for name in LEDGER_COLUMNS)
 _ACTIVE_FROM = "Stato = 'ATTIVATO' AND starts_with(CodiceFiscale, ?)"
 # The table's and the exports' order: the newest request first.
 _NEWEST_FIRST = "DataRichiesta DESC NULLS LAST, IdOperazione DESC"
+_OLDEST_FIRST = "DataRichiesta ASC NULLS FIRST, IdOperazione ASC"
 
 
 @dataclass(frozen=True)
@@ -117,11 +119,16 @@ class LedgerQuery:
     threads: a question holds the connection for its few milliseconds."""
 
     def __init__(
-        self, home: str | os.PathLike[str], *, memory_limit: str = "200MB", threads: int = 2
+        self, home: str | os.PathLike[str], *, memory_limit: str = "128MB", threads: int = 2
     ) -> None:
         self.outbox = Outbox.of(home)
         self._lock = threading.Lock()
-        self._con = duckdb.connect(config={"memory_limit": memory_limit, "threads": threads})
+        # A kernel's share of memory is bounded (issue 15: 300 MB a page); a deep page's
+        # sort may spill, to a private folder that goes with the connection.
+        self._spill = tempfile.TemporaryDirectory(prefix="certdesk-duckdb-")
+        self._con = duckdb.connect(config={
+            "memory_limit": memory_limit, "threads": threads,
+            "temp_directory": self._spill.name, "preserve_insertion_order": True})
         self._con.execute("SET TimeZone = 'UTC'")
         self.source = ""
         try:
@@ -131,6 +138,7 @@ class LedgerQuery:
 
     def close(self) -> None:
         self._con.close()
+        self._spill.cleanup()
 
     def refresh(self) -> str:
         """Point the questions at the columnar copy, else ledger.csv, else nothing (an
@@ -213,16 +221,27 @@ class LedgerQuery:
             " GROUP BY 1", params)
         return {str(m): int(n) for m, n in found if m is not None}
 
-    def page(self, which: LedgerFilter, *, offset: int, limit: int) -> pa.Table:
+    def page(
+        self, which: LedgerFilter, *, offset: int, limit: int, total: int | None = None
+    ) -> pa.Table:
         """The rows ``offset`` to ``offset + limit`` of the match, newest first.
 
         The ids are found first, from two columns; only then are their whole rows read,
         from the one or two parts that hold them (IdOperazione is time-ordered): a deep
-        page of a million rows in a tenth of the time of sorting whole rows."""
+        page of a million rows in a tenth of the time of sorting whole rows. Given the
+        match's ``total``, a page in its older half is counted from the oldest row, so the
+        last page costs what the first does (a top-N, never a sort of every row)."""
         where, params = which.where()
-        ids = [r[0] for r in self.rows(
-            f"SELECT IdOperazione FROM ledger WHERE {where} ORDER BY {_NEWEST_FIRST}"
-            " LIMIT ? OFFSET ?", [*params, limit, max(0, offset)])]
+        offset = max(0, offset)
+        if total is not None and offset > total // 2:
+            skip = max(0, total - offset - limit)
+            ids = [r[0] for r in self.rows(
+                f"SELECT IdOperazione FROM ledger WHERE {where} ORDER BY {_OLDEST_FIRST}"
+                " LIMIT ? OFFSET ?", [*params, min(limit, total - offset), skip])]
+        else:
+            ids = [r[0] for r in self.rows(
+                f"SELECT IdOperazione FROM ledger WHERE {where} ORDER BY {_NEWEST_FIRST}"
+                " LIMIT ? OFFSET ?", [*params, limit, offset])]
         if not ids:
             return self.empty()
         low, high = min(ids), max(ids)  # a range the parts' statistics can prune by
@@ -243,16 +262,17 @@ class LedgerQuery:
             f"SELECT {wanted} FROM ledger WHERE {where} ORDER BY IdOperazione", params)
 
     def batches(self, which: LedgerFilter, batch_rows: int) -> Iterator[pa.RecordBatch]:
-        """Every matching row, newest first, in record batches (an export): streamed from
-        the files, never the whole match in memory. On a cursor of its own, so the panel's
-        other questions are answered meanwhile."""
+        """Every matching row in IdOperazione order, in record batches (an export): streamed
+        from the files, never the whole match in memory. No ORDER BY: the parts are read in
+        the order of their names (insertion order is kept), which is IdOperazione order, as
+        ledger.csv's rows are; a sort would hold the whole match. On a cursor of its own, so
+        the panel's other questions are answered meanwhile."""
         where, params = which.where()
         with self._lock:
             cursor = self._con.cursor()
         try:
             reader: pa.RecordBatchReader = cursor.sql(
-                f"SELECT {_COLUMNS_SQL} FROM ledger WHERE {where} ORDER BY {_NEWEST_FIRST}",
-                params=params,
+                f"SELECT {_COLUMNS_SQL} FROM ledger WHERE {where}", params=params,
             ).to_arrow_reader(batch_rows)
             yield from reader
         finally:

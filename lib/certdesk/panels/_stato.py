@@ -31,7 +31,7 @@ __all__ = ["PAGE_ROWS", "StatusPanel", "make_status_panel"]
 #: Rows on one page of the table (newest first).
 PAGE_ROWS = 50
 # An export's batch: the progress bar moves at least every this many rows.
-_EXPORT_BATCH = 65_536
+_EXPORT_BATCH = 16_384
 
 _SHOWN = (
     ("IdOperazione", "IdOperazione"),
@@ -251,7 +251,8 @@ class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
                     else "Nessuna richiesta corrisponde ai filtri.")
             self.table.value = f'<p class="certdesk-empty"><i>{what}</i></p>'
             return
-        page = self.query.page(self.which, offset=first_row, limit=PAGE_ROWS)
+        page = self.query.page(self.which, offset=first_row, limit=PAGE_ROWS,
+                               total=self.matching)
         self.table.value = _page_html(page, now)
 
     def wait_for_charts(self, timeout: float = 30.0) -> bool:
