@@ -17,9 +17,11 @@ Every value from a person reaches SQL as a bound parameter, never as SQL text.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -34,7 +36,7 @@ from .errors import CertdeskError
 from .outbox import Outbox
 from .records import LEDGER_COLUMNS
 
-__all__ = ["LedgerFilter", "LedgerQuery", "columnar_copy_exists", "day_bounds"]
+__all__ = ["LedgerFilter", "LedgerQuery", "columnar_copy_exists", "day_bounds", "interrupt_all"]
 
 ROME = ZoneInfo("Europe/Rome")
 _TEXT_TYPES = {
@@ -130,6 +132,8 @@ class LedgerQuery:
             "memory_limit": memory_limit, "threads": threads,
             "temp_directory": self._spill.name, "preserve_insertion_order": True})
         self._con.execute("SET TimeZone = 'UTC'")
+        self._cursors: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
+        _open.add(self)
         self.source = ""
         try:
             self.refresh()
@@ -139,6 +143,12 @@ class LedgerQuery:
     def close(self) -> None:
         self._con.close()
         self._spill.cleanup()
+
+    def interrupt(self) -> None:
+        """Stop the queries running on this connection and its cursors (they raise)."""
+        for connection in [self._con, *self._cursors]:
+            with contextlib.suppress(duckdb.Error):  # closed already
+                connection.interrupt()
 
     def refresh(self) -> str:
         """Point the questions at the columnar copy, else ledger.csv, else nothing (an
@@ -270,6 +280,7 @@ class LedgerQuery:
         where, params = which.where()
         with self._lock:
             cursor = self._con.cursor()
+            self._cursors.add(cursor)
         try:
             reader: pa.RecordBatchReader = cursor.sql(
                 f"SELECT {_COLUMNS_SQL} FROM ledger WHERE {where}", params=params,
@@ -298,6 +309,15 @@ class LedgerQuery:
         return bool(self.rows(
             "SELECT 1 FROM ledger WHERE CodiceFiscale = ? AND Stato = 'ATTIVATO' LIMIT 1",
             [codice_fiscale.strip().upper()]))
+
+
+_open: weakref.WeakSet[LedgerQuery] = weakref.WeakSet()
+
+
+def interrupt_all() -> None:
+    """Interrupt every query running in this process (at exit: see ``panels._threads``)."""
+    for query in list(_open):
+        query.interrupt()
 
 
 def _literal(text: str) -> str:

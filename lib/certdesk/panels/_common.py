@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ._health import DaemonHealth, DaemonPause, daemon_health, health_banner
+from ._threads import start_thread
 
 __all__ = [
     "DaemonHealth",
@@ -128,8 +129,7 @@ class Waiter:
                     on_error(exc)
 
             self.error = None
-            self._thread = threading.Thread(target=run, name=self._name, daemon=True)
-            self._thread.start()
+            self._thread = start_thread(run, self._name)
             return True
 
     def join(self, timeout: float) -> bool:

@@ -264,9 +264,10 @@ class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
         self.counters.value = "<div><b>0</b> richieste su 0</div>"
         self.table.value = '<p class="certdesk-empty"><i>Il registro è vuoto: nessuna ' \
             "richiesta finora.</i></p>"
-        self.daemon.value += (
-            '<div class="certdesk-ledger-error" style="color:#8a1c1c">⚠ Registro non '
-            f"leggibile: <code>{esc(code)}</code>: {esc(message)}</div>")
+        warning = ('<div class="certdesk-ledger-error" style="color:#8a1c1c">⚠ Registro non '
+                   f"leggibile: <code>{esc(code)}</code>: {esc(message)}</div>")
+        if warning not in self.daemon.value:  # said once, however often it is redrawn
+            self.daemon.value += warning
 
     def _say_busy(self, text: str) -> None:
         self.busy.value = f'<i class="certdesk-busy-text">{esc(text)}</i>' if text else ""

@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..ledger_query import LedgerFilter, LedgerQuery
 from . import _charts, _stato_data
+from ._threads import start_thread
 
 __all__ = ["ChartPainter"]
 
@@ -48,9 +49,7 @@ class ChartPainter:
         with self._lock:
             self._wanted = (which, now)
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._loop, name="certdesk-grafici", daemon=True)
-                self._thread.start()
+                self._thread = start_thread(self._loop, "certdesk-grafici")
 
     def wait(self, timeout: float) -> bool:
         """Wait until the charts show the last filter scheduled; True when they do."""
