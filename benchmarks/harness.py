@@ -7,8 +7,9 @@ loop in bash. Every compared figure is a ratio of two figures measured in this r
 
 This module runs the measurements in order and writes the report; each measurement is a
 module of its own (``raw``, ``overhead``, ``backlog``, ``latency``, ``crl``, ``scale_case``,
-``serving_case``, ``openssl_loop``, ``floor``), the rows are made by ``rows``, the notes by
-``notes``, and every word of the report is in ``prose``.
+``serving_case``, ``openssl_loop``, ``floor``, ``panels_case``), the rows are made by ``rows``,
+the notes by ``notes``, the panels' section by ``panels_report``, and every word of the
+report is in ``prose``.
 """
 
 from __future__ import annotations
@@ -34,10 +35,12 @@ from .latency import latency
 from .notes import notes
 from .openssl_loop import openssl_loop
 from .overhead import engine_overhead
+from .panels_case import panels_case
+from .panels_report import panels_section, panels_text
 from .progress import log
 from .raw import inspect_seconds, raw_rate
 from .report import Row, render_markdown, render_text
-from .results import CpuCosts, FloorCosts, Measurements, Throughput
+from .results import CpuCosts, FloorCosts, Measurements, PanelsResult, Throughput
 from .rows import table
 from .scale_case import scale
 from .serving_case import serving_case
@@ -78,8 +81,12 @@ def _measurements(template: Path, work: Path, csrs: Sequence[bytes], sizes: Size
     serving = serving_case(template, work, sizes)
     log(f"openssl x509 -req loop over {sizes.openssl} CSRs")
     loop = openssl_loop(template, work, csrs[: sizes.openssl])
+    log(f"panels and ledger at scale: homes of {', '.join(f'{n:,}' for n in sizes.panels)}")
+    panels = panels_case(template, work, sizes)
     cores = os.cpu_count() or 1
-    return Measurements(sizes, cores, throughput, lat, tuple(crls), at_scale, serving, loop)
+    return Measurements(
+        sizes, cores, throughput, lat, tuple(crls), at_scale, serving, loop, panels
+    )
 
 
 def measure(sizes: Sizes, work: Path) -> tuple[Measurements, dict[str, str]]:
@@ -94,10 +101,12 @@ def measure(sizes: Sizes, work: Path) -> tuple[Measurements, dict[str, str]]:
     return _measurements(template, work, csrs, sizes), env
 
 
-def run(sizes: Sizes, work: Path) -> tuple[list[Row], list[str], dict[str, str]]:
-    """The table's rows, the notes and the environment of one run."""
+def run(
+    sizes: Sizes, work: Path
+) -> tuple[list[Row], list[str], dict[str, str], PanelsResult | None]:
+    """The table's rows, the notes, the environment and the panels' figures of one run."""
     measured, env = measure(sizes, work)
-    return table(measured), notes(measured), env
+    return table(measured), notes(measured), env, measured.panels
 
 
 def _work_folder(path: Path | None) -> AbstractContextManager[str]:
@@ -133,11 +142,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     work = _work_folder(args.work)
     started = time.perf_counter()
     with work as folder:
-        rows, run_notes, env = run(_sizes(args), Path(folder))
+        rows, run_notes, env, panels = run(_sizes(args), Path(folder))
     label, value = run_time(time.perf_counter() - started)
     env[label] = value
     print(render_text(rows))
+    section = ""
+    if panels is not None:
+        print("\n" + panels_text(panels))
+        section = panels_section(panels, command)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(render_markdown(rows, env, run_notes, command), encoding="utf-8")
+    args.out.write_text(
+        render_markdown(rows, env, run_notes, command, section), encoding="utf-8"
+    )
     log(f"written {args.out}")
     return 0

@@ -136,7 +136,7 @@ def _load_figures(home: Path, people: Sequence[str], expected: int, repeat: int
 def _arrow_person(folder: Path, cf: str) -> int:
     table = ds.dataset(folder, format="parquet").to_table(
         filter=pc.field("CodiceFiscale") == cf)
-    return table.num_rows
+    return int(table.num_rows)
 
 
 def _arrow_states(folder: Path) -> dict[str, int]:

@@ -52,6 +52,11 @@ def _export(size: PanelsSize) -> Values | None:
     return {"main": link, "download": download, "mib": size_bytes / 2**20}
 
 
+def _richiesta(size: PanelsSize) -> Values | None:
+    shown, rss = _median(size, "richiesta_visible_s"), _largest(size, "richiesta_mib")
+    return None if shown is None or rss is None else {"main": shown, "rss": rss}
+
+
 def _stato_rss(size: PanelsSize) -> Values | None:
     opened, after = _largest(size, "stato_open_mib"), _largest(size, "stato_export_mib")
     peak = _largest(size, "stato_peak_mib")
@@ -70,9 +75,10 @@ def _specs() -> list[tuple[prose.PanelText, Extract, float | None]]:
     t = TARGETS
     ms = 1000.0
     return [
-        (prose.PANEL_POPULATE, lambda s: {"s": s.populate_s}, None),
-        (prose.PANEL_CSV, lambda s: {"s": s.copies.csv_s, "mib": s.copies.csv_mib}, None),
-        (prose.PANEL_PARQUET, lambda s: {"s": s.copies.parquet_s, "mib": s.copies.parquet_mib,
+        (prose.PANEL_POPULATE, lambda s: {"main": s.populate_s}, None),
+        (prose.PANEL_CSV, lambda s: {"main": s.copies.csv_s, "mib": s.copies.csv_mib}, None),
+        (prose.PANEL_PARQUET, lambda s: {"main": s.copies.parquet_s,
+                                         "mib": s.copies.parquet_mib,
                                          "parts": s.copies.parts}, None),
         (prose.PANEL_LOAD_WHOLE, lambda s: {"main": s.ledger.load_whole.median}, t.load_whole_s),
         (prose.PANEL_LOAD_PERSON, lambda s: {"main": s.ledger.load_person.median * ms,
@@ -80,6 +86,7 @@ def _specs() -> list[tuple[prose.PanelText, Extract, float | None]]:
          t.load_person_ms),
         *((prose.PANEL_ENGINE, _engine(q), None) for q in prose.ENGINE_QUESTIONS),
         (prose.PANEL_SERVER, _browser("server_start_s"), None),
+        (prose.PANEL_RICHIESTA_VISIBLE, _richiesta, None),
         (prose.PANEL_STATO_VISIBLE, _browser("stato_visible_s"), t.panel_visible_s),
         (prose.PANEL_CHARTS_FIRST, _browser("charts_first_s"), None),
         (prose.PANEL_FILTER_CF, _browser("filter_cf_s", ms), t.panel_filter_s * ms),
@@ -188,12 +195,15 @@ def panels_section(result: PanelsResult, command: str) -> str:
         states=states, repeat=len(first.ledger.load_whole.seconds) if first else 0,
         people=len(first.ledger.load_person.seconds) if first else 0)
     load1, load5, load15 = result.load
-    return prose.PANELS_SECTION.format(
-        started=result.started, command=command, cores=os.cpu_count() or 1, load1=load1,
+    intro = prose.PANELS_INTRO.format(
+        started=result.started, command=command,
+        revision=prose.PANELS_REVISION.format(revision=result.revision or prose.UNKNOWN),
+        cores=os.cpu_count() or 1, load1=load1,
         load5=load5, load15=load15, browser=browser, met=sum(verdicts),
         targeted=len(verdicts),
-        missed=prose.MISSED.format(rows="; ".join(missed)) if missed else "",
-        table=_markdown(result) + _pass_notes(result), method=method)
+        missed=prose.MISSED.format(rows="; ".join(missed)) if missed else "")
+    return prose.PANELS_SECTION.format(intro=intro, table=_markdown(result) + _pass_notes(result),
+                                       method=method)
 
 
 def splice_section(page: str, section: str) -> str:

@@ -72,9 +72,12 @@ def _missed(rows: Sequence[Row]) -> str:
 
 
 def render_markdown(
-    rows: Sequence[Row], env: Mapping[str, str], notes: Sequence[str], command: str
+    rows: Sequence[Row], env: Mapping[str, str], notes: Sequence[str], command: str,
+    panels: str = "",
 ) -> str:
+    """The page; ``panels`` is the panels' section, already rendered (``panels_report``)."""
     return prose.PAGE.format(
+        panels=panels,
         command=command,
         environment="\n".join(
             prose.ENVIRONMENT_LINE.format(label=k, value=v) for k, v in env.items()

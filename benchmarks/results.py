@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from .backlog import WorkerCount
 from .crl import CrlResult
 from .latency import Latency
+from .panels_case import PanelsResult
 from .scale_case import ScaleResult
 from .serving_case import ServingResult
 from .settings import Sizes
 
-__all__ = ["CpuCosts", "FloorCosts", "Measurements", "Throughput"]
+__all__ = ["CpuCosts", "FloorCosts", "Measurements", "PanelsResult", "Throughput"]
 
 
 @dataclass(frozen=True)
@@ -64,3 +65,4 @@ class Measurements:
     scale: ScaleResult
     serving: ServingResult
     openssl: float  # cert/s of the openssl loop
+    panels: PanelsResult | None = None  # panels and ledger at scale
