@@ -35,6 +35,10 @@ from .pin import RefusedPin
 __all__ = ["TokenLink"]
 
 _T = TypeVar("_T")
+# Libraries (by module path) to initialise again before their next session: after a
+# failure, SoftHSM2 (and network HSMs' libraries) find a token that came back only then.
+# One set for the process, since the library is the process's too.
+_STALE: set[str] = set()
 _PIN_REFUSED = (
     pkcs11.PinIncorrect, pkcs11.PinInvalid, pkcs11.PinLenRange, pkcs11.PinExpired,
     pkcs11.PinLocked,
@@ -63,13 +67,21 @@ class TokenLink:
             if os.getpid() != self._pid:
                 raise RuntimeError("a token session is never used across a fork")
             if self._session is None:
-                self._session = self._open()
+                try:
+                    self._session = self._open()
+                except CertdeskError:
+                    _STALE.add(self.settings.module)
+                    raise
             return self._session
 
     def _open(self) -> pkcs11.Session:
         module = self.settings.module
         try:
-            token = pkcs11.lib(module).get_token(token_label=self.token)
+            library = pkcs11.lib(module)
+            if module in _STALE:
+                library.reinitialize()
+                _STALE.discard(module)
+            token = library.get_token(token_label=self.token)
         except (OSError, RuntimeError) as exc:
             raise refusal("TOKEN_NON_DISPONIBILE", "modulo", modulo=module, errore=exc) from None
         except pkcs11.NoSuchToken:
@@ -139,7 +151,9 @@ class TokenLink:
                 raise TokenFault(exc.code, exc.message) from None
 
     def drop(self) -> None:
-        """Forget the session (its handles are of no use once the token failed)."""
+        """Forget the session (its handles are of no use once the token failed), and
+        initialise the library again before the next one."""
+        _STALE.add(self.settings.module)
         with self._lock:
             session, self._session = self._session, None
             self._keys.clear()
