@@ -31,7 +31,7 @@ def softhsm_module() -> str | None:
 
 def _missing() -> str:
     if shutil.which("softhsm2-util") is None or softhsm_module() is None:
-        return "softhsm2 is not installed: 'make test' installs it as root (apt-get install softhsm2)"
+        return "softhsm2 is not installed: 'make test' installs it as root (apt-get install)"
     if importlib.util.find_spec("pkcs11") is None:
         return "python-pkcs11 is not installed: pip install -e '.[test]' (the pkcs11 extra)"
     return ""
@@ -63,11 +63,10 @@ class Token:
         )
 
 
-@pytest.fixture(scope="session")
-def softhsm_conf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One token folder for this test process: SoftHSM2 reads SOFTHSM2_CONF once, when a
-    process first initialises it, so the in-process tests share it (each test makes a
-    token of its own label in it)."""
+def softhsm_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ``softhsm_conf`` fixture (tests/conftest.py): one token folder for this test
+    process, since SoftHSM2 reads SOFTHSM2_CONF when a process initialises it; each test
+    makes a token of its own label in it."""
     if MISSING:
         pytest.skip(MISSING)
     folder = tmp_path_factory.mktemp("softhsm")
@@ -91,11 +90,6 @@ def init_token(conf: Path, label: str | None = None) -> Token:
         check=True, capture_output=True, env={**os.environ, "SOFTHSM2_CONF": str(conf)},
     )  # fmt: skip
     return Token(conf=conf, label=label, module=module)
-
-
-@pytest.fixture
-def token(softhsm_conf: Path) -> Token:
-    return init_token(softhsm_conf)
 
 
 def pkcs11_home(folder: Path, token: Token, **keys: str) -> Path:

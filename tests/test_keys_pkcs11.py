@@ -18,22 +18,20 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ca_helpers import pkilint_findings
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import load_der_private_key
-from daemon_support import DaemonProcess, heartbeat, make_csr, wait_for
-from pkcs11_support import (  # noqa: F401  (softhsm_conf, token: fixtures)
+from daemon_support import DaemonProcess, codice_fiscale, heartbeat, make_csr, wait_for
+from pkcs11_support import (
     PIN,
     Token,
     open_token,
     pkcs11_home,
     requires_softhsm,
-    softhsm_conf,
-    token,
 )
 
-from conftest import CsrFactory, cancel, drop, pkilint_cert, receipt, run_certdesk
+from ca_helpers import pkilint_findings
+from conftest import CsrFactory, drop, pkilint_cert, receipt, run_certdesk
 
 pytestmark = requires_softhsm
 SPY = "/usr/lib/x86_64-linux-gnu/pkcs11-spy.so"
@@ -70,11 +68,10 @@ def test_a_pkcs11_home_issues_cancels_and_publishes(
     for path in chain:
         pkilint_cert(path)
 
-    cf = x509.load_pem_x509_certificate(
-        (home / "outbox" / "certs" / f"{ids[0]}.pem").read_bytes()
-    ).subject.rfc4514_string().split("CN=")[1].split(",")[0]
-    done = run_certdesk(home, "cancel", "--codice-fiscale", cf, "--id-operazione", ids[0],
-                        "--motivazione", "FURTO_CERTIFICATO", env=token.env).stdout.strip()  # fmt: skip
+    done = run_certdesk(
+        home, "cancel", "--codice-fiscale", codice_fiscale(0), "--id-operazione", ids[0],
+        "--motivazione", "FURTO_CERTIFICATO", env=token.env,
+    ).stdout.strip()  # fmt: skip
     run_certdesk(home, "watch", "--once", "--workers", "1", env=token.env)
     assert receipt(home, done)["esito"] == "OK"
 
@@ -82,10 +79,11 @@ def test_a_pkcs11_home_issues_cancels_and_publishes(
     assert "verify OK" in _openssl("crl", "-inform", "DER", "-in", crl, "-CAfile", chain[1],
                                    "-noout")  # fmt: skip
     assert pkilint_findings("lint_crl", "-t", "CRL", "-p", "PKIX", crl) == []
-    serials = {i: format(x509.load_pem_x509_certificate(
-        (home / "outbox" / "certs" / f"{i}.pem").read_bytes()).serial_number, "x") for i in ids}  # fmt: skip
     for id_op, expected in ((ids[0], "revoked"), (ids[1], "good")):
-        response = home / "outbox" / "ocsp" / f"{serials[id_op]}.der"
+        leaf = x509.load_pem_x509_certificate(
+            (home / "outbox" / "certs" / f"{id_op}.pem").read_bytes()
+        )
+        response = home / "outbox" / "ocsp" / f"{leaf.serial_number:x}.der"
         wait_for(response.exists, 5, f"the OCSP response of {id_op}")
         out = _openssl("ocsp", "-respin", response, "-issuer", chain[1], "-cert",
                        home / "outbox" / "certs" / f"{id_op}.pem", "-CAfile", chain[0],

@@ -12,12 +12,10 @@ from pathlib import Path
 
 import pytest
 from daemon_support import DaemonProcess, configure, wait_for
-from pkcs11_support import (  # noqa: F401  (softhsm_conf, token: fixtures)
+from pkcs11_support import (
     Token,
     pkcs11_home,
     requires_softhsm,
-    softhsm_conf,
-    token,
 )
 from test_daemon_crash import _check_invariants, _corpus, _kill
 
