@@ -133,14 +133,15 @@ class CertificateAuthority:
 
     @classmethod
     def load(
-        cls, home: Home, config: Config, secret: bytes, *, probe: bool = True
+        cls, home: Home, config: Config, secret: bytes, *, probe: bool = True, source: str = ""
     ) -> CertificateAuthority:
         """The issuing CA of ``home``, its key from the provider ``[keys]`` names, opened
-        with ``secret`` (the passphrase, or the token's PIN). ``probe`` (one signature,
-        checked) is skipped only by a signing process whose daemon probed already."""
+        with ``secret`` (the passphrase, or the token's PIN; ``source`` says where it came
+        from, for messages). ``probe`` (one signature, checked) is skipped only by a
+        signing process whose daemon probed already."""
         if not ca_exists(home):
             _refuse_missing(home)
-        provider = provider_for(home, config, secret)
+        provider = provider_for(home, config, secret, source)
         key = provider.load("issuing")
         root = x509.load_pem_x509_certificate((home.ca_dir / "root.pem").read_bytes())
         issuing = x509.load_pem_x509_certificate((home.ca_dir / "issuing.pem").read_bytes())

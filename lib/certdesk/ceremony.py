@@ -68,7 +68,7 @@ def import_certificate(home: Home, secret_file: Path | None, certificate: Path) 
     secret, source = resolve_secret(home, config, secret_file)
     provider = provider_for(home, config, secret, source)
     import_issuing(home, provider, certificate.read_bytes(), str(certificate))
-    publish_ca(home, config, secret)
+    publish_ca(home, config, secret, source)
     root = x509.load_pem_x509_certificate((home.ca_dir / "root.pem").read_bytes())
     return (
         f"issuing CA installed in {home.ca_dir} and its chain published; compare the root's "

@@ -41,9 +41,9 @@ def open_init(
     return config, provider_for(home, config, secret, source, writable=True), secret, source
 
 
-def publish_ca(home: Home, config: Config, secret: bytes) -> None:
+def publish_ca(home: Home, config: Config, secret: bytes, source: str = "") -> None:
     """Load the CA just made (its key proved with a probe signature), publish its chain."""
-    ca = CertificateAuthority.load(home, config, secret)
+    ca = CertificateAuthority.load(home, config, secret, source=source)
     publisher = Publisher(home)
     publisher.ensure_layout()
     publisher.write_ca(ca.root_pem(), ca.issuing_pem())
@@ -59,7 +59,7 @@ def init_home(
     generated_before = home.passphrase_file.exists()
     config, provider, secret, source = open_init(home, passphrase_file, keys)
     create_ca(home, config, provider, adopt=adopt)
-    publish_ca(home, config, secret)
+    publish_ca(home, config, secret, source)
     if config.keys.provider == "pkcs11":
         how = "adopted" if adopt else "generated"
         return (
@@ -97,8 +97,8 @@ def open_engine(
         log.info("no CA in %s: creating one (first use)", home.ca_dir)
         log.info("%s", init_home(home, passphrase_file))
     home.ensure()
-    secret, _ = resolve_secret(home, config, passphrase_file)
-    ca = CertificateAuthority.load(home, config, secret)
+    secret, source = resolve_secret(home, config, passphrase_file)
+    ca = CertificateAuthority.load(home, config, secret, source=source)
     store = Store(home.database)
     signer = (
         signer_factory(home, ca, secret)
