@@ -175,9 +175,14 @@ def test_no_pin_and_no_token_are_one_clear_line(token: Token, tmp_path: Path) ->
     result = run_certdesk(home, "init", "--keys", "pkcs11", check=False,
                           env={**no_pin, "CERTDESK_PKCS11_PIN": ""})  # fmt: skip
     assert "PIN_MANCANTE" in result.stderr and "Traceback" not in result.stderr
-    (home / "certdesk.toml").write_text(token.toml().replace(token.label, "absent"))
-    result = run_certdesk(home, "init", "--keys", "pkcs11", check=False, env=token.env)
-    assert "TOKEN_NON_DISPONIBILE" in result.stderr and "Traceback" not in result.stderr
+    for wrong, words in ((token.label, "Nessun token con etichetta absent"),
+                         (token.module, "Impossibile caricare la libreria")):  # fmt: skip
+        right = wrong
+        absent = "absent" if wrong == token.label else str(tmp_path / "missing.so")
+        (home / "certdesk.toml").write_text(token.toml().replace(right, absent))
+        result = run_certdesk(home, "init", "--keys", "pkcs11", check=False, env=token.env)
+        assert "TOKEN_NON_DISPONIBILE" in result.stderr and words in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
     (home / "certdesk.toml").write_text(token.toml())
     result = run_certdesk(home, "init", "--keys", "file", check=False, env=token.env)
     assert "CONFIGURAZIONE_NON_VALIDA" in result.stderr and "Traceback" not in result.stderr

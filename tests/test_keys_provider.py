@@ -14,7 +14,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
-from pkcs11_support import PIN, Token, pkcs11_home, requires_softhsm
+from pkcs11_support import PIN, Token, open_token, pkcs11_home, requires_softhsm
 
 from certdesk.config import load_config
 from certdesk.errors import CertdeskError
@@ -75,6 +75,7 @@ def test_a_token_fault_is_a_pause_and_crosses_processes() -> None:
 
 @requires_softhsm
 def test_a_token_key_signs_and_survives_a_lost_session(token: Token, tmp_path: Path) -> None:
+    open_token(token)  # this process's library sees the token made after it started
     home = Home.at(pkcs11_home(tmp_path / "home", token, issuing_key="ec-p384"))
     config = load_config(home.root)
     create_ca(home, config, provider_for(home, config, PIN.encode(), writable=True))

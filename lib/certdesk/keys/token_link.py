@@ -78,12 +78,13 @@ class TokenLink:
         module = self.settings.module
         try:
             library = pkcs11.lib(module)
+        except (OSError, RuntimeError) as exc:  # pkcs11's errors are RuntimeErrors too
+            raise refusal("TOKEN_NON_DISPONIBILE", "modulo", modulo=module, errore=exc) from None
+        try:
             if module in _STALE:
                 library.reinitialize()
                 _STALE.discard(module)
             token = library.get_token(token_label=self.token)
-        except (OSError, RuntimeError) as exc:
-            raise refusal("TOKEN_NON_DISPONIBILE", "modulo", modulo=module, errore=exc) from None
         except pkcs11.NoSuchToken:
             raise refusal(
                 "TOKEN_NON_DISPONIBILE", "assente", token=self.token, modulo=module
