@@ -21,11 +21,12 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 
 from ..config import Config
 from ..home import Home
-from .files import FileKeys, resolve_passphrase
+from .files import PASSPHRASE_ENV, FileKeys, resolve_passphrase
 from .kinds import Role, generate_key, signature_hash
-from .pin import resolve_pin
+from .pin import PIN_ENV, resolve_pin
 
 __all__ = [
+    "SECRET_VARIABLES",
     "KeyProvider",
     "Role",
     "generate_key",
@@ -33,6 +34,10 @@ __all__ = [
     "resolve_secret",
     "signature_hash",
 ]
+
+#: the environment variables that may carry the keys' secret (a child that signs nothing,
+#: such as ``certdesk serve`` started by ``certdesk run``, is not given them)
+SECRET_VARIABLES = (PASSPHRASE_ENV, PIN_ENV)
 
 
 class KeyProvider(Protocol):
