@@ -55,9 +55,15 @@ class TokenKeys:
         return list(self.link.session().get_objects(query))
 
     def present(self, role: Role) -> bool:
-        return bool(self._objects(role, ObjectClass.PRIVATE_KEY))
+        with self.link.refusing():
+            return bool(self._objects(role, ObjectClass.PRIVATE_KEY))
 
     def create(self, role: Role, kind: str) -> CertificateIssuerPrivateKeyTypes:
+        with self.link.refusing():
+            self._generate(role, kind)
+        return self.load(role)
+
+    def _generate(self, role: Role, kind: str) -> None:
         label = self._label(role)
         if self.present(role):
             raise refusal(
@@ -84,13 +90,14 @@ class TokenKeys:
             params.generate_keypair(**common)
         else:
             raise ValueError(f"unknown key type {kind!r}")
-        return self.load(role)
 
     def adopt(self, role: Role) -> CertificateIssuerPrivateKeyTypes:
         """A key pair made by the token's own tools, if it can never leave the token."""
         key = self.load(role)
-        private = self.link.private_key(self._label(role))
-        if private[Attribute.EXTRACTABLE] or not private[Attribute.SENSITIVE]:
+        with self.link.refusing():
+            private = self.link.private_key(self._label(role))
+            exportable = private[Attribute.EXTRACTABLE] or not private[Attribute.SENSITIVE]
+        if exportable:
             raise refusal(
                 "TOKEN_NON_DISPONIBILE", "estraibile", token=self.link.token,
                 etichetta=self._label(role),
@@ -98,6 +105,10 @@ class TokenKeys:
         return key
 
     def load(self, role: Role) -> CertificateIssuerPrivateKeyTypes:
+        with self.link.refusing():
+            return self._load(role)
+
+    def _load(self, role: Role) -> CertificateIssuerPrivateKeyTypes:
         label = self._label(role)
         try:
             private = self.link.private_key(label)

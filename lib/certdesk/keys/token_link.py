@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import pkcs11
@@ -150,6 +150,15 @@ class TokenLink:
             except CertdeskError as exc:  # opening again failed: gone, or the PIN refused
                 self.drop()
                 raise TokenFault(exc.code, exc.message) from None
+
+    @contextlib.contextmanager
+    def refusing(self) -> Iterator[None]:
+        """For init and loading (not signing): the token's own error as one clear line."""
+        try:
+            yield
+        except pkcs11.PKCS11Error as exc:
+            self.drop()
+            raise refusal("TOKEN_NON_DISPONIBILE", token=self.token, errore=_name(exc)) from None
 
     def drop(self) -> None:
         """Forget the session (its handles are of no use once the token failed), and
