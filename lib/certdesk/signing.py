@@ -2,8 +2,10 @@
 process or in workers.
 
 A signature with the CA key costs about a millisecond and holds the GIL, so throughput
-needs processes. Each worker loads (and decrypts) the CA key once, in its initializer;
-jobs carry only the codice fiscale and the public key, results only the certificate. The
+needs processes. Each worker gets the CA key once: forked with the daemon's key in
+memory (key files), or spawned to open its own session with the token (a key in a
+token: PKCS#11 state is never shared across a fork); jobs carry only the codice fiscale
+and the public key, results only the certificate. The
 same processes check the CSRs when there are two or more of them (``submit_checks``:
 parsing, key and signature checks, the codice fiscale, which need no store), so the
 daemon's main process only claims, decides with the store, commits and publishes; and
