@@ -231,8 +231,10 @@ def test_a_token_that_goes_away_is_a_pause_never_a_refusal(
         drop(home, "before.csr", make_csr(1))
         wait_for(lambda: (home / "outbox" / "receipts" / "before.csr.json").exists(), 20)
         folder = _token_folder(token)
-        away = folder.with_name(folder.name + ".away")
-        folder.rename(away)  # the token is "removed"
+        # The token is "removed": out of the token folder (SoftHSM2 finds a token in any
+        # folder under it, whatever its name).
+        away = tmp_path / "away"
+        folder.rename(away)
         for n in range(2, 6):
             drop(home, f"during-{n}.csr", make_csr(n))
         try:

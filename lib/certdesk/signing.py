@@ -135,6 +135,10 @@ class InProcessSigner:
             return _Ready(None, exc)
 
     def submit_checks(self, jobs: Sequence[CheckJob]) -> PendingChecks:
+        return self.submit_checks_here(jobs)
+
+    @staticmethod
+    def submit_checks_here(jobs: Sequence[CheckJob]) -> PendingChecks:
         try:
             return _Ready(_check_chunk(jobs))
         except Exception as exc:
@@ -279,18 +283,32 @@ class PoolSigner:
             initializer=_init_worker,
             initargs=(*self._initargs, os.getpid(), None if spawn else self._ca),
         )
-        for _ in range(self.workers):
-            pool.submit(_warm_up)  # launches every worker now; nobody waits for it
+        # Launches every worker now; nobody waits for them (but ``_warming`` looks).
+        self._warm = [pool.submit(_warm_up) for _ in range(self.workers)]
         return pool
+
+    def _warming(self) -> CertificateAuthority | None:
+        """The daemon's own CA while spawned workers still start (a new interpreter, its
+        imports, its own login: a few tenths of a second), so that the first
+        certificates are signed here instead of waiting for them; None otherwise (forked
+        workers start at once)."""
+        ca = self._ca
+        if ca is None or ca.inheritable or all(f.done() for f in self._warm):
+            return None
+        return ca
 
     def restart(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = self._start()
 
     def submit(self, jobs: Sequence[SignJob]) -> PendingSignatures:
+        if (ca := self._warming()) is not None:
+            return InProcessSigner(ca).submit(jobs)
         return self._map(_sign_chunk, jobs)
 
     def submit_checks(self, jobs: Sequence[CheckJob]) -> PendingChecks:
+        if self._warming() is not None:
+            return InProcessSigner.submit_checks_here(jobs)
         return self._map(_check_chunk, jobs)
 
     def sign_ocsp(self, jobs: Sequence[OcspJob]) -> list[bytes]:
