@@ -22,6 +22,7 @@ from certdesk.faults import TokenFault, machine_fault
 from certdesk.hierarchy import create_ca
 from certdesk.home import Home
 from certdesk.keys import provider_for, resolve_secret
+from conftest import run_certdesk
 
 
 def _config_error(home: Path, text: str) -> str:
@@ -103,3 +104,18 @@ def test_a_token_key_signs_and_survives_a_lost_session(token: Token, tmp_path: P
     assert caught.value.code == "TOKEN_NON_DISPONIBILE"
     assert machine_fault(caught.value) is not None
     key.sign(data, ec.ECDSA(hashes.SHA384()))  # a new session, logged in again
+
+
+def test_init_refuses_options_that_do_not_fit(tmp_path: Path) -> None:
+    (tmp_path / "certdesk.toml").write_text('[ca]\nroot_key = "ec-p256"\nissuing_key = "ec-p256"\n')
+    cases = [
+        (("--use-existing-keys",), "OPZIONE_NON_VALIDA", "solo con keys.provider"),
+        (("--keys", "pkcs11"), "CONFIGURAZIONE_NON_VALIDA", 'keys.provider = "file"'),
+        (("--import-issuing", "x.pem", "--keys", "file"), "OPZIONE_NON_VALIDA", "non vanno"),
+    ]
+    for args, code, words in cases:
+        result = run_certdesk(tmp_path, "init", *args, check=False)
+        assert result.returncode == 1, result.stderr
+        assert code in result.stderr and words in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "state" / "ca" / "issuing.pem").exists()
