@@ -8,7 +8,8 @@ loop in bash. Every compared figure is a ratio of two figures measured in this r
 This module runs the measurements in order and writes the report; each measurement is a
 module of its own (``raw``, ``overhead``, ``backlog``, ``latency``, ``crl``, ``scale_case``,
 ``serving_case``, ``openssl_loop``, ``floor``), the rows are made by ``rows``, the notes by
-``notes``, and every word of the report is in ``prose``.
+``notes``, and every word of the report is in ``prose``; the key in a token
+(``pkcs11_case``) has its rows and words in its own module.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .latency import latency
 from .notes import notes
 from .openssl_loop import openssl_loop
 from .overhead import engine_overhead
+from .pkcs11_case import pkcs11_case, pkcs11_note, pkcs11_rows
 from .progress import log
 from .raw import inspect_seconds, raw_rate
 from .report import Row, render_markdown, render_text
@@ -97,7 +99,10 @@ def measure(sizes: Sizes, work: Path) -> tuple[Measurements, dict[str, str]]:
 def run(sizes: Sizes, work: Path) -> tuple[list[Row], list[str], dict[str, str]]:
     """The table's rows, the notes and the environment of one run."""
     measured, env = measure(sizes, work)
-    return table(measured), notes(measured), env
+    log(f"PKCS#11: the issuing key ({sizes.issuing_key}) in a SoftHSM2 token")
+    hsm = pkcs11_case(work, load_corpus(sizes.corpus, log=False), sizes)
+    rows = [*table(measured), *pkcs11_rows(hsm, sizes)]
+    return rows, [*notes(measured), *pkcs11_note(hsm, measured.throughput.raw)], env
 
 
 def _work_folder(path: Path | None) -> AbstractContextManager[str]:
