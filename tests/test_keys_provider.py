@@ -118,4 +118,6 @@ def test_init_refuses_options_that_do_not_fit(tmp_path: Path) -> None:
         assert result.returncode == 1, result.stderr
         assert code in result.stderr and words in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+        # nothing left behind, not even a passphrase made for keys never written
+        assert not (tmp_path / "state" / "passphrase").exists(), args
     assert not (tmp_path / "state" / "ca" / "issuing.pem").exists()

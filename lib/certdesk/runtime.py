@@ -58,7 +58,12 @@ def init_home(
     Returns a sentence saying where the keys are and what opens them."""
     generated_before = home.passphrase_file.exists()
     config, provider, secret, source = open_init(home, passphrase_file, keys)
-    create_ca(home, config, provider, adopt=adopt)
+    try:
+        create_ca(home, config, provider, adopt=adopt)
+    except BaseException:
+        if not generated_before:  # a refused init leaves no secret it made for nothing
+            home.passphrase_file.unlink(missing_ok=True)
+        raise
     publish_ca(home, config, secret, source)
     if config.keys.provider == "pkcs11":
         how = "adopted" if adopt else "generated"
