@@ -46,12 +46,16 @@ bench: install-test debian-packages
 	$(BIN)/python -m benchmarks
 
 ## Debian's packages the tests and benchmarks use, installed when missing with one
-## apt-get update: chromium (browser tests), wrk and nginx-light (the OCSP benchmark)
+## apt-get update: chromium (browser tests), wrk and nginx-light (the OCSP benchmark),
+## softhsm2 (a throw-away PKCS#11 token for the HSM tests and benchmark) and opensc
+## (pkcs11-tool, to make keys with the token's own tools, and pkcs11-spy)
 debian-packages:
 	@missing=""; \
 	[ -x "$(CHROMIUM)" ] || missing="$$missing chromium"; \
 	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	command -v nginx >/dev/null || missing="$$missing nginx-light"; \
+	command -v softhsm2-util >/dev/null || missing="$$missing softhsm2"; \
+	command -v pkcs11-tool >/dev/null || missing="$$missing opensc"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else echo "missing:$$missing: run 'sudo apt-get install$$missing' (their tests will be skipped)"; fi; \

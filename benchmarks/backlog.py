@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,13 +38,15 @@ class WorkerCount:
     rates: tuple[float, ...]  # of every run, in order
 
 
-def _watch_once(home: Path, workers: int, log_file: Path, last_receipt: Path) -> CpuSplit:
+def _watch_once(
+    home: Path, workers: int, log_file: Path, last_receipt: Path, env: Mapping[str, str]
+) -> CpuSplit:
     """Runs the command to its exit; its CPU is read when ``last_receipt`` appears."""
     cpu = CpuSplit(0.0, 0.0)
     with open(log_file, "wb") as out:
         proc = subprocess.Popen(
             [*CERTDESK, "--home", str(home), "watch", "--once", "--workers", str(workers)],
-            env=ENV,
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -66,16 +68,19 @@ def _steady(count: int, first: float, last: float) -> float:
 
 
 def backlog(
-    template: Path, work: Path, csrs: Sequence[bytes], workers: int, run: int = 0
-) -> BacklogRun:
+    template: Path, work: Path, csrs: Sequence[bytes], workers: int, run: int = 0, *,
+    name: str = "backlog", env: Mapping[str, str] = ENV,
+) -> BacklogRun:  # fmt: skip
     """The backlog's CSRs in ``inbox/`` of a fresh home, then ``watch --once``; the CPU of
-    the daemon and of its signing processes is read when the last receipt appears."""
-    home = new_home(template, work, f"backlog-w{workers}-{run}")
+    the daemon and of its signing processes is read when the last receipt appears.
+    ``name`` names the home (and its log); ``env`` the command's environment."""
+    name = f"{name}-w{workers}-{run}"
+    home = new_home(template, work, name)
     names = fill_inbox(home, csrs, "backlog")
     # Inputs are taken in name order, and chunks published in order: this one is last.
     last_receipt = receipt_path(home, max(names))
     started = time.time()
-    cpu = _watch_once(home, workers, work / f"backlog-w{workers}-{run}.log", last_receipt)
+    cpu = _watch_once(home, workers, work / f"{name}.log", last_receipt, env)
     ended = time.time()
     times = check_receipts(home, names)
     first, last = min(times) - started, max(times) - started

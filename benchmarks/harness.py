@@ -9,7 +9,8 @@ This module runs the measurements in order and writes the report; each measureme
 module of its own (``raw``, ``overhead``, ``backlog``, ``latency``, ``crl``, ``scale_case``,
 ``serving_case``, ``openssl_loop``, ``floor``, ``panels_case``), the rows are made by ``rows``,
 the notes by ``notes``, the panels' section by ``panels_report``, and every word of the
-report is in ``prose``.
+report is in ``prose``; the key in a token (``pkcs11_case``) has its rows and words in its
+own module.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from .openssl_loop import openssl_loop
 from .overhead import engine_overhead
 from .panels_case import panels_case
 from .panels_report import panels_section, panels_text
+from .pkcs11_case import pkcs11_case, pkcs11_note, pkcs11_rows
 from .progress import log
 from .raw import inspect_seconds, raw_rate
 from .report import Row, render_markdown, render_text
@@ -106,7 +108,11 @@ def run(
 ) -> tuple[list[Row], list[str], dict[str, str], PanelsResult | None]:
     """The table's rows, the notes, the environment and the panels' figures of one run."""
     measured, env = measure(sizes, work)
-    return table(measured), notes(measured), env, measured.panels
+    log(f"PKCS#11: the issuing key ({sizes.issuing_key}) in a SoftHSM2 token")
+    hsm = pkcs11_case(work, load_corpus(sizes.corpus, log=False), sizes)
+    rows = [*table(measured), *pkcs11_rows(hsm, sizes)]
+    notes_ = [*notes(measured), *pkcs11_note(hsm, measured.throughput.raw)]
+    return rows, notes_, env, measured.panels
 
 
 def _work_folder(path: Path | None) -> AbstractContextManager[str]:

@@ -17,11 +17,14 @@ from .homes import PASSPHRASE
 __all__ = ["inspect_seconds", "raw_rate"]
 
 
-def raw_rate(template: Path, csrs: Sequence[bytes], reps: int) -> float:
+def raw_rate(
+    template: Path, csrs: Sequence[bytes], reps: int, secret: bytes = PASSPHRASE.encode()
+) -> float:
     """Certificates per second on one core: verify the CSR, build, sign, serialise; the
-    best of ``reps`` passes (on a shared machine, the least disturbed)."""
+    best of ``reps`` passes (on a shared machine, the least disturbed). ``secret`` opens
+    the home's key: its passphrase, or its token's PIN (``pkcs11_case``)."""
     home = Home.at(template)
-    ca = CertificateAuthority.load(home, load_config(home.root), PASSPHRASE.encode())
+    ca = CertificateAuthority.load(home, load_config(home.root), secret)
     best = 0.0
     for _ in range(reps):
         now = datetime.now(UTC)

@@ -20,6 +20,8 @@ import pytest
 from cryptography import x509
 
 if TYPE_CHECKING:
+    from pkcs11_support import Token
+
     from certdesk.authority import CertificateAuthority
     from certdesk.errors import RequestRejected
     from certdesk.service import Engine
@@ -411,3 +413,19 @@ def no_thread_leaks() -> Iterator[None]:
 
     with no_leaked_threads():
         yield
+
+
+# -- a throw-away SoftHSM2 token (tests/pkcs11_support.py) ---------------------------------
+@pytest.fixture(scope="session")
+def softhsm_conf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pkcs11_support import softhsm_folder
+
+    return softhsm_folder(tmp_path_factory)
+
+
+@pytest.fixture
+def token(softhsm_conf: Path) -> Token:
+    """A new token (its own label) in the session's SoftHSM2 folder."""
+    from pkcs11_support import init_token
+
+    return init_token(softhsm_conf)

@@ -355,6 +355,12 @@ def test_a_paused_daemon_is_alive_but_says_so(home: Path, monkeypatch: pytest.Mo
     panel.refresh.click()
     assert ("Il daemon è in pausa (guasto della macchina: errore del disco o di I/O): le "
             "richieste restano in attesa") in panel.daemon.value
+    for code, cause in (("TOKEN_NON_DISPONIBILE", "token PKCS#11 della CA non disponibile"),
+                        ("PIN_ERRATO", "PIN del token PKCS#11 rifiutato")):  # issue 16
+        write_heartbeat(home, state="paused", extra={"pausa": {
+            "codice": code, "messaggio": "...", "dal": "2026-11-27T11:58:00Z"}})
+        panel.refresh.click()
+        assert f"Il daemon è in pausa dal 27/11/2026 12:58 ({cause}" in panel.daemon.value
     write_heartbeat(home, state="paused")  # no pausa: still paused, for a cause not given
     panel.refresh.click()
     assert "Il daemon è in pausa (causa non indicata)" in panel.daemon.value

@@ -28,10 +28,11 @@ class Run:
     """``certdesk run --init-if-missing`` on a home, as make run starts it (no passphrase
     in the environment: the first start generates one)."""
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, extra_env: dict[str, str] | None = None) -> None:
         self.home = home
         self.log_path = home.parent / "run.log"
         env = {k: v for k, v in os.environ.items() if k != "CERTDESK_CA_PASSPHRASE"}
+        env.update(extra_env or {})
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [*CLI, "--home", str(home), "run", "--init-if-missing", "--workers", "1"],
@@ -199,3 +200,29 @@ def test_systemd_analyze_verifies_the_serve_unit(tmp_path: Path) -> None:
                           timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "certdesk-serve.service" not in done.stderr, done.stderr
+
+
+def _environment(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/environ", "rb") as fh:
+        pairs = [item.split(b"=", 1) for item in fh.read().split(b"\0") if b"=" in item]
+    return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in pairs}
+
+
+def test_the_service_gets_neither_the_passphrase_nor_the_pin(
+    fresh_home: tuple[Path, int],
+) -> None:
+    """The publication service signs nothing: the CA's passphrase and the token's PIN,
+    given to ``certdesk run``, never reach its environment (keys.SECRET_VARIABLES)."""
+    home, _port = fresh_home
+    secrets = {"CERTDESK_CA_PASSPHRASE": "passphrase-of-this-test-only",
+               "CERTDESK_PKCS11_PIN": "246810"}
+    run = Run(home, extra_env=secrets)
+    try:
+        run.wait_running()
+        (service,) = run.service_pids()
+        assert secrets.items() <= _environment(run.proc.pid).items()  # run had them
+        seen = _environment(service)
+        assert not set(secrets) & set(seen), sorted(set(secrets) & set(seen))
+        assert seen  # the environment was read: the test could have seen them
+    finally:
+        run.close()

@@ -1,21 +1,19 @@
-"""The certificate authority: a self-signed root, an issuing CA, and the leaf profile.
+"""The certificate authority: the issuing CA loaded, and the leaf profile it signs.
 
-The root and issuing keys live in ``state/ca/`` as PKCS#8 PEM encrypted with the
-passphrase, mode 0600; certdesk refuses to load a key file that group or others can
-read. Only this module touches private keys; callers get certificates and bytes.
+Its key comes from the key provider ``[keys]`` names (``certdesk.keys``: encrypted files
+in ``state/ca/``, or a token); the root's and issuing CA's own certificates are made by
+``hierarchy``. Only this module and those two hold private keys; callers get
+certificates and bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
-import stat
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -27,21 +25,21 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 )
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from .clock import now_utc
 from .codes import refusal
 from .config import Config, public_urls
 from .home import Home
+from .keys import generate_key, provider_for, signature_hash
+from .keys.files import PASSPHRASE_ENV, resolve_passphrase
 
 __all__ = [
+    "PASSPHRASE_ENV",
     "CertificateAuthority",
     "IssuedCertificate",
-    "create_ca",
+    "ca_exists",
     "generate_key",
     "leaf_serial",
     "resolve_passphrase",
 ]
-
-PASSPHRASE_ENV = "CERTDESK_CA_PASSPHRASE"
 
 # A leaf's serial: 159 bits (positive, 20 octets in DER), a leading 1 (so every serial has
 # 40 hex digits and their text sorts as their numbers), 46 bits of the time in milliseconds
@@ -65,7 +63,6 @@ def leaf_serial(at: datetime | None = None) -> int:
     )
 
 
-KEY_FILE_MODE = 0o600
 # Leaves start a few minutes in the past so that a relying party whose clock lags a
 # little does not see a "not yet valid" certificate.
 BACKDATE = timedelta(minutes=5)
@@ -85,159 +82,20 @@ class IssuedCertificate:
         return format(self.serial, "x")
 
 
-def generate_key(kind: str) -> CertificateIssuerPrivateKeyTypes:
-    if kind.startswith("rsa"):
-        return rsa.generate_private_key(public_exponent=65537, key_size=int(kind[3:]))
-    if kind == "ec-p256":
-        return ec.generate_private_key(ec.SECP256R1())
-    if kind == "ec-p384":
-        return ec.generate_private_key(ec.SECP384R1())
-    raise ValueError(f"unknown key type {kind!r}")
-
-
-def _hash_for(key: CertificateIssuerPrivateKeyTypes) -> hashes.SHA256 | hashes.SHA384:
-    if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.key_size >= 384:
-        return hashes.SHA384()
-    return hashes.SHA256()
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Create ``path`` with mode 0600 from the first byte (never world-readable, even briefly)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def resolve_passphrase(
-    home: Home, passphrase_file: Path | None = None, *, generate: bool = False
-) -> tuple[bytes, str]:
-    """The CA passphrase and where it came from.
-
-    Order: ``--passphrase-file``, then ``CERTDESK_CA_PASSPHRASE``, then ``state/passphrase``.
-    With ``generate`` (``init`` only) and none of them, a random passphrase is written to
-    ``state/passphrase`` with mode 0600.
-    """
-    if passphrase_file is not None:
-        try:
-            value = passphrase_file.read_bytes().strip()
-        except OSError as exc:
-            raise refusal(
-                "CA_NON_DISPONIBILE",
-                "passphrase_illeggibile",
-                file=passphrase_file,
-                errore=exc.strerror or exc,
-            ) from None
-        if not value:
-            raise refusal("CA_NON_DISPONIBILE", "passphrase_vuota", file=passphrase_file)
-        return value, str(passphrase_file)
-    env = os.environ.get(PASSPHRASE_ENV, "")
-    if env:
-        return env.encode("utf-8"), PASSPHRASE_ENV
-    stored = home.passphrase_file
-    if stored.exists():
-        _check_private_mode(stored)
-        return stored.read_bytes().strip(), str(stored)
-    if generate:
-        value = secrets.token_urlsafe(32).encode("ascii")
-        _write_private(stored, value + b"\n")
-        return value, str(stored)
-    raise refusal("PASSPHRASE_MANCANTE", variabile=PASSPHRASE_ENV, file=stored)
-
-
-def _check_private_mode(path: Path) -> None:
-    mode = stat.S_IMODE(path.stat().st_mode)
-    if mode & 0o077:
-        raise refusal("PERMESSI_CHIAVE_NON_SICURI", file=path, permessi=mode)
-
-
-def _name(common_name: str, organization: str) -> x509.Name:
-    return x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "IT"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]
-    )
-
-
-def _ca_key_usage() -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=True,  # lets the issuing CA sign OCSP responses itself
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=True,  # signs certificates
-        crl_sign=True,  # signs CRLs
-        encipher_only=False,
-        decipher_only=False,
-    )
-
-
-def create_ca(home: Home, config: Config, passphrase: bytes) -> None:
-    """Create the root and issuing CA in ``state/ca/``; refuse when a CA already exists."""
-    home.ensure()
-    paths = [home.ca_dir / n for n in ("root.key.pem", "issuing.key.pem", "issuing.pem")]
-    if any(p.exists() for p in paths):
-        raise refusal("CA_ESISTENTE", cartella=home.ca_dir)
-    settings = config.ca
-    now = now_utc()
-    root_key = generate_key(settings.root_key)
-    root_name = _name(settings.root_common_name, settings.organization)
-    root_ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
-    root = (
-        x509.CertificateBuilder()
-        .subject_name(root_name)
-        .issuer_name(root_name)
-        .public_key(root_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(now + timedelta(days=settings.root_validity_days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_ca_key_usage(), critical=True)
-        .add_extension(root_ski, critical=False)
-        .sign(root_key, _hash_for(root_key))
-    )
-    issuing_key = generate_key(settings.issuing_key)
-    issuing_not_after = min(
-        now + timedelta(days=settings.issuing_validity_days), root.not_valid_after_utc
-    )
-    issuing = (
-        x509.CertificateBuilder()
-        .subject_name(_name(settings.issuing_common_name, settings.organization))
-        .issuer_name(root_name)
-        .public_key(issuing_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - BACKDATE)
-        .not_valid_after(issuing_not_after)
-        # path length 0: the issuing CA signs end-entity certificates only.
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(_ca_key_usage(), critical=True)
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(issuing_key.public_key()), critical=False
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski),
-            critical=False,
-        )
-        .sign(root_key, _hash_for(root_key))
-    )
-    encryption = serialization.BestAvailableEncryption(passphrase)
-    for file_name, key in (("root.key.pem", root_key), ("issuing.key.pem", issuing_key)):
-        _write_private(
-            home.ca_dir / file_name,
-            key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-            ),
-        )
-    for file_name, cert in (("root.pem", root), ("issuing.pem", issuing)):
-        (home.ca_dir / file_name).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-
-
 def ca_exists(home: Home) -> bool:
-    return (home.ca_dir / "issuing.key.pem").exists()
+    """Whether ``home`` holds a whole issuing CA (``issuing.pem`` is written last)."""
+    return (home.ca_dir / "issuing.pem").exists()
+
+
+def _refuse_missing(home: Home) -> None:
+    if (home.ca_dir / "issuing.csr.pem").exists():
+        raise refusal(
+            "CA_NON_INIZIALIZZATA", "in_attesa", cartella=home.root,
+            csr=home.ca_dir / "issuing.csr.pem",
+        )  # fmt: skip
+    if (home.ca_dir / "root.pem").exists():
+        raise refusal("CA_NON_INIZIALIZZATA", "radice", cartella=home.root)
+    raise refusal("CA_NON_INIZIALIZZATA", cartella=home.ca_dir)
 
 
 def _check_key_pair(key: CertificateIssuerPrivateKeyTypes, issuing: x509.Certificate) -> None:
@@ -269,29 +127,30 @@ class CertificateAuthority:
     issuing_cert: x509.Certificate
     issuing_key: CertificateIssuerPrivateKeyTypes
     config: Config
+    # Whether a forked process may sign with ``issuing_key`` (a key in memory), or must
+    # load its own (a key in a token: its session is this process's).
+    inheritable: bool = True
 
     @classmethod
-    def load(cls, home: Home, config: Config, passphrase: bytes) -> CertificateAuthority:
+    def load(
+        cls, home: Home, config: Config, secret: bytes, *, probe: bool = True, source: str = ""
+    ) -> CertificateAuthority:
+        """The issuing CA of ``home``, its key from the provider ``[keys]`` names, opened
+        with ``secret`` (the passphrase, or the token's PIN; ``source`` says where it came
+        from, for messages). ``probe`` (one signature, checked) is skipped only by a
+        signing process whose daemon probed already."""
         if not ca_exists(home):
-            raise refusal("CA_NON_INIZIALIZZATA", cartella=home.ca_dir)
-        key_path = home.ca_dir / "issuing.key.pem"
-        _check_private_mode(key_path)
-        try:
-            # OpenSSL's full RSA key check (primality of p and q) costs ~0.15 s of CPU on
-            # the path to the first certificate. This key is the CA's own, written by
-            # ``init`` into a 0600 file; ``_check_key_pair`` below proves with one probe
-            # signature that it is intact and belongs to the issuing certificate.
-            key = serialization.load_pem_private_key(
-                key_path.read_bytes(), password=passphrase, unsafe_skip_rsa_key_validation=True
-            )
-        except (ValueError, TypeError):
-            raise refusal("PASSPHRASE_ERRATA", variabile=PASSPHRASE_ENV) from None
-        if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-            raise refusal("CA_NON_DISPONIBILE", "tipo_chiave", tipo=type(key).__name__)
+            _refuse_missing(home)
+        provider = provider_for(home, config, secret, source)
+        key = provider.load("issuing")
         root = x509.load_pem_x509_certificate((home.ca_dir / "root.pem").read_bytes())
         issuing = x509.load_pem_x509_certificate((home.ca_dir / "issuing.pem").read_bytes())
-        _check_key_pair(key, issuing)
-        return cls(root_cert=root, issuing_cert=issuing, issuing_key=key, config=config)
+        if probe:
+            _check_key_pair(key, issuing)
+        return cls(
+            root_cert=root, issuing_cert=issuing, issuing_key=key, config=config,
+            inheritable=provider.inheritable,
+        )  # fmt: skip
 
     def chain_pem(self) -> bytes:
         return self.issuing_pem() + self.root_pem()
@@ -317,7 +176,7 @@ class CertificateAuthority:
         store reserved for it before signing (a fresh random one when not given)."""
         public_key: CertificatePublicKeyTypes = serialization.load_der_public_key(spki_der)  # type: ignore[assignment]
         builder = self._leaf_builder(codice_fiscale, public_key, now, serial)
-        return _issued(builder.sign(self.issuing_key, _hash_for(self.issuing_key)))
+        return _issued(builder.sign(self.issuing_key, signature_hash(self.issuing_key)))
 
     def _leaf_builder(
         self,

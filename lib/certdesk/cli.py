@@ -28,6 +28,38 @@ __all__ = ["main"]
 ROME = ZoneInfo("Europe/Rome")
 
 
+def _add_init_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``init`` (one command, or a step of the offline-root ceremony) and ``sign-issuing``."""
+    init = commands.add_parser("init", help="create the root and issuing CA")
+    init.add_argument(
+        "--passphrase-file", type=Path, help="the CA passphrase (with pkcs11: the token's PIN)"
+    )
+    init.add_argument(
+        "--keys", choices=("file", "pkcs11"),
+        help="where the keys go; must be certdesk.toml's [keys] provider",
+    )  # fmt: skip
+    init.add_argument(
+        "--use-existing-keys", action="store_true",
+        help="adopt the token's keys with the configured labels instead of generating them",
+    )  # fmt: skip
+    part = init.add_mutually_exclusive_group()
+    part.add_argument("--root-only", action="store_true", help="offline root: the root alone")
+    part.add_argument(
+        "--issuing-only", action="store_true",
+        help="the issuing key and a CSR for the root (state/ca/issuing.csr.pem)",
+    )  # fmt: skip
+    part.add_argument(
+        "--import-issuing", type=Path, metavar="FILE",
+        help="install the certificates 'certdesk sign-issuing' made for this home",
+    )  # fmt: skip
+    sign = commands.add_parser(
+        "sign-issuing", help="offline root: sign an issuing CA's CSR (in the root's home)"
+    )
+    sign.add_argument("csr", type=Path)
+    sign.add_argument("--out", type=Path, required=True, help="issuing certificate + root, PEM")
+    sign.add_argument("--passphrase-file", type=Path)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="certdesk", description="A small certificate authority with a drop-folder interface."
@@ -41,8 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    init = commands.add_parser("init", help="create the root and issuing CA")
-    init.add_argument("--passphrase-file", type=Path)
+    _add_init_commands(commands)
 
     watch = commands.add_parser("watch", help="run the drop-folder daemon")
     add_watch_arguments(watch)
@@ -79,11 +110,29 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_init(home: Home, args: argparse.Namespace) -> int:
+    from . import ceremony
     from .runtime import init_home
 
-    message = init_home(home, args.passphrase_file)
-    print(f"CA created in {home.ca_dir}; chain published to {Outbox.of(home).ca}")
-    print(message)
+    secret, keys, adopt = args.passphrase_file, args.keys, args.use_existing_keys
+    if args.root_only:
+        print(ceremony.init_root(home, secret, keys, adopt))
+    elif args.issuing_only:
+        print(ceremony.init_request(home, secret, keys, adopt))
+    elif args.import_issuing is not None:
+        if keys is not None or adopt:
+            raise refusal("OPZIONE_NON_VALIDA", "insieme", opzioni="--import-issuing, --keys")
+        print(ceremony.import_certificate(home, secret, args.import_issuing))
+    else:
+        message = init_home(home, secret, keys=keys, adopt=adopt)
+        print(f"CA created in {home.ca_dir}; chain published to {Outbox.of(home).ca}")
+        print(message)
+    return 0
+
+
+def _cmd_sign_issuing(home: Home, args: argparse.Namespace) -> int:
+    from .ceremony import sign_request
+
+    print(sign_request(home, args.passphrase_file, args.csr, args.out))
     return 0
 
 
@@ -236,6 +285,7 @@ def _cmd_admin(home: Home, args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "init": _cmd_init,
+    "sign-issuing": _cmd_sign_issuing,
     "watch": _cmd_watch,
     "serve": _cmd_serve,
     "run": _cmd_run,

@@ -9,6 +9,7 @@ the watched folders, the configuration, the store. ``certdesk.codes`` registers 
 from __future__ import annotations
 
 from .codes_entry import ErrorCode
+from .codes_keys import TOKEN_CODES
 from .errors import (
     CaError,
     CertdeskError,
@@ -27,6 +28,13 @@ CLI_CODES: tuple[ErrorCode, ...] = (
     ErrorCode(
         "CA_NON_INIZIALIZZATA", CaError, "cli",
         "Nessuna CA in {cartella}: esegui prima 'certdesk init'.",
+        {
+            "in_attesa": "La CA emittente di {cartella} aspetta il suo certificato: porta "
+            "{csr} alla radice ('certdesk sign-issuing'), poi esegui qui 'certdesk init "
+            "--import-issuing FILE'.",
+            "radice": "{cartella} è la home della sola radice (creata con --root-only): "
+            "non emette certificati. Firma qui la CA emittente con 'certdesk sign-issuing'.",
+        },
     ),
     ErrorCode(
         "CA_ESISTENTE", CaError, "cli",
@@ -71,6 +79,7 @@ CLI_CODES: tuple[ErrorCode, ...] = (
             "della chiave OCSPSigning.",
         },
     ),
+    *TOKEN_CODES,
     ErrorCode(
         "DAEMON_GIA_ATTIVO", CertdeskError, "cli",
         "Un altro daemon certdesk (pid {pid}) è già attivo su questa home: fermalo prima di "
@@ -119,6 +128,9 @@ CLI_CODES: tuple[ErrorCode, ...] = (
         {
             "ascolto": "L'opzione --listen deve essere HOST:PORTA (per esempio "
             "127.0.0.1:8080), non {valore!a}.",
+            "insieme": "Le opzioni {opzioni} di 'certdesk init' non vanno insieme.",
+            "solo_pkcs11": "--use-existing-keys adotta chiavi generate in un token: vale "
+            "solo con keys.provider = \"pkcs11\".",
         },
     ),
     ErrorCode(
@@ -149,6 +161,13 @@ CLI_CODES: tuple[ErrorCode, ...] = (
             "url_pubblico": "certdesk.toml: publish.public_url deve essere un indirizzo "
             "http:// o https:// senza parametri (per esempio https://pki.example.it/certdesk), "
             "non {valore!a}.",
+            "fornitore_chiavi": "certdesk.toml: keys.provider deve essere uno tra {ammessi}.",
+            "pkcs11": "certdesk.toml: con keys.provider = \"pkcs11\" servono keys.module (il "
+            "percorso della libreria PKCS#11 del token, per esempio "
+            "/usr/lib/softhsm/libsofthsm2.so) e keys.token_label.",
+            "fornitore_diverso": "certdesk init --keys {richiesto}: certdesk.toml dice "
+            "keys.provider = \"{configurato}\". Scrivi in [keys] il fornitore voluto (e, per "
+            "pkcs11, module e token_label), poi ripeti il comando.",
         },
     ),
     ErrorCode(

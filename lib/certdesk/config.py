@@ -33,6 +33,14 @@ Example ``certdesk.toml``::
     # The service's public base URL, from which new certificates' CRL, OCSP and caIssuers
     # URLs are derived (default: "http://" + listen); a path is served under that path.
     public_url = "https://pki.example.it/certdesk"
+
+    [keys]                        # where the CA's private keys live (docs/hsm.md)
+    provider = "file"             # file: encrypted PKCS#8 in state/ca/ | pkcs11: a token
+    module = "/usr/lib/softhsm/libsofthsm2.so"   # the token's PKCS#11 library
+    token_label = "certdesk"
+    root_key_label = "certdesk-root"
+    issuing_key_label = "certdesk-issuing"
+    pin_file = ""                 # mode 0600; else the PIN is $CERTDESK_PKCS11_PIN
 """
 
 from __future__ import annotations
@@ -45,9 +53,10 @@ from typing import Any
 from .codes import refusal
 from .publication import DEFAULT_LISTEN, PublicUrls, parse_listen, valid_public_url
 
-__all__ = ["KEY_TYPES", "Config", "load_config", "public_urls"]
+__all__ = ["KEY_PROVIDERS", "KEY_TYPES", "Config", "KeySettings", "load_config", "public_urls"]
 
 KEY_TYPES = ("rsa2048", "rsa3072", "rsa4096", "ec-p256", "ec-p384")
+KEY_PROVIDERS = ("file", "pkcs11")
 # The settings' types as the administrator reads them in a CONFIGURAZIONE_NON_VALIDA.
 _TYPE_NAMES = {
     bool: "true o false",
@@ -103,12 +112,26 @@ class PublishSettings:
 
 
 @dataclass(frozen=True)
+class KeySettings:
+    """``[keys]``: which provider holds the CA's private keys (``certdesk.keys``). The
+    PIN is never here: it comes from ``CERTDESK_PKCS11_PIN`` or ``pin_file``."""
+
+    provider: str = "file"
+    module: str = ""  # the PKCS#11 library (.so) of the token; required for pkcs11
+    token_label: str = "certdesk"
+    root_key_label: str = "certdesk-root"
+    issuing_key_label: str = "certdesk-issuing"
+    pin_file: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     ca: CaSettings = field(default_factory=CaSettings)
     certificates: CertificateSettings = field(default_factory=CertificateSettings)
     crl: CrlSettings = field(default_factory=CrlSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     publish: PublishSettings = field(default_factory=PublishSettings)
+    keys: KeySettings = field(default_factory=KeySettings)
 
 
 def public_urls(config: Config, listen: str | None = None) -> PublicUrls:
@@ -174,7 +197,17 @@ def load_config(home: Path) -> Config:
     if not 0 <= config.daemon.min_free_mib < float("inf"):
         raise refusal("CONFIGURAZIONE_NON_VALIDA", "spazio_minimo")
     _check_urls(config)
+    _check_keys(config.keys)
     return config
+
+
+def _check_keys(keys: KeySettings) -> None:
+    if keys.provider not in KEY_PROVIDERS:
+        raise refusal(
+            "CONFIGURAZIONE_NON_VALIDA", "fornitore_chiavi", ammessi=", ".join(KEY_PROVIDERS)
+        )
+    if keys.provider == "pkcs11" and not (keys.module and keys.token_label):
+        raise refusal("CONFIGURAZIONE_NON_VALIDA", "pkcs11")
 
 
 def _check_urls(config: Config) -> None:

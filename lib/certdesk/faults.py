@@ -1,7 +1,8 @@
 """Faults of the machine, not of an input: a pause, never a decision.
 
 A full disk, a quota, an I/O error, memory or file descriptors exhausted, a store that
-cannot write, signing processes that keep dying: none of them says anything about the
+cannot write, signing processes that keep dying, a token (PKCS#11) that disappeared or
+refuses the PIN: none of them says anything about the
 request in hand. An operation that meets one stops where it is: the input stays claimed
 in ``state/work/`` with its decision either uncommitted (it is decided again) or committed
 and not yet published (it is published), and the daemon pauses until the fault is gone.
@@ -17,7 +18,7 @@ import sqlite3
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
-__all__ = ["FULL_DISK", "MACHINE_FAULT", "MachineFault", "machine_fault"]
+__all__ = ["FULL_DISK", "MACHINE_FAULT", "MachineFault", "TokenFault", "machine_fault"]
 
 #: Codes in the daemon's heartbeat and log; the panels show them.
 FULL_DISK = "SPAZIO_INSUFFICIENTE"
@@ -42,11 +43,25 @@ _SQLITE_MACHINE = frozenset(
 class MachineFault:
     """What the administrator must fix before the daemon goes on."""
 
-    code: str  # FULL_DISK or MACHINE_FAULT
+    code: str  # FULL_DISK, MACHINE_FAULT, or a TokenFault's code
     message: str
 
 
+class TokenFault(Exception):
+    """The token holding the CA key (``certdesk.keys``) is gone or refuses, met while
+    signing: ``TOKEN_NON_DISPONIBILE`` (removed, switched off, session closed) or
+    ``PIN_ERRATO``; ``message`` is the registry's sentence. Raised in a signing process,
+    it reaches the daemon through the pool (its arguments are all it pickles)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+
+
 def _classify(exc: BaseException) -> MachineFault | None:
+    if isinstance(exc, TokenFault):
+        return MachineFault(exc.code, exc.message)
     if isinstance(exc, MemoryError):
         return MachineFault(MACHINE_FAULT, "out of memory")
     if isinstance(exc, BrokenProcessPool):

@@ -7,33 +7,71 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from .authority import CertificateAuthority, ca_exists, create_ca, resolve_passphrase
+from .authority import CertificateAuthority, ca_exists
 from .clock import now_utc
-from .config import load_config
+from .codes import refusal
+from .config import Config, load_config
+from .hierarchy import create_ca
 from .home import Home
+from .keys import KeyProvider, provider_for, resolve_secret
 from .publish import Publisher
 from .service import Engine
 from .signing import Signer, make_signer
 from .store import Store
 
-__all__ = ["init_home", "open_engine", "open_store"]
+__all__ = ["init_home", "open_engine", "open_init", "open_store", "publish_ca"]
 
 log = logging.getLogger("certdesk")
 
 
-def init_home(home: Home, passphrase_file: Path | None = None) -> str:
-    """Create the CA (refusing to overwrite one) and publish its certificates.
-
-    Returns a sentence saying where the passphrase came from."""
+def open_init(
+    home: Home, secret_file: Path | None, keys: str | None
+) -> tuple[Config, KeyProvider, bytes, str]:
+    """What every ``init`` needs: the configuration (``keys``, when the command line
+    names a provider, must be the one certdesk.toml names: a typo never leaves the CA's
+    keys in files when a token was meant), the secret and a provider that may make keys."""
     config = load_config(home.root)
+    if keys is not None and keys != config.keys.provider:
+        raise refusal(
+            "CONFIGURAZIONE_NON_VALIDA", "fornitore_diverso", richiesto=keys,
+            configurato=config.keys.provider,
+        )  # fmt: skip
     home.ensure()
-    generated_before = home.passphrase_file.exists()
-    passphrase, source = resolve_passphrase(home, passphrase_file, generate=True)
-    create_ca(home, config, passphrase)
-    ca = CertificateAuthority.load(home, config, passphrase)
+    secret, source = resolve_secret(home, config, secret_file, generate=True)
+    return config, provider_for(home, config, secret, source, writable=True), secret, source
+
+
+def publish_ca(home: Home, config: Config, secret: bytes, source: str = "") -> None:
+    """Load the CA just made (its key proved with a probe signature), publish its chain."""
+    ca = CertificateAuthority.load(home, config, secret, source=source)
     publisher = Publisher(home)
     publisher.ensure_layout()
     publisher.write_ca(ca.root_pem(), ca.issuing_pem())
+
+
+def init_home(
+    home: Home, passphrase_file: Path | None = None, *, keys: str | None = None,
+    adopt: bool = False,
+) -> str:  # fmt: skip
+    """Create the CA (refusing to overwrite one) and publish its certificates.
+
+    Returns a sentence saying where the keys are and what opens them."""
+    generated_before = home.passphrase_file.exists()
+    config, provider, secret, source = open_init(home, passphrase_file, keys)
+    try:
+        create_ca(home, config, provider, adopt=adopt)
+    except BaseException:
+        if not generated_before:  # a refused init leaves no secret it made for nothing
+            home.passphrase_file.unlink(missing_ok=True)
+        raise
+    publish_ca(home, config, secret, source)
+    if config.keys.provider == "pkcs11":
+        how = "adopted" if adopt else "generated"
+        return (
+            f"CA keys {how} in the token {config.keys.token_label!r} (labels "
+            f"{config.keys.root_key_label!r}, {config.keys.issuing_key_label!r}); "
+            f"PIN from {source}"
+        )
     if source == str(home.passphrase_file) and not generated_before:
         return (
             f"generated a random CA passphrase into {home.passphrase_file} (mode 0600): for real "
@@ -64,12 +102,12 @@ def open_engine(
         log.info("no CA in %s: creating one (first use)", home.ca_dir)
         log.info("%s", init_home(home, passphrase_file))
     home.ensure()
-    passphrase, _ = resolve_passphrase(home, passphrase_file)
-    ca = CertificateAuthority.load(home, config, passphrase)
+    secret, source = resolve_secret(home, config, passphrase_file)
+    ca = CertificateAuthority.load(home, config, secret, source=source)
     store = Store(home.database)
     signer = (
-        signer_factory(home, ca, passphrase)
+        signer_factory(home, ca, secret)
         if signer_factory is not None
-        else make_signer(home, ca, passphrase, workers)
+        else make_signer(home, ca, secret, workers)
     )
     return Engine(home, config, ca, store, signer, clock=clock)

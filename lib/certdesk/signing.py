@@ -2,8 +2,10 @@
 process or in workers.
 
 A signature with the CA key costs about a millisecond and holds the GIL, so throughput
-needs processes. Each worker loads (and decrypts) the CA key once, in its initializer;
-jobs carry only the codice fiscale and the public key, results only the certificate. The
+needs processes. Each worker gets the CA key once: forked with the daemon's key in
+memory (key files), or spawned to open its own session with the token (a key in a
+token: PKCS#11 state is never shared across a fork); jobs carry only the codice fiscale
+and the public key, results only the certificate. The
 same processes check the CSRs when there are two or more of them (``submit_checks``:
 parsing, key and signature checks, the codice fiscale, which need no store), so the
 daemon's main process only claims, decides with the store, commits and publishes; and
@@ -27,7 +29,8 @@ from typing import Generic, Protocol, TypeVar
 
 from .authority import CertificateAuthority, IssuedCertificate
 from .config import load_config
-from .errors import RequestRejected
+from .errors import CertdeskError, RequestRejected
+from .faults import TokenFault
 from .home import Home
 from .policy import InspectedRequest, inspect_request
 from .revocation import OcspJob, sign_ocsp_job
@@ -132,6 +135,10 @@ class InProcessSigner:
             return _Ready(None, exc)
 
     def submit_checks(self, jobs: Sequence[CheckJob]) -> PendingChecks:
+        return self.submit_checks_here(jobs)
+
+    @staticmethod
+    def submit_checks_here(jobs: Sequence[CheckJob]) -> PendingChecks:
         try:
             return _Ready(_check_chunk(jobs))
         except Exception as exc:
@@ -147,8 +154,10 @@ class InProcessSigner:
         pass
 
 
-# The CA a worker signs with: set once, by the pool's initializer, in the worker.
+# The CA a worker signs with: set by the pool's initializer (a forked worker), or loaded
+# by the worker itself on first use (a spawned one: a key in a token).
 _worker_ca: CertificateAuthority | None = None
+_worker_home: tuple[str, bytes] | None = None
 
 
 def _init_worker(
@@ -157,24 +166,40 @@ def _init_worker(
     """A worker's first step. With the ``fork`` start method the initializer's arguments
     are not pickled: ``loaded`` is the daemon's own CA, already in memory, so the worker
     skips decrypting the key again (the passphrase's key derivation is on the path to the
-    first certificate). Without it, the key is loaded from disk."""
-    global _worker_ca
+    first certificate). Without it (a spawned worker, for a key in a token: PKCS#11
+    state is never inherited), the worker loads the CA itself, on first use
+    (``_worker``), so that a token that fails is reported by a job, never breaks the pool."""
+    global _worker_ca, _worker_home
     bind_to_parent(parent_pid)
-    if loaded is not None:
-        _worker_ca = loaded
-        return
-    home = Home.at(root)
-    _worker_ca = CertificateAuthority.load(home, load_config(home.root), passphrase)
+    _worker_ca, _worker_home = loaded, (root, passphrase)
+
+
+def _worker() -> CertificateAuthority:
+    """This worker's CA. Loading it opens the worker's own session with the token; a
+    failure (the token gone, the PIN refused) is a fault the daemon pauses for, tried
+    again with the next job (a refused PIN is never offered again: ``keys.pin``)."""
+    global _worker_ca
+    if _worker_ca is None:
+        assert _worker_home is not None, "worker initializer did not run"
+        home = Home.at(_worker_home[0])
+        try:
+            # The daemon proved the key with a probe before starting its workers.
+            _worker_ca = CertificateAuthority.load(
+                home, load_config(home.root), _worker_home[1], probe=False
+            )
+        except CertdeskError as exc:
+            raise TokenFault(exc.code, exc.message) from None
+    return _worker_ca
 
 
 def _warm_up() -> int:
-    assert _worker_ca is not None, "worker initializer did not run"
+    _worker()
     return os.getpid()
 
 
 def _sign_chunk(jobs: Sequence[SignJob]) -> list[IssuedCertificate]:
-    assert _worker_ca is not None, "worker initializer did not run"
-    return [_worker_ca.issue(j.codice_fiscale, j.spki_der, j.now, j.serial) for j in jobs]
+    ca = _worker()
+    return [ca.issue(j.codice_fiscale, j.spki_der, j.now, j.serial) for j in jobs]
 
 
 def _check_chunk(jobs: Sequence[CheckJob]) -> list[CheckResult]:
@@ -189,8 +214,7 @@ def _check_chunk(jobs: Sequence[CheckJob]) -> list[CheckResult]:
 
 
 def _ocsp_chunk(jobs: Sequence[OcspJob]) -> list[bytes]:
-    ca = _worker_ca
-    assert ca is not None, "worker initializer did not run"
+    ca = _worker()
     return [
         sign_ocsp_job(j, issuer_cert=ca.issuing_cert, issuer_key=ca.issuing_key) for j in jobs
     ]
@@ -249,25 +273,42 @@ class PoolSigner:
 
     def _start(self) -> ProcessPoolExecutor:
         # "fork" explicitly (Python 3.14 defaults to forkserver): the workers get the
-        # loaded CA without pickling it, and die with this process (workerlife).
+        # loaded CA without pickling it, and die with this process (workerlife). A key in
+        # a token cannot be inherited (a forked child must not use its parent's PKCS#11
+        # session, nor its initialised library): its workers are spawned and log in.
+        spawn = self._ca is not None and not self._ca.inheritable
         pool = ProcessPoolExecutor(
             max_workers=self.workers,
-            mp_context=multiprocessing.get_context("fork"),
+            mp_context=multiprocessing.get_context("spawn" if spawn else "fork"),
             initializer=_init_worker,
-            initargs=(*self._initargs, os.getpid(), self._ca),
+            initargs=(*self._initargs, os.getpid(), None if spawn else self._ca),
         )
-        for _ in range(self.workers):
-            pool.submit(_warm_up)  # launches every worker now; nobody waits for it
+        # Launches every worker now; nobody waits for them (but ``_warming`` looks).
+        self._warm = [pool.submit(_warm_up) for _ in range(self.workers)]
         return pool
+
+    def _warming(self) -> CertificateAuthority | None:
+        """The daemon's own CA while spawned workers still start (a new interpreter, its
+        imports, its own login: a few tenths of a second), so that the first
+        certificates are signed here instead of waiting for them; None otherwise (forked
+        workers start at once)."""
+        ca = self._ca
+        if ca is None or ca.inheritable or all(f.done() for f in self._warm):
+            return None
+        return ca
 
     def restart(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
         self._pool = self._start()
 
     def submit(self, jobs: Sequence[SignJob]) -> PendingSignatures:
+        if (ca := self._warming()) is not None:
+            return InProcessSigner(ca).submit(jobs)
         return self._map(_sign_chunk, jobs)
 
     def submit_checks(self, jobs: Sequence[CheckJob]) -> PendingChecks:
+        if self._warming() is not None:
+            return InProcessSigner.submit_checks_here(jobs)
         return self._map(_check_chunk, jobs)
 
     def sign_ocsp(self, jobs: Sequence[OcspJob]) -> list[bytes]:

@@ -34,6 +34,8 @@ HEARTBEAT_READ_ATTEMPTS = 3
 _PAUSE_CAUSES = {
     "SPAZIO_INSUFFICIENTE": "spazio su disco insufficiente",
     "GUASTO_MACCHINA": "guasto della macchina: errore del disco o di I/O",
+    "TOKEN_NON_DISPONIBILE": "token PKCS#11 della CA non disponibile",
+    "PIN_ERRATO": "PIN del token PKCS#11 rifiutato: va corretto prima di riprendere",
 }
 
 

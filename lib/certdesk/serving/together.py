@@ -13,7 +13,7 @@ one interpreter lock with the daemon, which decides, signs and publishes. The or
    Either way neither outlives ``run``, not even a ``kill -9`` of it (the service asks
    the kernel for SIGTERM when ``run`` dies: ``workerlife.die_with_parent``).
 
-The child gets no CA passphrase: the service never needs it.
+The child gets no CA passphrase nor token PIN: the service never needs them.
 """
 
 from __future__ import annotations
@@ -29,11 +29,12 @@ import threading
 import time
 from types import FrameType
 
-from ..authority import PASSPHRASE_ENV, ca_exists
+from ..authority import ca_exists
 from ..config import load_config
 from ..daemon.logs import setup_logging
 from ..daemon.main import watch
 from ..home import Home
+from ..keys import SECRET_VARIABLES
 from ..runtime import init_home
 from .options import listen_of
 from .server import SHUTDOWN_SECONDS
@@ -79,7 +80,7 @@ class _Service:
 
     def __init__(self, home: Home, listen: str, args: argparse.Namespace) -> None:
         read_end, write_end = os.pipe()
-        env = {k: v for k, v in os.environ.items() if k != PASSPHRASE_ENV}
+        env = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
         command = [
             sys.executable, "-c", "import sys; from certdesk.cli import main; sys.exit(main())",
             "--home", str(home.root), "serve", "--listen", listen,
