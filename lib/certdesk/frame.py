@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -114,13 +115,26 @@ def load_ledger(
         if which == LedgerFilter():  # everything: pyarrow reads the parts straight
             folder = Outbox.of(home_or_path).columnar_ledger
             return typed_from_arrow(pq.read_table(folder, columns=list(wanted)))
-        query = LedgerQuery(home_or_path)
-        try:
-            return typed_from_arrow(query.select(which, wanted))
-        finally:
-            query.close()
+        return typed_from_arrow(_query_of(Path(home_or_path)).select(which, wanted))
     frame = _filtered(_load_csv(ledger_path(home_or_path)), which)
     return frame if columns is None else frame[list(wanted)]
+
+
+_queries: dict[Path, LedgerQuery] = {}
+_queries_lock = threading.Lock()
+
+
+def _query_of(home: Path) -> LedgerQuery:
+    """One DuckDB connection per home, kept: an analyst's loop over people pays the
+    connection once, not per call (a third of one person's lookup at a million rows)."""
+    key = home.resolve()
+    with _queries_lock:
+        query = _queries.get(key)
+        if query is None:
+            query = _queries[key] = LedgerQuery(key)
+        else:
+            query.refresh()  # parts the daemon added since
+    return query
 
 
 def _columns(columns: Sequence[str] | None) -> tuple[str, ...]:

@@ -127,7 +127,8 @@ class LedgerQuery:
         self._lock = threading.Lock()
         # A kernel's share of memory is bounded (issue 15: 300 MB a page); a deep page's
         # sort may spill, to a private folder that goes with the connection.
-        self._spill = tempfile.TemporaryDirectory(prefix="certdesk-duckdb-")
+        self._spill: tempfile.TemporaryDirectory[str] | None = tempfile.TemporaryDirectory(
+            prefix="certdesk-duckdb-")
         self._con = duckdb.connect(config={
             "memory_limit": memory_limit, "threads": threads,
             "temp_directory": self._spill.name, "preserve_insertion_order": True})
@@ -140,9 +141,25 @@ class LedgerQuery:
         except CertdeskError:
             self._empty_view()  # asked again by the caller's own refresh, which raises
 
+    def sibling(self) -> LedgerQuery:
+        """Another connection to the same ledger (same view, same memory bound), with a
+        lock of its own: a background thread's questions (the charts) never make a
+        person's filter wait for them."""
+        twin = object.__new__(LedgerQuery)
+        twin.outbox, twin.source = self.outbox, self.source
+        twin._lock = threading.Lock()
+        twin._spill = None
+        with self._lock:
+            twin._con = self._con.cursor()
+        twin._con.execute("SET TimeZone = 'UTC'")
+        twin._cursors = weakref.WeakSet()
+        _open.add(twin)
+        return twin
+
     def close(self) -> None:
         self._con.close()
-        self._spill.cleanup()
+        if self._spill is not None:
+            self._spill.cleanup()
 
     def interrupt(self) -> None:
         """Stop the queries running on this connection and its cursors (they raise)."""
