@@ -40,7 +40,7 @@ from certdesk.store import Store
 from .homes import CERTDESK, ENV, PASSPHRASE, new_home
 from .progress import log
 from .scale import populate
-from .scale_case import export_ledger
+from .scale_case import build_columnar, export_ledger
 from .settings import Sizes
 from .static_server import static_server
 from .wrk import LoadRun, wrk_run
@@ -174,6 +174,7 @@ def serving_case(template: Path, work: Path, sizes: Sizes) -> ServingResult:
     population = populate(home, sizes.serving_store, samples=sizes.serving_sample)
     store = Store(home / "state" / "certdesk.sqlite3")
     export_ledger(home, store)  # the responder's serial index reads the ledger
+    build_columnar(home, store)
     store.close()
     serials = _active_serials(home, population.sample_id)
     issuer = _sign_responses(home, serials)

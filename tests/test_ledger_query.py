@@ -16,9 +16,10 @@ import pytest
 from conftest_panels import ledger_row, write_ledger
 
 from certdesk.frame import ROME, load_ledger, typed_from_arrow
+from certdesk.ledger_arrow import ledger_table
 from certdesk.ledger_query import LedgerFilter, LedgerQuery
 from certdesk.outbox import Outbox
-from certdesk.outbox_columnar import FORMAT, ROWS_PER_PART, ledger_table
+from certdesk.outbox_columnar import FORMAT, ROWS_PER_PART
 from certdesk.panels import _charts, _export, _stato_data
 from certdesk.reasons import Motivazione
 from certdesk.records import LEDGER_COLUMNS

@@ -26,8 +26,8 @@ from conftest_panels import (
 )
 
 from certdesk.frame import LEDGER_COLUMNS, _typed, load_ledger
+from certdesk.ledger_arrow import LEDGER_SCHEMA
 from certdesk.outbox import Outbox
-from certdesk.outbox_columnar import LEDGER_SCHEMA
 from certdesk.panels import make_cancellation_panel
 from certdesk.panels._annullamento import CancellationPanel
 from certdesk.panels._people import MAX_MATCHES, normalise_cf, people_with_active

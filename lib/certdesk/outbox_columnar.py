@@ -34,15 +34,12 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from .fsutil import atomic_write, fsync_dir
 from .outbox import Outbox
-from .records import LEDGER_COLUMNS, RequestText, ledger_fields
+from .records import RequestText, ledger_fields
 from .store import Store
 
-__all__ = ["LEDGER_SCHEMA", "ROWS_PER_PART", "ColumnarLedger", "ledger_table"]
+__all__ = ["ROWS_PER_PART", "ColumnarLedger"]
 
 #: Rows per part: a part is rewritten whole when one of its rows changes.
 ROWS_PER_PART = 8192
@@ -50,35 +47,6 @@ ROWS_PER_PART = 8192
 FORMAT = 1
 _MANIFEST = "_certdesk.json"
 _SUFFIX = ".parquet"
-
-_TIMESTAMP = pa.timestamp("us", tz="UTC")
-_DICTIONARY = pa.dictionary(pa.int8(), pa.string())
-_TYPES = {
-    "Stato": _DICTIONARY,
-    "Motivazione": _DICTIONARY,
-    "DataRichiesta": _TIMESTAMP,
-    "DataScadenza": _TIMESTAMP,
-    "DataAnnullamento": _TIMESTAMP,
-}
-#: The copy's columns: ledger.csv's, in its order, typed.
-LEDGER_SCHEMA = pa.schema([(name, _TYPES.get(name, pa.string())) for name in LEDGER_COLUMNS])
-
-
-def ledger_table(rows: Sequence[Sequence[str]]) -> pa.Table:
-    """ledger.csv's rows (its fields as text) as a table of :data:`LEDGER_SCHEMA`."""
-    columns = list(zip(*rows, strict=True)) if rows else [() for _ in LEDGER_COLUMNS]
-    arrays = []
-    for field, values in zip(LEDGER_SCHEMA, columns, strict=True):
-        text = pa.array([v or None for v in values], pa.string())
-        if field.type == _TIMESTAMP:
-            # ISO 8601 with a Z, as every certdesk file writes times
-            arrays.append(text.cast(_TIMESTAMP))
-        elif field.type == _DICTIONARY:
-            arrays.append(text.dictionary_encode().cast(_DICTIONARY))
-        else:
-            arrays.append(text)
-    return pa.Table.from_arrays(arrays, schema=LEDGER_SCHEMA)
-
 
 class ColumnarLedger:
     """The copy under ``outbox/ledger.parquet/``; one writer at a time (the daemon's lock)."""
@@ -107,6 +75,10 @@ class ColumnarLedger:
                 return None
         return self._seq
 
+    def prepare(self) -> None:
+        """Load the Parquet writer now (the daemon calls this when it is idle)."""
+        _warm_up()
+
     def is_current(self, store: Store) -> bool:
         return self.shown_seq() == store.last_event_seq()
 
@@ -124,7 +96,6 @@ class ColumnarLedger:
     def catch_up(self, store: Store) -> int:
         """Rewrite the parts whose rows changed since the copy's record (everything, when
         it has none, or records more than the store has); the rows written."""
-        _warm_up()
         target = store.last_event_seq()
         shown = self.shown_seq()
         if shown is None or shown > target:
@@ -148,6 +119,10 @@ class ColumnarLedger:
                 (self.folder / f"{name}{_SUFFIX}").unlink()
         fsync_dir(self.folder)
         self._record(target)
+        if written:
+            from .ledger_arrow import release_memory
+
+            release_memory()
         return written
 
     def _rewrite(self, store: Store, changed: Sequence[str]) -> int:
@@ -217,9 +192,9 @@ class ColumnarLedger:
         self.folder.mkdir(parents=True, exist_ok=True)
         target = self.folder / f"{name}{_SUFFIX}"
         aside = Outbox.aside(target, "write")
-        pq.write_table(ledger_table(rows), aside, compression="zstd", compression_level=1)
-        with open(aside, "rb") as fh:
-            os.fsync(fh.fileno())
+        from .ledger_arrow import write_part  # pyarrow, once the first part is written
+
+        write_part(rows, aside)
         os.chmod(aside, 0o644)
         os.replace(aside, target)
 
@@ -237,9 +212,11 @@ class ColumnarLedger:
 
 @functools.cache
 def _warm_up() -> None:
-    """pyarrow loads what it builds tables with (pandas, time zones: megabytes of files) on
-    the first table: at the daemon's start-up, not in the middle of its first request."""
-    ledger_table([])
+    """pyarrow and what it reads a table with (megabytes of files), loaded once the daemon
+    is idle (``prepare``), not in the middle of a request."""
+    from .ledger_arrow import ledger_table
+
+    ledger_table([("20000101-000000000", *[""] * 12)])
 
 
 def _rows(chunks: Iterable[list[RequestText]]) -> list[tuple[str, ...]]:

@@ -55,7 +55,9 @@ def idle_work(parts: Parts, *, ahead: bool = True) -> int:
 
 
 def catch_up_columnar(parts: Parts) -> int:
-    """The columnar ledger's rows changed since it was last written; 0 when current."""
+    """The columnar ledger's rows changed since it was last written; 0 when current. The
+    daemon's own call (when idle, or during a backlog): loads the writer first if need be."""
+    parts.publisher.columnar.prepare()
     return parts.catch_up_columnar()
 
 
