@@ -10,7 +10,7 @@ token has (SoftHSM2 has no CKM_ECDSA_SHA256), then encodes r‖s as the DER X.50
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, NoReturn, Self
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -37,7 +37,28 @@ def _never_leaves(label: str) -> NoReturn:
     raise UnsupportedAlgorithm(f"the key {label!r} is in a token and never leaves it")
 
 
-class TokenRsaKey(rsa.RSAPrivateKey):
+class _InToken:
+    """What both kinds of token key say of their private half: it never leaves the token;
+    and a copy is the key itself (the token holds one)."""
+
+    _label: str
+
+    def private_bytes(
+        self,
+        encoding: serialization.Encoding,
+        format: serialization.PrivateFormat,
+        encryption_algorithm: serialization.KeySerializationEncryption,
+    ) -> bytes:
+        _never_leaves(self._label)
+
+    def __copy__(self) -> Self:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Self:
+        return self
+
+
+class TokenRsaKey(_InToken, rsa.RSAPrivateKey):
     def __init__(self, link: TokenLink, label: str, public: rsa.RSAPublicKey) -> None:
         self._link = link
         self._label = label
@@ -67,22 +88,8 @@ class TokenRsaKey(rsa.RSAPrivateKey):
     def private_numbers(self) -> rsa.RSAPrivateNumbers:
         _never_leaves(self._label)
 
-    def private_bytes(
-        self,
-        encoding: serialization.Encoding,
-        format: serialization.PrivateFormat,
-        encryption_algorithm: serialization.KeySerializationEncryption,
-    ) -> bytes:
-        _never_leaves(self._label)
 
-    def __copy__(self) -> TokenRsaKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> TokenRsaKey:
-        return self
-
-
-class TokenEcKey(ec.EllipticCurvePrivateKey):
+class TokenEcKey(_InToken, ec.EllipticCurvePrivateKey):
     def __init__(self, link: TokenLink, label: str, public: ec.EllipticCurvePublicKey) -> None:
         self._link = link
         self._label = label
@@ -118,17 +125,3 @@ class TokenEcKey(ec.EllipticCurvePrivateKey):
 
     def private_numbers(self) -> ec.EllipticCurvePrivateNumbers:
         _never_leaves(self._label)
-
-    def private_bytes(
-        self,
-        encoding: serialization.Encoding,
-        format: serialization.PrivateFormat,
-        encryption_algorithm: serialization.KeySerializationEncryption,
-    ) -> bytes:
-        _never_leaves(self._label)
-
-    def __copy__(self) -> TokenEcKey:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, object]) -> TokenEcKey:
-        return self
