@@ -65,11 +65,11 @@ def _free(path: Path) -> int:
     return info.f_bavail * info.f_frsize
 
 
-def _fill(mount: Path, leave: int) -> Path:
+def _fill(mount: Path, leave: int, name: str = "filler") -> Path:
     """A filler file that leaves about ``leave`` bytes (whole pages) free on ``mount``; none
     at all for 0. The daemon writes meanwhile (its heartbeat), so the space is taken in
     steps rather than measured once."""
-    filler = mount / "filler"
+    filler = mount / name
     fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         for _ in range(200):
@@ -202,6 +202,10 @@ def test_a_full_disk_pauses_and_every_input_is_answered_once_after(
             drop(staging, request, data)
         names = [name, *requests]
         filler = _fill(small_fs, margin)
+        # A file the daemon was replacing as the disk filled (its heartbeat, a part of
+        # ledger.parquet/) frees its old pages just after: those are taken too.
+        time.sleep(0.5)
+        top_up = _fill(small_fs, margin, name="filler-2")
         for n in names:
             os.rename(staging / "inbox" / n, home / "inbox" / n)
 
@@ -221,6 +225,7 @@ def test_a_full_disk_pauses_and_every_input_is_answered_once_after(
             assert pausa["codice"] == FULL_DISK and pausa["messaggio"] and pausa["dal"]
 
         filler.unlink()  # space comes back
+        top_up.unlink()
         got = {n: wait_receipt(home, n, timeout=30) for n in names}
         wait_for(lambda: heartbeat(home).get("state") == "running", 10, "the resume")
         assert daemon.stop() == 0

@@ -64,8 +64,8 @@ def test_kill_9_during_a_pkcs11_backlog(
             drop(home, name, corpus[name])
         daemon = DaemonProcess(home, workers=1 + cycle % 2).start()
         try:
-            # its signing processes, once they are up (spawned: they start in ~0.5 s)
-            workers = wait_for(lambda d=daemon: _children(d.pid) or None, 10, "the workers")
+            # its signing processes, once they are up (spawned: ~0.5 s, seconds on a loaded machine)
+            workers = wait_for(lambda d=daemon: _children(d.pid) or None, 30, "the workers")
             history.append(_kill(daemon, rng, cycle))
             wait_for(lambda w=workers: not _alive(w), 5, "the signing processes to die")
         finally:
