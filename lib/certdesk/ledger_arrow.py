@@ -20,6 +20,11 @@ import pyarrow.parquet as pq
 
 from .records import LEDGER_COLUMNS, csv_line
 
+# pyarrow turns SIGINT and SIGTERM into a cancellation of the read in progress (and an
+# error) instead of letting them reach the process: the daemon's own handlers decide
+# what a signal means (finish the requests in hand, then stop).
+pa.enable_signal_handlers(False)
+
 __all__ = ["LEDGER_SCHEMA", "ledger_table", "release_memory", "write_part"]
 
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
