@@ -7,6 +7,7 @@ import contextlib
 import functools
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -47,6 +48,14 @@ def wait_for(
 
 
 # -- requests ------------------------------------------------------------------------
+def crash_seed() -> random.Random:
+    """The random source of a kill -9 test: ``CERTDESK_CRASH_SEED`` replays a run, else a
+    new seed, printed so that a failing run can be replayed."""
+    seed = int(os.environ.get("CERTDESK_CRASH_SEED", time.time_ns() % 1_000_000))
+    print(f"CERTDESK_CRASH_SEED={seed}")
+    return random.Random(seed)
+
+
 def codice_fiscale(n: int) -> str:
     """The n-th of 33,600 distinct valid personal codici fiscali."""
     day = n % 28 + 1

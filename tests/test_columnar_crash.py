@@ -17,7 +17,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -34,6 +33,7 @@ from daemon_support import (
     DaemonProcess,
     codice_fiscale,
     configure,
+    crash_seed,
     make_csr,
     processes_mentioning,
     receipts,
@@ -129,9 +129,7 @@ def _kill(daemon: SmallPartsDaemon, rng: random.Random, cycle: int) -> str:
 
 @pytest.mark.slow
 def test_kill_9_during_a_backlog_leaves_a_copy_equal_to_the_csv(home: Path) -> None:
-    seed = int(os.environ.get("CERTDESK_CRASH_SEED", time.time_ns() % 1_000_000))
-    print(f"CERTDESK_CRASH_SEED={seed}")
-    rng = random.Random(seed)
+    rng = crash_seed()
     configure(home, rescan_seconds=0.3, settle_seconds=0.05, batch_size=4)
     for n in range(PRE):
         drop(home, f"pre-{n:02d}.csr", make_csr(800 + n))

@@ -17,7 +17,6 @@ import random
 import signal
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from daemon_support import (
     DaemonProcess,
     codice_fiscale,
     configure,
+    crash_seed,
     make_csr,
     processes_mentioning,
     receipts,
@@ -94,9 +94,7 @@ def _kill(daemon: DaemonProcess, rng: random.Random, cycle: int) -> str:
 
 @pytest.mark.slow
 def test_kill_9_during_a_backlog_loses_and_doubles_nothing(home: Path) -> None:
-    seed = int(os.environ.get("CERTDESK_CRASH_SEED", time.time_ns() % 1_000_000))
-    print(f"CERTDESK_CRASH_SEED={seed}")
-    rng = random.Random(seed)
+    rng = crash_seed()
     configure(home, rescan_seconds=0.3, settle_seconds=0.1, batch_size=16)
     corpus = _corpus(rng)
     names = list(corpus)

@@ -6,12 +6,10 @@ spawned, not forked, and open their own sessions: they too die with the daemon."
 from __future__ import annotations
 
 import os
-import random
-import time
 from pathlib import Path
 
 import pytest
-from daemon_support import DaemonProcess, configure, wait_for
+from daemon_support import DaemonProcess, configure, crash_seed, wait_for
 from pkcs11_support import (
     Token,
     pkcs11_home,
@@ -46,9 +44,7 @@ def _alive(pids: set[int]) -> set[int]:
 def test_kill_9_during_a_pkcs11_backlog(
     token: Token, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seed = int(os.environ.get("CERTDESK_CRASH_SEED", time.time_ns() % 1_000_000))
-    print(f"CERTDESK_CRASH_SEED={seed}")
-    rng = random.Random(seed)
+    rng = crash_seed()
     home = pkcs11_home(tmp_path / "home", token)
     run_certdesk(home, "init", "--keys", "pkcs11", env=token.env)
     configure(home, rescan_seconds=0.3, settle_seconds=0.1, batch_size=16)
