@@ -40,6 +40,7 @@ WAIT_MS = 180_000
 COUNTERS = ".certdesk-counters"
 TABLE = ".certdesk-table"
 CHARTS = "img[class*='certdesk-chart-']"
+NOTEBOOKS = 3  # richiesta, stato, annullamento: one warmed-up kernel each
 _TEXT_OF = "s => (document.querySelector(s) || {innerText: ''}).innerText"
 _CHART_SOURCES = f"() => Array.from(document.querySelectorAll(\"{CHARTS}\"), i => i.src)"
 
@@ -81,6 +82,7 @@ class BrowserPass:
     annullamento_peak_mib: float = 0.0
     annullamento_gone_s: float = 0.0
     server_start_s: float = 0.0  # the same for every pass of a server
+    pool_warm_s: float = 0.0  # listening -> a kernel warmed up for each notebook
     richiesta_visible_s: float | None = None  # a page that reads no ledger: the floor
     richiesta_mib: float | None = None
     notes: list[str] = field(default_factory=list)
@@ -116,8 +118,7 @@ class AdminServer:
     def url(self, notebook: str) -> str:
         return f"{self.base}/voila/render/{notebook}?token={self.token}"
 
-    def kernels(self) -> dict[str, int]:
-        """Running kernels (``GET api/kernels``): id -> connections."""
+    def _models(self) -> list[dict[str, Any]]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         try:
             conn.request("GET", f"/api/kernels?token={self.token}")
@@ -127,7 +128,25 @@ class AdminServer:
             conn.close()
         if response.status != 200:
             raise RuntimeError(f"GET api/kernels: {response.status}")
-        return {k["id"]: int(k.get("connections", 0)) for k in json.loads(body)}
+        models: list[dict[str, Any]] = json.loads(body)
+        return models
+
+    def wait_warm(self) -> float:
+        """Seconds until every notebook has its kernel warmed up for the next page (the
+        server's pool: one per notebook), as on a server up for more than a few seconds."""
+        started = time.perf_counter()
+        deadline = time.monotonic() + WAIT_MS / 1000
+        while sum(bool(m.get("certdesk_warm")) for m in self._models()) < NOTEBOOKS:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the kernels for the next pages were never warmed up")
+            time.sleep(0.1)
+        return time.perf_counter() - started
+
+    def kernels(self) -> dict[str, int]:
+        """Running kernels of pages (``GET api/kernels``, without those warmed up for the
+        next pages): id -> connections."""
+        return {k["id"]: int(k.get("connections", 0)) for k in self._models()
+                if not k.get("certdesk_pooled")}
 
     def kernel_process(self, kernel_id: str) -> psutil.Process | None:
         """The kernel's process: Voila's child started with ``kernel-<id>.json``."""
@@ -233,8 +252,10 @@ def _peak_mib(process: psutil.Process | None) -> float:
 
 def _open(page: Page, server: AdminServer, notebook: str, ready: str
           ) -> tuple[float, str, psutil.Process | None]:
-    """Navigate to ``notebook``; seconds until ``ready`` holds, the page's kernel and its
+    """Navigate to ``notebook`` (once the server has a kernel warmed up for it, as a
+    server up for a while has); seconds until ``ready`` holds, the page's kernel and its
     process."""
+    server.wait_warm()
     before = set(server.kernels())
     started = time.perf_counter()
     page.goto(server.url(notebook), wait_until="commit", timeout=WAIT_MS)
@@ -452,9 +473,10 @@ def browser_passes(home: Path, sample: Sample, passes: int, work: Path) -> list[
     with admin_server(home, work / "admin.log") as (server, start_s), \
             sync_playwright() as playwright:
         browser = _launch(playwright)
+        warm_s = server.wait_warm()
         try:
             for _ in range(passes):
-                figures = BrowserPass(server_start_s=start_s)
+                figures = BrowserPass(server_start_s=start_s, pool_warm_s=warm_s)
                 context = browser.new_context(accept_downloads=True, locale="it-IT",
                                               timezone_id="Europe/Rome",
                                               viewport={"width": 1280, "height": 900})

@@ -86,6 +86,7 @@ def _specs() -> list[tuple[prose.PanelText, Extract, float | None]]:
          t.load_person_ms),
         *((prose.PANEL_ENGINE, _engine(q), None) for q in prose.ENGINE_QUESTIONS),
         (prose.PANEL_SERVER, _browser("server_start_s"), None),
+        (prose.PANEL_POOL_WARM, _browser("pool_warm_s"), None),
         (prose.PANEL_RICHIESTA_VISIBLE, _richiesta, None),
         (prose.PANEL_STATO_VISIBLE, _browser("stato_visible_s"), t.panel_visible_s),
         (prose.PANEL_CHARTS_FIRST, _browser("charts_first_s"), None),

@@ -383,6 +383,9 @@ ENGINE_QUESTIONS = {
     "months": "issued per month (Europe/Rome)",
 }
 PANEL_SERVER = PanelText("certdesk admin: start -> listening", "{main:.1f} s")
+PANEL_POOL_WARM = PanelText(
+    "certdesk admin: listening -> a kernel warmed up for each notebook (the pages below "
+    "open on a warm server)", "{main:.1f} s")
 PANEL_RICHIESTA_VISIBLE = PanelText(
     "Richiesta (reads no ledger: the floor of a page): navigation -> panel shown; "
     "kernel RSS",

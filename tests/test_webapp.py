@@ -139,12 +139,13 @@ class Server:
         conn.close()
         return response, data
 
-    def kernels(self) -> list[dict[str, Any]]:
-        """``GET /api/kernels``: the running kernels' models."""
+    def kernels(self, *, pooled: bool = False) -> list[dict[str, Any]]:
+        """``GET /api/kernels``: the running kernels' models; those of pages only, unless
+        ``pooled`` (then also the kernels warmed up for the next pages)."""
         response, data = self.fetch(f"/api/kernels?token={self.token}")
         assert response.status == 200, (response.status, data)
         models: list[dict[str, Any]] = json.loads(data)
-        return models
+        return [m for m in models if pooled or not m["certdesk_pooled"]]
 
     def stop(self) -> list[int]:
         """SIGTERM: Voila shuts its kernels down; anything left is killed by its pid.

@@ -18,12 +18,16 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from conftest_panels import CF_PERSON, openssl_csr
 from test_webapp import CHROMIUM, Server, launch, offline, start_server
 
-from certdesk.webapp_kernels import DisconnectedKernelReaper, sweep_interval
+from certdesk.frame import load_ledger
+from certdesk.webapp_kernels import DisconnectedKernelReaper, KernelPool, sweep_interval
+from conftest import run_certdesk
 
 TOKEN = "kernels-test-token"
 #: What "promptly" means for a page that closes: the beacon arrives within a second.
@@ -116,6 +120,57 @@ def test_a_kernel_gone_meanwhile_is_no_error() -> None:
     clock[0] = 2.0
     assert asyncio.run(reaper.reap()) == []
     assert manager.models == {}
+
+
+def test_reaper_spares_the_kernels_warmed_up_for_the_next_pages() -> None:
+    manager, clock, pool = FakeManager(), [0.0], {"warm"}
+    reaper = DisconnectedKernelReaper(manager, grace=20, clock=lambda: clock[0],
+                                      pooled=lambda: set(pool))
+    manager.add("warm", idle=3600)  # finished warming up: idle, and no page yet
+    manager.add("orphan", idle=3600)
+    asyncio.run(reaper.reap())
+    clock[0] = 30.0
+    assert asyncio.run(reaper.reap()) == ["orphan"]
+    pool.clear()  # handed to a page that never connected: now the grace applies
+    assert asyncio.run(reaper.reap()) == []
+    clock[0] = 60.0
+    assert asyncio.run(reaper.reap()) == ["warm"]
+
+
+class FakeVoilaManager:
+    """Voila's kernel manager as :class:`KernelPool` sees it."""
+
+    def __init__(self) -> None:
+        self.kernels: dict[str, Any] = {}
+
+    def start(self, kernel_id: str, *, preheat: bool) -> None:
+        env = {"VOILA_PREHEAT": "True"} if preheat else {"PATH": "/usr/bin"}
+        self.kernels[kernel_id] = SimpleNamespace(_launch_args={"env": env})
+
+    def list_kernel_ids(self) -> list[str]:
+        return list(self.kernels)
+
+    def get_kernel(self, kernel_id: str) -> Any:
+        return self.kernels[kernel_id]
+
+    async def get_rendered_notebook(self, notebook_name: str) -> tuple[None, list[str], str]:
+        handed = next(k for k, km in self.kernels.items()
+                      if km._launch_args["env"].get("VOILA_PREHEAT"))
+        return None, [], handed
+
+
+def test_the_pool_is_the_kernels_started_for_it_and_not_handed_out_yet() -> None:
+    manager = FakeVoilaManager()
+    pool = KernelPool(manager)
+    manager.start("page-without-pool", preheat=False)  # the pool was empty: its own kernel
+    manager.start("warm", preheat=True)
+    assert pool.pooled() == {"warm"}
+    _task, _cells, handed = asyncio.run(manager.get_rendered_notebook("stato.ipynb"))
+    assert handed == "warm" and pool.pooled() == set()
+    manager.start("refill", preheat=True)
+    assert pool.pooled() == {"refill"}
+    del manager.kernels["warm"]  # its page closed
+    assert pool.pooled() == {"refill"}
 
 
 def test_sweep_interval_is_a_fraction_of_the_grace() -> None:
@@ -308,6 +363,65 @@ def test_a_page_gone_without_its_beacon_loses_its_kernel_after_the_grace(
     log = server.log.read_text()
     assert f"kernel {lost_kernel} shut down: no page connected" in log
     assert f"kernel {kept_kernel} shut down: no page connected" not in log
+
+
+def pooled(server: Server) -> set[str]:
+    """The kernels warmed up for the next pages, ready."""
+    found = set()
+    for model in server.kernels(pooled=True):
+        assert model["certdesk_pooled"] or not model["certdesk_warm"], model
+        if model["certdesk_warm"]:
+            found.add(model["id"])
+    return found
+
+
+@pytest.mark.browser
+def test_a_page_gets_a_kernel_warmed_up_ahead_which_reads_the_home_when_asked(
+    chromium: str, default_grace: Server, kernels_home: Path, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    server = default_grace
+    # one kernel per notebook, warmed up ahead, waiting for a page
+    assert wait_for(lambda: len(pooled(server)) == 3, 180), server.kernels(pooled=True)
+    warmed, before = pooled(server), ids(server)
+    # the home changes after they were warmed up: what a page shows must include it
+    csr = openssl_csr(tmp_path, CF_PERSON)
+    shutil.copy(csr, kernels_home / "inbox" / csr.name)
+    run_certdesk(kernels_home, "watch", "--once", "--workers", "1")
+    id_op = str(load_ledger(kernels_home, codice_fiscale=CF_PERSON)["IdOperazione"].iloc[-1])
+    with sync_playwright() as p:
+        browser = launch(p, chromium)
+        try:
+            page = browser.new_context().new_page()
+            page.route("**/*", offline)
+            page.goto(f"{server.base}/voila/render/stato.ipynb?token={TOKEN}")
+            expect(page.locator(".certdesk-ledger")).to_contain_text(id_op, timeout=60_000)
+            (kernel,) = ids(server) - before
+            assert kernel in warmed
+            assert f"Using pre-heated kernel: {kernel}" in server.log.read_text()
+            # and another one is warmed up for the next page
+            assert wait_for(lambda: len(pooled(server)) == 3, 180), server.kernels(pooled=True)
+            page.close(run_before_unload=True)
+            assert wait_for(lambda: kernel not in ids(server), PROMPT)
+        finally:
+            browser.close()
+
+
+def test_the_pool_size_is_a_number_of_kernels(tmp_path: Path) -> None:
+    from certdesk import webapp
+
+    server = webapp.resolve(tmp_path, environ={"CERTDESK_ADMIN_TOKEN": "t"}, pool_size=2)
+    command = webapp.build_command(server)
+    assert "--VoilaConfiguration.preheat_kernel=True" in command
+    assert "--VoilaConfiguration.default_pool_size=2" in command
+    off = webapp.build_command(webapp.resolve(tmp_path, environ={}, pool_size=0))
+    assert not any("preheat" in part or "pool_size" in part for part in off)
+    done = subprocess.run([sys.executable, "-m", "certdesk.webapp", "--home", str(tmp_path),
+                           "--pool-size", "-1"], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 2
+    assert "--pool-size" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_the_grace_must_be_positive(tmp_path: Path) -> None:

@@ -8,7 +8,11 @@
   without it is refused (Voila redirects it to its login page). The token reaches Voila
   through the environment (``JUPYTER_TOKEN``), not the command line, so ``ps`` does not
   show it;
-- every page load starts a kernel; it is shut down when its page closes or reloads (the
+- each notebook has ``--pool-size`` kernels (default 1) started ahead and warmed up to the
+  point where the notebook waits for a page (:func:`certdesk.panels.wait_for_viewer`):
+  a page gets one of them, so it shows its panel without waiting for an interpreter and
+  its imports, and a new one is warmed for the next page (``--pool-size 0``: every page
+  starts its own kernel). A page's kernel is shut down when its page closes or reloads (the
   page's shutdown beacon), or ``--disconnected-grace`` seconds (default 20) after its page
   stopped answering (a crashed browser); a kernel idle for ``--cull-idle`` seconds is
   culled even with its page open (see :mod:`certdesk.webapp_server`);
@@ -41,6 +45,8 @@ CULL_INTERVAL = 60
 #: A kernel with no page connected is shut down after this long (webapp_kernels.DEFAULT_GRACE,
 #: repeated here so that this module needs nothing but the standard library).
 DEFAULT_DISCONNECTED_GRACE = 20.0
+#: Warmed-up kernels kept waiting per notebook (each holds its imports: about 200 MiB).
+DEFAULT_POOL_SIZE = 1
 
 
 def notebooks_dir() -> Path:
@@ -59,6 +65,7 @@ class AdminServer:
     token_generated: bool
     cull_idle: int = DEFAULT_CULL_IDLE
     disconnected_grace: float = DEFAULT_DISCONNECTED_GRACE
+    pool_size: int = DEFAULT_POOL_SIZE
 
     @property
     def url(self) -> str:
@@ -73,6 +80,7 @@ def resolve(
     notebooks: str | os.PathLike[str] | None = None,
     cull_idle: int = DEFAULT_CULL_IDLE,
     disconnected_grace: float = DEFAULT_DISCONNECTED_GRACE,
+    pool_size: int = DEFAULT_POOL_SIZE,
 ) -> AdminServer:
     """Settings from the arguments and the environment (a random token when none is set)."""
     env = os.environ if environ is None else environ
@@ -98,6 +106,7 @@ def resolve(
         token_generated=generated,
         cull_idle=cull_idle,
         disconnected_grace=disconnected_grace,
+        pool_size=pool_size,
     )
 
 
@@ -120,7 +129,15 @@ def build_command(server: AdminServer, python: str = sys.executable) -> list[str
         "--MappingKernelManager.cull_connected=True",
         "--VoilaConfiguration.show_tracebacks=False",
         f"--CertdeskVoila.disconnected_grace={server.disconnected_grace:g}",
+        *_pool_options(server.pool_size),
     ]
+
+
+def _pool_options(pool_size: int) -> list[str]:
+    if pool_size <= 0:
+        return []
+    return ["--VoilaConfiguration.preheat_kernel=True",
+            f"--VoilaConfiguration.default_pool_size={pool_size}"]
 
 
 def build_env(server: AdminServer, base: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -147,15 +164,22 @@ def _parser() -> argparse.ArgumentParser:
                         default=DEFAULT_DISCONNECTED_GRACE, metavar="SECONDS",
                         help="shut down a kernel this long after its page stopped answering "
                              "(default %(default)s)")
+    parser.add_argument("--pool-size", type=int, default=DEFAULT_POOL_SIZE, metavar="N",
+                        help="kernels kept warmed up per notebook for the next pages "
+                             "(0: none; default %(default)s)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     server = resolve(args.home, port=args.port, notebooks=args.notebooks,
-                     cull_idle=args.cull_idle, disconnected_grace=args.disconnected_grace)
+                     cull_idle=args.cull_idle, disconnected_grace=args.disconnected_grace,
+                     pool_size=args.pool_size)
     if server.disconnected_grace <= 0:
         print("certdesk admin: --disconnected-grace deve essere positivo", file=sys.stderr)
+        return 2
+    if server.pool_size < 0:
+        print("certdesk admin: --pool-size non può essere negativo", file=sys.stderr)
         return 2
     if not server.home.is_dir():
         print(f"certdesk admin: la cartella {server.home} non esiste", file=sys.stderr)

@@ -10,7 +10,9 @@ jupyter_server stays for open but forgotten tabs.
 
 A kernel still working (``busy``, ``starting``, restarting) is spared: Voila executes the
 notebook before the page connects, and a silent cell that runs longer than the grace
-would otherwise be cut short while its page waits.
+would otherwise be cut short while its page waits. So is a kernel of Voila's pool (warmed
+up ahead, no page yet: :class:`KernelPool`), which Voila would otherwise hand, shut
+down, to the next page.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-__all__ = ["DEFAULT_GRACE", "DisconnectedKernelReaper", "sweep_interval"]
+__all__ = ["DEFAULT_GRACE", "DisconnectedKernelReaper", "KernelPool", "sweep_interval"]
 
 #: Seconds without a connection (and without activity) before a kernel is shut down: a
 #: page's websocket connects within a second or two of the page arriving, and reconnects
@@ -39,6 +41,56 @@ class KernelManager(Protocol):
     def kernel_model(self, kernel_id: str) -> dict[str, Any]: ...
 
     def shutdown_kernel(self, kernel_id: str) -> Any: ...
+
+
+class KernelPool:
+    """Which kernels Voila keeps warmed up for the next pages (``preheat_kernel``).
+
+    Voila (0.5) has no public answer: its pool kernels are started with ``VOILA_PREHEAT``
+    in their environment (kept by jupyter_client in the kernel manager's launch
+    arguments, from the moment the kernel is being started), and Voila hands one to a
+    page through ``get_rendered_notebook``, which is wrapped here to note the kernels
+    handed out. A pool kernel is one started for the pool and not handed out yet; it is
+    warm once it waits for its page (:meth:`warm`).
+    """
+
+    def __init__(self, manager: Any) -> None:
+        self._manager = manager
+        self._handed: set[str] = set()
+        handing = getattr(manager, "get_rendered_notebook", None)
+        if handing is None:  # preheating off: no pool
+            return
+
+        async def noting(*args: Any, **kwargs: Any) -> Any:
+            result = await handing(*args, **kwargs)
+            self._handed.add(str(result[2]))  # (render task, cells rendered, kernel id)
+            return result
+
+        manager.get_rendered_notebook = noting
+
+    def _started_for_pool(self, kernel_id: str) -> bool:
+        try:
+            launch = getattr(self._manager.get_kernel(kernel_id), "_launch_args", None)
+        except KeyError:  # gone meanwhile
+            return False
+        env = (launch or {}).get("env") or {}
+        return bool(env.get("VOILA_PREHEAT") == "True")
+
+    def pooled(self) -> set[str]:
+        live = set(self._manager.list_kernel_ids())
+        self._handed &= live
+        return {k for k in live - self._handed if self._started_for_pool(k)}
+
+    def warm(self) -> set[str]:
+        """The pool's kernels that finished warming up: their notebook reached
+        :func:`certdesk.panels.wait_for_viewer`, whose first act is to open Voila's
+        request-info socket (``voila/query/<kernel>``) and wait on it."""
+        from voila.request_info_handler import (  # type: ignore[import-untyped]
+            RequestInfoSocketHandler,
+        )
+
+        waiting = set(RequestInfoSocketHandler._waiters)
+        return self.pooled() & waiting
 
 
 def sweep_interval(grace: float) -> float:
@@ -61,6 +113,7 @@ class DisconnectedKernelReaper:
 
     def __init__(self, manager: KernelManager, grace: float = DEFAULT_GRACE, *,
                  clock: Callable[[], float] = time.monotonic,
+                 pooled: Callable[[], set[str]] = set,
                  log: logging.Logger | logging.LoggerAdapter[Any] | None = None) -> None:
         self.manager = manager
         self.grace = grace
@@ -69,6 +122,8 @@ class DisconnectedKernelReaper:
         # first moment each kernel was seen without a connection: a websocket that drops
         # and comes back within the grace (a network blip) does not cost the page its kernel
         self._unconnected_since: dict[str, float] = {}
+        self._pooled_now = pooled
+        self._pooled: set[str] = set()
 
     def _orphaned(self, kernel_id: str, now: float, wall: dt.datetime) -> bool:
         try:
@@ -76,7 +131,8 @@ class DisconnectedKernelReaper:
         except Exception:  # gone meanwhile: KeyError, or tornado's 404
             self._unconnected_since.pop(kernel_id, None)
             return False
-        if model.get("connections", 0) or model.get("execution_state") in _WORKING:
+        if (model.get("connections", 0) or model.get("execution_state") in _WORKING
+                or kernel_id in self._pooled):
             self._unconnected_since.pop(kernel_id, None)
             return False
         since = self._unconnected_since.setdefault(kernel_id, now)
@@ -86,6 +142,7 @@ class DisconnectedKernelReaper:
         """One look at every kernel; returns the ids shut down."""
         now, wall = self._clock(), dt.datetime.now(dt.UTC)
         kernel_ids = list(self.manager.list_kernel_ids())
+        self._pooled = self._pooled_now()
         for gone in set(self._unconnected_since) - set(kernel_ids):
             del self._unconnected_since[gone]
         reaped: list[str] = []

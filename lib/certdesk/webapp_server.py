@@ -17,20 +17,25 @@ Imported by :mod:`certdesk.voila_launcher` only after the token redaction is ins
    by :class:`ExportFileHandler`, token or login cookie required.
 
 Also ``GET <base_url>api/kernels`` lists the running kernels (read-only: no kernel can be
-started through it), for the tests and for an administrator checking memory.
+started through it), for the tests and for an administrator checking memory; each model
+says ``"certdesk_pooled": true`` for a kernel Voila keeps for the next page, and
+``"certdesk_warm": true`` once that kernel has run its notebook up to the page's arrival.
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import shutil
 from pathlib import Path
 from typing import Any
 
+from jupyter_client.jsonutil import json_default
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import AuthenticatedFileHandler
 from jupyter_server.services.kernels.handlers import MainKernelHandler
-from jupyter_server.utils import url_path_join
+from jupyter_server.utils import ensure_async, url_path_join
 from tornado import web
 from tornado.ioloop import PeriodicCallback
 from traitlets import Float
@@ -38,9 +43,17 @@ from voila.app import Voila  # type: ignore[import-untyped]
 from voila.tornado.handler import TornadoVoilaHandler  # type: ignore[import-untyped]
 
 from . import webapp_exports
-from .webapp_kernels import DEFAULT_GRACE, DisconnectedKernelReaper, sweep_interval
+from .webapp_kernels import (
+    DEFAULT_GRACE,
+    DisconnectedKernelReaper,
+    KernelPool,
+    sweep_interval,
+)
 
 __all__ = ["CertdeskVoila", "ExportFileHandler", "KernelListHandler", "XsrfCookiePageHandler"]
+
+#: The application setting that holds the :class:`KernelPool`.
+KERNEL_POOL = "certdesk_kernel_pool"
 
 
 class XsrfCookiePageHandler(TornadoVoilaHandler):  # type: ignore[misc]
@@ -54,9 +67,20 @@ class XsrfCookiePageHandler(TornadoVoilaHandler):  # type: ignore[misc]
 
 
 class KernelListHandler(MainKernelHandler):
-    """``GET api/kernels``: the running kernels' models; POST (start a kernel) is 405."""
+    """``GET api/kernels``: the running kernels' models, each saying whether it waits in
+    Voila's pool; POST (start a kernel) is 405."""
 
     SUPPORTED_METHODS = ("GET",)
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        pool: KernelPool = self.settings[KERNEL_POOL]
+        pooled, warm = pool.pooled(), pool.warm()
+        listed = await ensure_async(self.kernel_manager.list_kernels())  # type: ignore[no-untyped-call]
+        models = [{**model, "certdesk_pooled": model.get("id") in pooled,
+                   "certdesk_warm": model.get("id") in warm} for model in listed]
+        self.finish(json.dumps(models, default=json_default))
 
 
 class ExportFileHandler(AuthenticatedFileHandler):
@@ -110,6 +134,11 @@ class CertdeskVoila(Voila):  # type: ignore[misc]
         self.log.info("certdesk: exports in %s, kept %.0f s", folder, self.export_max_age)
         super().start()
 
+    def init_settings(self) -> dict[str, Any]:
+        settings: dict[str, Any] = super().init_settings()
+        settings[KERNEL_POOL] = KernelPool(self.kernel_manager)
+        return settings
+
     def init_handlers(self) -> list[Any]:
         handlers: list[Any] = []
         for route in super().init_handlers():
@@ -126,7 +155,8 @@ class CertdeskVoila(Voila):  # type: ignore[misc]
 
     def listen(self) -> None:
         reaper = DisconnectedKernelReaper(self.kernel_manager, self.disconnected_grace,
-                                          log=self.log)
+                                          log=self.log,
+                                          pooled=self.app.settings[KERNEL_POOL].pooled)
         self.log.info("certdesk: kernels with no page for %.0f s are shut down",
                       self.disconnected_grace)
 

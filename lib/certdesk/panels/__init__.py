@@ -8,11 +8,13 @@ Each factory takes the certdesk home and returns a widget to ``display``:
 
 The panels never hold the CA key: they read ``outbox/`` and write requests into
 ``inbox/`` like any other client, then wait (in a background thread, so the page stays
-responsive) for the daemon's receipt. :func:`notebook_home` is the home a notebook uses.
+responsive) for the daemon's receipt. :func:`notebook_home` is the home a notebook uses;
+:func:`wait_for_viewer` is where a web app's pre-heated kernel waits for its page.
 """
 
 from ._annullamento import CancellationPanel, make_cancellation_panel
 from ._common import DaemonHealth, DaemonPause, daemon_health, notebook_home
+from ._preheat import wait_for_viewer
 from ._richiesta import RequestPanel, make_request_panel
 from ._stato import StatusPanel, make_status_panel
 
@@ -27,4 +29,5 @@ __all__ = [
     "make_request_panel",
     "make_status_panel",
     "notebook_home",
+    "wait_for_viewer",
 ]

@@ -1,20 +1,18 @@
-"""Counts and charts over the typed ledger (pure pandas, then matplotlib to PNG bytes).
+"""Counts and charts over the typed ledger (pure pandas, then :mod:`._bars` to SVG bytes).
 
-Charts are drawn on a bare :class:`matplotlib.figure.Figure` (no pyplot, no global state),
-so they render the same in a kernel, in a thread and in a test without a display.
+The charts are plain SVG text: they render the same in a kernel, in a thread and in a
+test without a display.
 """
 
 from __future__ import annotations
 
-import io
 from datetime import datetime
 
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
 
 from ..frame import ROME, STATI
 from ..reasons import Motivazione
+from ._bars import bar_chart_svg
 
 __all__ = [
     "EXPIRING_DAYS",
@@ -102,33 +100,11 @@ def render_bar_chart(
     title: str,
     horizontal: bool = False,
     colour: str = "#1f5a96",
-    size: tuple[float, float] = (5.2, 3.0),
 ) -> bytes:
-    """A small bar chart as PNG bytes; labels are the index, values the bar lengths."""
+    """A small bar chart as SVG bytes; labels are the index, values the bar lengths."""
     labels = [_label(i) for i in counts.index]
     values = [int(v) for v in counts.to_numpy()]
-    fig = Figure(figsize=size, dpi=96, layout="constrained")
-    ax = fig.add_subplot()
-    if not values or max(values, default=0) == 0:
-        ax.text(0.5, 0.5, "nessun dato", ha="center", va="center", transform=ax.transAxes,
-                color="#666666")
-    top = max(1, *values) if values else 1  # all zeros: an axis 0..1, not 0..0.05
-    if horizontal:
-        ax.barh(labels, values, color=colour)
-        ax.invert_yaxis()
-        ax.set_xlim(0, top * 1.05)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    else:
-        ax.bar(labels, values, color=colour)
-        ax.set_ylim(0, top * 1.05)
-        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-        if len(labels) > 4:
-            ax.tick_params(axis="x", labelrotation=60, labelsize=8)
-    ax.set_title(title, fontsize=10)
-    ax.spines[["top", "right"]].set_visible(False)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    return bar_chart_svg(labels, values, title=title, horizontal=horizontal, colour=colour)
 
 
 _MESI = ("gen", "feb", "mar", "apr", "mag", "giu", "lug", "ago", "set", "ott", "nov", "dic")

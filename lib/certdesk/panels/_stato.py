@@ -32,8 +32,6 @@ __all__ = ["PAGE_ROWS", "StatusPanel", "make_status_panel"]
 PAGE_ROWS = 50
 # An export's batch: the progress bar moves at least every this many rows.
 _EXPORT_BATCH = 16_384
-# How long a new panel waits for its first charts (a million rows: under a second).
-_FIRST_CHARTS_SECONDS = 15.0
 
 _SHOWN = (
     ("IdOperazione", "IdOperazione"),
@@ -102,11 +100,7 @@ class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
             ]
         )
         self.add_class("certdesk-status-panel")
-        self.reload()
-        # The first charts are drawn before the panel is shown: Voila sends the widgets'
-        # state when the notebook has run, and an image set while the page connects was
-        # seen lost (a blank chart until the next filter).
-        self.painter.wait(_FIRST_CHARTS_SECONDS)
+        self.reload()  # the charts follow in the background (ChartPainter)
 
     def _build_filters(self) -> None:
         self.daemon = widgets.HTML()

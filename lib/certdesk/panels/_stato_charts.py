@@ -1,6 +1,6 @@
 """The Stato panel's four charts, drawn in a background thread.
 
-A chart is a few aggregate queries and a matplotlib figure: tens to hundreds of
+A chart is a few aggregate queries and an SVG picture: tens to hundreds of
 milliseconds each at a million requests, which a person should not wait for before the
 counters and the table answer. :class:`ChartPainter` draws the latest filter asked for;
 filters asked for while it draws are skipped but the last, and an image whose bars have
@@ -20,6 +20,7 @@ import pandas as pd
 
 from ..ledger_query import LedgerFilter, LedgerQuery
 from . import _charts, _stato_data
+from ._bars import WIDTH
 from ._threads import start_thread
 
 __all__ = ["ChartPainter"]
@@ -30,15 +31,26 @@ log = logging.getLogger(__name__)
 ChartSeries = dict[str, tuple[pd.Series, dict[str, Any]]]
 
 
+def _resend_to_new_view(change: dict[str, Any]) -> None:
+    if (change["new"] or 0) > (change["old"] or 0):
+        change["owner"].send_state("value")
+
+
 class ChartPainter:
     def __init__(self, query: LedgerQuery) -> None:
         self.query = query
         self.images = {
-            key: widgets.Image(format="png", layout=widgets.Layout(width="460px"))
+            key: widgets.Image(format="svg+xml", layout=widgets.Layout(width=f"{WIDTH}px"))
             for key in ("stato", "emessi", "scadenze", "motivazioni")
         }
         for key, image in self.images.items():
             image.add_class(f"certdesk-chart-{key}")
+            # Counted views (ipywidgets' _view_count: None means "not counted"): an image
+            # drawn while its page connects, after the page took the widgets' state but
+            # before it made the image's view, was seen lost (a blank chart until the next
+            # filter); each new view is sent the image again.
+            image._view_count = 0
+            image.observe(_resend_to_new_view, names="_view_count")
         self._drawn: dict[str, tuple[object, ...]] = {}
         self._lock = threading.Lock()
         self._wanted: tuple[LedgerFilter, datetime] | None = None

@@ -1,0 +1,30 @@
+"""A notebook's pause between warming up and showing a panel (the web app's kernel pool).
+
+``certdesk admin`` runs Voila with pre-heated kernels: for each notebook one kernel is
+started ahead of any page and runs the notebook until :func:`wait_for_viewer`, so the
+interpreter, the imports (pandas, pyarrow, DuckDB, ipywidgets: most of a page's first
+seconds) are done before a person asks. When a page comes, Voila hands it
+that kernel, the call returns, and the rest of the notebook builds the panel from the
+home as it is *now*, never from data read while the kernel waited.
+
+Anywhere else (Jupyter, nbclient in the tests, a kernel Voila started for a page because
+the pool was empty) the call returns at once.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["PREHEAT_ENV", "wait_for_viewer"]
+
+#: Set (to ``"True"``) by Voila in the environment of the kernels it starts for its pool.
+PREHEAT_ENV = "VOILA_PREHEAT"
+
+
+def wait_for_viewer() -> None:
+    """Block until Voila hands this pre-heated kernel to a page; at once when not one."""
+    if os.environ.get(PREHEAT_ENV, "False") != "True":
+        return
+    from voila.utils import wait_for_request  # type: ignore[import-untyped]
+
+    wait_for_request()
