@@ -10,7 +10,10 @@ In this order, nothing in ``NEW`` until the end:
    head): a damaged backup is BACKUP_NON_VALIDO and leaves nothing.
 3. The IdOperazione counter moved past every number the witness names (a request
    accepted after the backup, lost with the disk, keeps its IdOperazione to itself).
-   Serials need nothing: each holds the time in milliseconds and 112 random bits.
+   The serials reserved for requests the snapshot caught IN_GENERAZIONE are dropped:
+   the lost machine may have signed with them, so the restored daemon reserves new ones
+   (recovery does so for any request without one). Every other serial is new anyway: it
+   holds the time in milliseconds and 112 random bits.
 4. The CA loaded from the restored files (a probe signature: for a token, the token
    must hold the keys the certificates name), then ``outbox/`` republished from the
    store (``Engine.republish``: certificates, receipts, ledger, journal, CRL, OCSP).
@@ -68,7 +71,7 @@ def restore_backup(
         check_store(work, manifest, named=source)
         staged = Home.at(work)
         staged.ensure()
-        next_id = _advance_counter(staged, manifest.next_id, witnessed)
+        next_id = _renumber(staged, manifest.next_id, witnessed)
         counts = _republish(staged, passphrase_file) if republish else {}
         os.rename(work, home.root)
     except BaseException:
@@ -94,17 +97,18 @@ def _copy_out(source: Path, manifest: Manifest, work: Path) -> None:
         fsync_dir(folder)
 
 
-def _advance_counter(home: Home, next_id: int, witnessed: int) -> int:
-    """The IdOperazione counter past the witness's greatest number (never moved back)."""
-    if witnessed <= next_id:
-        return next_id
+def _renumber(home: Home, next_id: int, witnessed: int) -> int:
+    """The IdOperazione counter past the witness's greatest number (never moved back),
+    and no serial reserved before the backup signed again."""
     store = Store(home.database)
     try:
         with store.transaction() as txn:
-            txn.set_meta("next_id", str(witnessed))
+            if witnessed > next_id:
+                txn.set_meta("next_id", str(witnessed))
+            txn.forget_reservations()
     finally:
         store.close()
-    return witnessed
+    return max(next_id, witnessed)
 
 
 def _republish(home: Home, passphrase_file: Path | None) -> dict[str, int]:
