@@ -40,12 +40,14 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .authority import ca_exists
 from .backup_manifest import FileEntry, Manifest, copy_hashed, hash_file, write_manifest
 from .clock import format_utc, now_utc
 from .codes import refusal
 from .config import Config, load_config
 from .fsutil import fsync_dir
 from .home import Home
+from .store import Store
 
 __all__ = ["BackupResult", "check_destination", "partial_path", "snapshot_facts", "take_backup"]
 
@@ -83,8 +85,10 @@ def check_destination(home: Home, dest: Path) -> Path:
 def take_backup(home: Home, dest: Path, *, include_passphrase: bool = False) -> BackupResult:
     """Back up ``home`` into the new folder ``dest``; returns its manifest."""
     dest = check_destination(home, dest)
-    if not home.database.exists():
+    if not ca_exists(home):
         raise refusal("CA_NON_INIZIALIZZATA", cartella=home.root)
+    if not home.database.exists():  # a CA that has processed nothing yet: an empty store
+        Store(home.database).close()
     config = load_config(home.root)
     work = partial_path(dest)
     if os.path.lexists(work):  # left by a backup killed half-way
