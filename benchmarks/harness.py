@@ -8,9 +8,9 @@ loop in bash. Every compared figure is a ratio of two figures measured in this r
 This module runs the measurements in order and writes the report; each measurement is a
 module of its own (``raw``, ``overhead``, ``backlog``, ``latency``, ``crl``, ``scale_case``,
 ``serving_case``, ``openssl_loop``, ``floor``, ``panels_case``, ``backup_case``), the rows
-are made by ``rows``, the notes by ``notes``, the panels' section by ``panels_report``, and every word of the
-report is in ``prose``; the key in a token (``pkcs11_case``) has its rows and words in its
-own module.
+are made by ``rows``, the notes by ``notes``, the panels' section by ``panels_report``, and
+every word of the report is in ``prose``; the key in a token (``pkcs11_case``) has its rows
+and words in its own module.
 """
 
 from __future__ import annotations
