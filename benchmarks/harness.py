@@ -7,10 +7,10 @@ loop in bash. Every compared figure is a ratio of two figures measured in this r
 
 This module runs the measurements in order and writes the report; each measurement is a
 module of its own (``raw``, ``overhead``, ``backlog``, ``latency``, ``crl``, ``scale_case``,
-``serving_case``, ``openssl_loop``, ``floor``, ``panels_case``), the rows are made by ``rows``,
-the notes by ``notes``, the panels' section by ``panels_report``, and every word of the
-report is in ``prose``; the key in a token (``pkcs11_case``) has its rows and words in its
-own module.
+``serving_case``, ``openssl_loop``, ``floor``, ``panels_case``, ``backup_case``), the rows
+are made by ``rows``, the notes by ``notes``, the panels' section by ``panels_report``, and
+every word of the report is in ``prose``; the key in a token (``pkcs11_case``) has its rows
+and words in its own module.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from .backlog import best_backlogs
+from .backup_case import backup_case, backup_rows_text
 from .corpus import load_corpus
 from .crl import crl_case
 from .environment import environment, run_time
@@ -112,6 +113,9 @@ def run(
     hsm = pkcs11_case(work, load_corpus(sizes.corpus, log=False), sizes)
     rows = [*table(measured), *pkcs11_rows(hsm, sizes)]
     notes_ = [*notes(measured), *pkcs11_note(hsm, measured.throughput.raw)]
+    # the scale case's home (sizes.store requests) is backed up while its daemon issues
+    backup = backup_case(work / "scale", work, load_corpus(sizes.drops, log=False), sizes.store)
+    notes_.append("**Backup and restore** (issue 17): " + "; ".join(backup_rows_text(backup)))
     return rows, notes_, env, measured.panels
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from . import __version__
+from .cli_backup import add_backup_commands, cmd_backup, cmd_restore, report_witness
 from .client import file_cancellation, wait_for_receipt
 from .codes import refusal
 from .daemon.options import add_watch_arguments
@@ -102,7 +103,14 @@ def _parser() -> argparse.ArgumentParser:
     cancel.add_argument("--wait", action="store_true", help="wait for the receipt")
     cancel.add_argument("--timeout", type=float, default=60.0)
 
-    commands.add_parser("verify-ledger", help="check the journal's hash chain and the ledger")
+    verify = commands.add_parser(
+        "verify-ledger", help="check the journal's hash chain and the ledger"
+    )
+    verify.add_argument(
+        "--witness", type=Path, metavar="JOURNAL_CSV",
+        help="also name the requests a surviving journal.csv shows and the store lost",
+    )  # fmt: skip
+    add_backup_commands(commands)
     republish = commands.add_parser("republish", help="rebuild outbox/ from the state store")
     republish.add_argument("--passphrase-file", type=Path)
     commands.add_parser("admin", help="serve the admin notebooks with Voila (token required)")
@@ -252,6 +260,8 @@ def _cmd_verify(home: Home, args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"intact: journal {journal_rows} rows chained, ledger {ledger_rows} rows match the store")
+    if args.witness is not None:
+        report_witness(home, args.witness)
     return 0
 
 
@@ -294,6 +304,8 @@ _COMMANDS = {
     "verify-ledger": _cmd_verify,
     "republish": _cmd_republish,
     "admin": _cmd_admin,
+    "backup": cmd_backup,
+    "restore": cmd_restore,
 }
 
 

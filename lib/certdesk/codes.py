@@ -2,9 +2,10 @@
 
 A receipt's ``messaggio``, the command line's ``certdesk: CODE: sentence`` and the panels
 take their sentence from here, so the esercente reads one voice whichever module refused.
-The entries are ``ErrorCode`` values (``codes_entry`` says what each holds), written in two
+The entries are ``ErrorCode`` values (``codes_entry`` says what each holds), written in
 modules by docs/contract.md section 9: ``codes_inputs`` (the table: the refusals a receipt
-can carry) and ``codes_cli`` (the command line's codes).
+can carry), ``codes_cli`` (the command line's codes) and ``codes_backup`` (backup and
+restore's).
 
 A site raises ``refusal(code, [case,] **facts)``; a module whose contract is a narrower
 class (``policy`` raises ``RequestRejected`` only) uses ``refusal_as``::
@@ -23,6 +24,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TypeVar
 
+from .codes_backup import BACKUP_CODES
 from .codes_cli import CLI_CODES
 from .codes_entry import ErrorCode
 from .codes_inputs import INPUT_CODES
@@ -57,7 +59,7 @@ def _entry(code: str) -> ErrorCode:
     try:
         return REGISTRY[code]
     except KeyError:
-        where = "certdesk.codes_inputs or certdesk.codes_cli"
+        where = "certdesk.codes_inputs, certdesk.codes_cli or certdesk.codes_backup"
         raise KeyError(f"unregistered error code {code!r}: add it to {where}") from None
 
 
@@ -70,4 +72,4 @@ def _registry(entries: tuple[ErrorCode, ...]) -> Mapping[str, ErrorCode]:
     return MappingProxyType(table)
 
 
-REGISTRY: Mapping[str, ErrorCode] = _registry((*INPUT_CODES, *CLI_CODES))
+REGISTRY: Mapping[str, ErrorCode] = _registry((*INPUT_CODES, *CLI_CODES, *BACKUP_CODES))

@@ -10,6 +10,7 @@
     │   └── InvalidTransition          a state change outside the contract's diagram
     ├── LedgerTampered                 verify-ledger found a bad journal or ledger row
     ├── LedgerUnreadable               ledger.csv is not the contract's ledger (analysts)
+    ├── BackupError                    a backup, a restore or a surviving journal is refused
     └── FolderReplaced                 inbox/, outbox/ or state/ moved under the daemon
 
 Every code, its Italian sentence and its class are registered in ``certdesk.codes``:
@@ -22,6 +23,7 @@ bad input files.
 from __future__ import annotations
 
 __all__ = [
+    "BackupError",
     "CaError",
     "CancellationRejected",
     "CertdeskError",
@@ -90,6 +92,13 @@ class LedgerUnreadable(CertdeskError):
     """``ledger.csv`` exists but is not the contract's ledger (wrong columns, bad dates)."""
 
     default_code = "REGISTRO_NON_LEGGIBILE"
+
+
+class BackupError(CertdeskError):
+    """``certdesk backup``/``restore`` refuse a destination, a backup or a home, or
+    ``verify-ledger --witness`` finds requests the store lost."""
+
+    default_code = "BACKUP_NON_VALIDO"
 
 
 class FolderReplaced(CertdeskError):

@@ -153,6 +153,16 @@ class Transaction:
             [(serial, format_utc(until), id_op) for id_op, serial, until in reservations],
         )
 
+    def forget_reservations(self) -> int:
+        """A restored store: the serials reserved for requests still IN_GENERAZIONE are
+        dropped, so each is signed with a new one (the lost machine may have signed and
+        published a certificate with the old one); returns how many."""
+        cursor = self._conn.execute(
+            "UPDATE requests SET seriale = NULL"
+            " WHERE stato = 'IN_GENERAZIONE' AND seriale IS NOT NULL"
+        )
+        return cursor.rowcount
+
     def activate_many(self, now: datetime, activations: Sequence[Activation]) -> None:
         """``activate`` for a batch of requests the caller knows are IN_GENERAZIONE with
         the serial they were signed with; the update matches only such rows, so a wrong

@@ -1,0 +1,121 @@
+"""``certdesk restore SRC --home NEW``: a backup made a home again, the same CA.
+
+In this order, nothing in ``NEW`` until the end:
+
+1. ``NEW`` must be absent or an empty folder (HOME_NON_VUOTA): a restore never writes
+   over a CA; a witness, when given, is read whole and its chain checked.
+2. Into ``.NEW.restoring`` beside it: every file the manifest lists, each hashed as it
+   is copied and compared with the manifest (one read of the backup), then the store's
+   copy checked (``PRAGMA integrity_check``, the journal's chain up to the manifest's
+   head): a damaged backup is BACKUP_NON_VALIDO and leaves nothing.
+3. The IdOperazione counter moved past every number the witness names (a request
+   accepted after the backup, lost with the disk, keeps its IdOperazione to itself).
+   The serials reserved for requests the snapshot caught IN_GENERAZIONE are dropped:
+   the lost machine may have signed with them, so the restored daemon reserves new ones
+   (recovery does so for any request without one). Every other serial is new anyway: it
+   holds the time in milliseconds and 112 random bits.
+4. The CA loaded from the restored files (a probe signature: for a token, the token
+   must hold the keys the certificates name), then ``outbox/`` republished from the
+   store (``Engine.republish``: certificates, receipts, ledger, journal, CRL, OCSP).
+5. ``.NEW.restoring`` renamed to ``NEW`` (rename replaces an empty folder).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from .backup_check import check_entry, check_entry_copy, check_listed, check_store
+from .backup_manifest import Manifest, copy_hashed, read_manifest
+from .codes import refusal
+from .fsutil import fsync_dir
+from .home import Home
+from .runtime import open_engine
+from .store import Store
+from .witness import witness_next_id
+
+__all__ = ["RestoreResult", "restore_backup"]
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    manifest: Manifest
+    next_id: int
+    republished: dict[str, int]
+
+
+def _check_empty(root: Path) -> None:
+    if os.path.lexists(root) and (not root.is_dir() or root.is_symlink() or any(root.iterdir())):
+        raise refusal("HOME_NON_VUOTA", cartella=root)
+
+
+def restore_backup(
+    source: Path, home: Home, *, passphrase_file: Path | None = None,
+    witness: Path | None = None, republish: bool = True,
+) -> RestoreResult:  # fmt: skip
+    """Restore the backup at ``source`` as ``home`` (which must be absent or empty)."""
+    source = source.absolute()
+    _check_empty(home.root)
+    manifest = read_manifest(source)
+    witnessed = witness_next_id(witness) if witness is not None else 0
+    check_listed(source, manifest)
+    work = home.root.with_name(f".{home.root.name}.restoring")
+    if os.path.lexists(work):  # left by a restore killed half-way
+        shutil.rmtree(work)
+    work.parent.mkdir(parents=True, exist_ok=True)
+    work.mkdir(mode=0o755)
+    try:
+        _copy_out(source, manifest, work)
+        check_store(work, manifest, named=source)
+        staged = Home.at(work)
+        staged.ensure()
+        next_id = _renumber(staged, manifest.next_id, witnessed)
+        counts = _republish(staged, passphrase_file) if republish else {}
+        os.rename(work, home.root)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    fsync_dir(home.root.parent)
+    return RestoreResult(manifest, next_id, counts)
+
+
+def _copy_out(source: Path, manifest: Manifest, work: Path) -> None:
+    for entry in manifest.files:
+        target = work / entry.path
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if entry.kind == "link":
+            check_entry(source, entry)
+            os.symlink(os.readlink(source / entry.path), target)
+            continue
+        if (source / entry.path).is_symlink() or not (source / entry.path).is_file():
+            check_entry_copy(source, entry, None)
+        copied = copy_hashed(source / entry.path, target, entry.path)
+        check_entry_copy(source, entry, copied)
+    for folder, _dirs, _files in os.walk(work, topdown=False):
+        fsync_dir(folder)
+
+
+def _renumber(home: Home, next_id: int, witnessed: int) -> int:
+    """The IdOperazione counter past the witness's greatest number (never moved back),
+    and no serial reserved before the backup signed again."""
+    store = Store(home.database)
+    try:
+        with store.transaction() as txn:
+            if witnessed > next_id:
+                txn.set_meta("next_id", str(witnessed))
+            txn.forget_reservations()
+    finally:
+        store.close()
+    return max(next_id, witnessed)
+
+
+def _republish(home: Home, passphrase_file: Path | None) -> dict[str, int]:
+    """The CA proved with its restored keys (``open_engine`` loads it with a probe
+    signature), then every file of ``outbox/`` made from the store."""
+    engine = open_engine(home, passphrase_file=passphrase_file, workers=1)
+    try:
+        return engine.republish()
+    finally:
+        engine.close()
