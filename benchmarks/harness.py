@@ -19,6 +19,7 @@ import argparse
 import compileall
 import contextlib
 import os
+import shutil
 import tempfile
 import time
 from collections.abc import Sequence
@@ -79,7 +80,7 @@ def _measurements(template: Path, work: Path, csrs: Sequence[bytes], sizes: Size
         log(f"CRL with {entries:,} entries")
         crls.append(crl_case(template, work, entries))
     log(f"scale: a store of {sizes.store:,} certificates")
-    at_scale = scale(template, work, sizes, csrs[: BURSTS * sizes.burst])
+    at_scale = scale(template, work, sizes, csrs[: BURSTS * sizes.burst], keep_home=True)
     log(f"OCSP: certdesk serve on {sizes.serving_store:,} certificates, and nginx")
     serving = serving_case(template, work, sizes)
     log(f"openssl x509 -req loop over {sizes.openssl} CSRs")
@@ -115,6 +116,7 @@ def run(
     notes_ = [*notes(measured), *pkcs11_note(hsm, measured.throughput.raw)]
     # the scale case's home (sizes.store requests) is backed up while its daemon issues
     backup = backup_case(work / "scale", work, load_corpus(sizes.drops, log=False), sizes.store)
+    shutil.rmtree(work / "scale")
     notes_.append("**Backup and restore** (issue 17): " + "; ".join(backup_rows_text(backup)))
     return rows, notes_, env, measured.panels
 

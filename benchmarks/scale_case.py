@@ -176,13 +176,16 @@ def _live_figures(
     )
 
 
-def scale(template: Path, work: Path, sizes: Sizes, csrs: Sequence[bytes]) -> ScaleResult:
+def scale(template: Path, work: Path, sizes: Sizes, csrs: Sequence[bytes], *,
+          keep_home: bool = False) -> ScaleResult:
     """A store of ``sizes.store`` certificates: lookups, ledger, pandas, daemon RSS, per-file
-    costs against an empty home."""
+    costs against an empty home. The home (``work/scale``) is removed unless ``keep_home``
+    (the backup case backs it up next)."""
     home = new_home(template, work, "scale")
     figures = _store_figures(home, sizes)
     os.sync()
     _warm(home / "state" / "certdesk.sqlite3")
     live = _live_figures(template, work, home, sizes, csrs)
-    shutil.rmtree(home)
+    if not keep_home:
+        shutil.rmtree(home)
     return ScaleResult(figures, live)
