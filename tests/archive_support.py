@@ -74,6 +74,30 @@ def assert_packs_private(home: Path) -> None:
 
 def archivio(home: Path, out: Path, *args: str) -> bytes:
     """``certdesk archivio ARGS --out OUT``: the original's bytes as written."""
+    out.parent.mkdir(parents=True, exist_ok=True)
     run_certdesk(home, "archivio", *args, "--out", str(out))
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     return out.read_bytes()
+
+
+def pack_records(home: Path) -> dict[str, tuple[str, int, dict[str, object]]]:
+    """Every record of every pack, read from the packs alone (no store): claim -> (pack,
+    start of its bytes, header). A claim met twice, or a pack that does not end on a
+    whole record, fails."""
+    import json
+
+    found: dict[str, tuple[str, int, dict[str, object]]] = {}
+    for folder in ("archive", "quarantine"):
+        for pack in sorted((home / "state" / folder).glob("*.pack")):
+            data = pack.read_bytes()
+            position = 0
+            while position < len(data):
+                end = data.index(b"\n", position)
+                header = json.loads(data[position:end])
+                start, size = end + 1, int(header["size"])
+                assert data[start + size : start + size + 1] == b"\n", (pack, position)
+                claim = str(header["claim"])
+                assert claim not in found, f"{claim} recorded twice"
+                found[claim] = (f"{folder}/{pack.name}", start, header)
+                position = start + size + 1
+    return found
