@@ -9,8 +9,8 @@ This module runs the measurements in order and writes the report; each measureme
 module of its own (``raw``, ``overhead``, ``backlog``, ``latency``, ``crl``, ``scale_case``,
 ``serving_case``, ``openssl_loop``, ``floor``, ``panels_case``, ``backup_case``), the rows
 are made by ``rows``, the notes by ``notes``, the panels' section by ``panels_report``, and
-every word of the report is in ``prose``; the key in a token (``pkcs11_case``) has its rows
-and words in its own module.
+every word of the report is in ``prose``; the key in a token (``pkcs11_case``) and the
+archive of originals (``archive_case``) have their rows and words in their own modules.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from pathlib import Path
 
+from .archive_case import archive_case, archive_note, archive_rows
 from .backlog import best_backlogs
 from .backup_case import backup_case, backup_rows_text
 from .corpus import load_corpus
@@ -112,8 +113,11 @@ def run(
     measured, env = measure(sizes, work)
     log(f"PKCS#11: the issuing key ({sizes.issuing_key}) in a SoftHSM2 token")
     hsm = pkcs11_case(work, load_corpus(sizes.corpus, log=False), sizes)
-    rows = [*table(measured), *pkcs11_rows(hsm, sizes)]
-    notes_ = [*notes(measured), *pkcs11_note(hsm, measured.throughput.raw)]
+    archive = archive_case(
+        work / "template", work, load_corpus(sizes.backlog, log=False), max(sizes.workers)
+    )
+    rows = [*table(measured), *pkcs11_rows(hsm, sizes), *archive_rows(archive)]
+    notes_ = [*notes(measured), *pkcs11_note(hsm, measured.throughput.raw), *archive_note(archive)]
     # the scale case's home (sizes.store requests) is backed up while its daemon issues
     backup = backup_case(work / "scale", work, load_corpus(sizes.drops, log=False), sizes.store)
     shutil.rmtree(work / "scale")

@@ -270,3 +270,38 @@ def test_a_token_home_backs_up_labels_only_and_restore_checks_the_token(
     result = run_certdesk(tmp_path / "elsewhere", "restore", str(dest), check=False, env=token.env)
     _one_line_error(result, "TOKEN_NON_DISPONIBILE")
     assert not (tmp_path / "elsewhere").exists()
+
+
+def test_a_pack_deleted_by_retention_during_the_backup_is_restored_as_deleted(
+    worked: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Retention marks a pack's originals pruned, then deletes the pack; a backup whose
+    snapshot came before both and whose copy came after finds no pack: the restored home
+    says ORIGINALE_ELIMINATO for those originals, never a file that vanished."""
+    from certdesk import backup as backup_module
+    from certdesk.home import Home
+
+    accepted = next(r for r in ledger_rows(worked) if r["Stato"] == "ANNULLATO")
+    packs = sorted((worked / "state" / "archive").glob("*.pack"))
+    assert packs, "the originals are in day packs"
+    copy_files = backup_module._copy_files
+
+    def retention_meanwhile(home: Home, work: Path) -> object:
+        store = sqlite3.connect(home.database)
+        with store:
+            store.execute("UPDATE originals SET pruned = '2026-12-01T00:00:00Z'"
+                          " WHERE pack LIKE 'archive/%'")
+        store.close()
+        for pack in packs:
+            pack.unlink()
+        return copy_files(home, work)
+
+    monkeypatch.setattr(backup_module, "_copy_files", retention_meanwhile)
+    dest = tmp_path / "b"
+    backup_module.take_backup(Home.at(worked), dest)
+    monkeypatch.undo()
+    assert "intact" in _backup(worked, dest, "--verify").stdout
+    restored = tmp_path / "restored"
+    run_certdesk(restored, "restore", str(dest))
+    result = run_certdesk(restored, "archivio", accepted["IdOperazione"], check=False)
+    _one_line_error(result, "ORIGINALE_ELIMINATO")

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from archive_support import kept_by_name, pack_records
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from daemon_support import (
@@ -135,16 +136,20 @@ def test_kill_9_during_a_backlog_loses_and_doubles_nothing(home: Path) -> None:
 
 def _check_invariants(home: Path, corpus: dict[str, bytes]) -> None:
     outbox = home / "outbox"
-    # Nothing left behind, nothing lost: every input moved out of inbox/ into state/.
+    # Nothing left behind, nothing lost: every input moved out of inbox/ into state/,
+    # its original kept once, byte for byte, in a pack whose every record is whole (a
+    # torn tail was cut), where the store says.
     assert os.listdir(home / "inbox") == []
     assert os.listdir(home / "state" / "work") == []
-    kept = [
-        name
-        for folder in ("archive", "quarantine")
-        for claim in (home / "state" / folder).iterdir()
-        for name in os.listdir(claim)
-    ]
+    kept = kept_by_name(home)
     assert sorted(kept) == sorted(corpus)
+    for name, original in kept.items():
+        assert original.packed and original.data == corpus[name], name
+        assert original.quarantined == (not name.startswith(("req-", "again-"))), name
+    in_packs = pack_records(home)
+    assert sorted(in_packs) == sorted(k.claim for k in kept.values())
+    for original in kept.values():
+        assert in_packs[original.claim][2]["file"] == original.name
     # No half-written file anywhere in outbox/.
     for root, _, files in os.walk(outbox):
         assert not [f for f in files if f.startswith(".") and f.endswith(".tmp")], root

@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from archive_support import assert_packs_private, kept_by_name
 from daemon_support import QUICK, ThreadDaemon, certificates, make_csr, wait_for, wait_receipt
 
-from conftest import assert_kept_privately, drop, run_certdesk
+from conftest import drop, run_certdesk
 
 pytestmark = pytest.mark.usefixtures("passphrase_env", "no_thread_leaks")
 
@@ -88,10 +89,9 @@ def test_a_bug_on_one_input_gives_errore_interno_and_quarantine(
     assert doomed_receipt["esito"] == "KO"
     assert [e["codice"] for e in doomed_receipt["errori"]] == ["ERRORE_INTERNO"]
     assert "injected bug" not in doomed_receipt["errori"][0]["messaggio"]
-    kept = list((home / "state" / "quarantine").glob("*/doomed.csr"))
-    assert len(kept) == 1
-    assert_kept_privately(kept[0])
-    assert kept[0].read_bytes() == make_csr(41)
+    kept = kept_by_name(home)["doomed.csr"]
+    assert kept.quarantined and kept.packed and kept.data == make_csr(41)
+    assert_packs_private(home)
     assert len(certificates(home)) == 3
     assert os.listdir(home / "inbox") == [] and os.listdir(home / "state" / "work") == []
     log = daemon_log.text()
@@ -133,18 +133,20 @@ def test_a_transient_failure_is_retried_without_refusing(
     """A full disk after the batch was committed and its receipts written, when the first
     input is archived: the daemon pauses, and its resume finishes the batch from the store
     (the crash-recovery path): every request is served, once, with no ERRORE_INTERNO."""
-    from certdesk.operations import issuing
 
-    settle_claim = issuing.settle_claim
-    failures: list[str] = []
+    from certdesk import archive
 
-    def disk_full_once(home: Any, item: Any, *, quarantined: bool) -> None:
+    pwrite_whole = archive._pwrite_whole
+    failures: list[int] = []
+
+    def disk_full_once(fd: int, data: bytes, offset: int) -> None:
         if not failures:
-            failures.append(item.name)
+            failures.append(offset)
+            pwrite_whole(fd, data[: len(data) // 2], offset)  # a torn append
             raise OSError(errno.ENOSPC, "No space left on device (injected)")
-        settle_claim(home, item, quarantined=quarantined)
+        pwrite_whole(fd, data, offset)
 
-    monkeypatch.setattr(issuing, "settle_claim", disk_full_once)
+    monkeypatch.setattr(archive, "_pwrite_whole", disk_full_once)
     names = [f"batch-{n}.csr" for n in range(4)]
     for n, name in enumerate(names):
         drop(home, name, make_csr(50 + n))
@@ -155,7 +157,10 @@ def test_a_transient_failure_is_retried_without_refusing(
     assert [r["esito"] for r in got] == ["OK"] * 4
     assert len({r["id_operazione"] for r in got}) == 4
     assert len(certificates(home)) == 4
-    assert len(list((home / "state" / "archive").iterdir())) == 4
+    kept = kept_by_name(home)
+    assert sorted(kept) == sorted(names)
+    for n, name in enumerate(names):
+        assert kept[name].packed and kept[name].data == make_csr(50 + n)
     log = daemon_log.text()
     assert "paused: SPAZIO_INSUFFICIENTE" in log and "resumed after" in log
     assert "ERRORE_INTERNO" not in log and "retrying them one by one" not in log

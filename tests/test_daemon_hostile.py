@@ -11,6 +11,7 @@ import stat
 from pathlib import Path
 
 import pytest
+from archive_support import assert_packs_private, kept_by_name
 from daemon_support import (
     DaemonProcess,
     bytes_read,
@@ -127,13 +128,16 @@ def test_hostile_inputs_on_a_live_daemon(home: Path, tmp_path: Path) -> None:
     assert not any(line.decode() in log for line in key_lines)
     assert "PRIVATE KEY-----" not in log
 
-    # Rejected inputs are kept, privately (in 0700 folders), as they were dropped.
+    # Rejected inputs are kept, privately (0600 packs, 0700 folders), as they were
+    # dropped; what is not a file of its own is kept as it came, in a folder.
     quarantine = home / "state" / "quarantine"
+    kept = kept_by_name(home)
     for name in ("my-key.csr", "my-key.pem", "my-key.json"):
-        (kept,) = quarantine.glob(f"*/{name}")
-        assert_kept_privately(kept)
-        assert kept.read_bytes() == key_pem
+        assert kept[name].packed and kept[name].quarantined
+        assert kept[name].data == key_pem
+    assert_packs_private(home)
     (link,) = quarantine.glob("*/link-to-secret.csr")
+    assert_kept_privately(link)
     assert link.is_symlink() and os.readlink(link) == str(secret)
     (pipe,) = quarantine.glob("*/pipe.csr")
     assert stat.S_ISFIFO(pipe.lstat().st_mode)

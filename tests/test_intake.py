@@ -54,13 +54,17 @@ def test_a_hard_link_is_refused_unread_and_what_it_shares_is_untouched(
     run_certdesk(home, "verify-ledger")
 
 
-def test_a_refused_file_keeps_the_mode_it_was_dropped_with(home: Path) -> None:
-    """certdesk never changes the mode of a file it did not create; a refused file is
-    private because the folders that keep it are (0700)."""
+def test_a_refused_file_is_kept_privately_whatever_its_mode(home: Path) -> None:
+    """A refused file's bytes go to the day's quarantine pack, 0600 in 0700 folders,
+    whatever mode it was dropped with; certdesk never chmods the file it was given."""
+    from archive_support import assert_packs_private, kept_by_name
+
     dropped = drop(home, "not-a-request.csr", b"hello\n")
-    dropped.chmod(0o640)
+    dropped.chmod(0o644)
     run_certdesk(home, "watch", "--once", "--workers", "1")
-    (kept,) = (home / "state" / "quarantine").glob("*/not-a-request.csr")
-    assert stat.S_IMODE(kept.stat().st_mode) == 0o640
-    for folder in (kept.parent, kept.parent.parent, kept.parent.parent.parent):
-        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    kept = kept_by_name(home)["not-a-request.csr"]
+    assert kept.quarantined and kept.packed and kept.data == b"hello\n"
+    (pack,) = (home / "state" / "quarantine").glob("*.pack")
+    assert stat.S_IMODE(pack.stat().st_mode) == 0o600
+    assert_packs_private(home)
+    assert stat.S_IMODE((home / "state").stat().st_mode) == 0o700

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from archive_support import assert_packs_private, kept_by_name, kept_originals
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from daemon_support import QUICK, ThreadDaemon, certificates, make_csr, wait_receipt
@@ -28,7 +29,6 @@ from conftest import (
     COMPANY,
     PERSON,
     CsrFactory,
-    assert_kept_privately,
     drop,
     issue,
     ledger_rows,
@@ -69,8 +69,9 @@ def test_valid_requests_are_issued_and_verify(home: Path, csrs: CsrFactory) -> N
     assert {r["Profilo"] for r in rows} == {"PERSONA_FISICA", "SOCIETA"}
     # originals are archived, never deleted
     assert not list((home / "inbox").iterdir())
-    archived = sorted(p.name for p in (home / "state" / "archive").glob("*/*"))
-    assert archived == ["persona.csr", "societa.csr"]
+    kept = kept_originals(home)
+    assert sorted(k.name for k in kept if not k.quarantined) == ["persona.csr", "societa.csr"]
+    assert all(k.packed and k.data for k in kept)
 
 
 def test_every_broken_input_gets_its_coded_receipt(home: Path, csrs: CsrFactory) -> None:
@@ -122,15 +123,16 @@ def test_every_broken_input_gets_its_coded_receipt(home: Path, csrs: CsrFactory)
         if name.endswith(".csr"):
             assert rows[name]["Stato"] == "RIFIUTATO" and rows[name]["Esito"] == code
     assert not list((home / "outbox" / "certs").iterdir())
-    # every refused original is kept in quarantine (0700 folders), none archived or lost
-    quarantine = home / "state" / "quarantine"
-    assert sorted(p.name for p in quarantine.glob("*/*")) == sorted(files)
-    assert not list((home / "state" / "archive").glob("*/*"))
-    for kept in quarantine.glob("*/*"):
-        assert_kept_privately(kept)
+    # every refused original is kept in quarantine (0600 packs in 0700 folders), none
+    # archived or lost, each as it was dropped
+    kept = kept_by_name(home)
+    assert sorted(kept) == sorted(files) and all(k.quarantined for k in kept.values())
+    assert not list((home / "state" / "archive").glob("*.pack"))
+    assert_packs_private(home)
+    for name, data in files.items():
+        assert kept[name].data == data, name
     # the private key is quarantined privately and never reaches outbox/
-    quarantined = next((home / "state" / "quarantine").glob("*/chiave.csr"))
-    assert_kept_privately(quarantined)
+    assert kept["chiave.csr"].packed
     key_body = key.read_text().splitlines()[2]
     for path in (home / "outbox").rglob("*"):
         if path.is_file():

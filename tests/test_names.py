@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from archive_support import kept_originals, pack_records
 from cryptography import x509
 from daemon_support import codice_fiscale, make_csr
 from hypothesis import example, given
@@ -205,9 +206,12 @@ def test_names_recorded_alike_before_get_one_receipt_each(
     assert got[backslash]["file"] == "caf\\\\xe9.csr"
     assert got[long_a]["file"] != got[long_b]["file"]
     assert len({r["id_operazione"] for r in got.values()}) == len(people)
-    # The claimed files were kept under those names.
-    archived = {p.name for p in (home / "state" / "archive").glob("*/*")}
-    assert archived == {r["file"] for r in got.values()}
+    # The originals were kept under those names (the packs' headers say them too).
+    kept = kept_originals(home)
+    assert {k.name for k in kept} == {r["file"] for r in got.values()}
+    assert {str(h["file"]) for _, _, h in pack_records(home).values()} == {k.name for k in kept}
+    for raw, n in people.items():
+        assert next(k.data for k in kept if k.name == got[raw]["file"]) == make_csr(n)
 
     ledger = {row["IdOperazione"]: row for row in _csv_rows(home / "outbox" / "ledger.csv")}
     assert len(ledger) == len(people)

@@ -98,7 +98,9 @@ def take_backup(home: Home, dest: Path, *, include_passphrase: bool = False) -> 
     started = time.monotonic()
     facts = _snapshot(home.database, work / DATABASE)
     snapshot_seconds = time.monotonic() - started
-    files = [_entry(work, DATABASE), *_copy_files(home, work)]
+    copied = _copy_files(home, work)
+    _mark_packs_pruned_meanwhile(work)
+    files = [_entry(work, DATABASE), *copied]
     carried = include_passphrase and home.passphrase_file.is_file()
     if carried:
         files.append(_copy(home.passphrase_file, work, "state/passphrase"))
@@ -129,6 +131,23 @@ def _snapshot(database: Path, target: Path) -> dict[str, Any]:
             copy.close()
     finally:
         source.close()
+
+
+def _mark_packs_pruned_meanwhile(work: Path) -> None:
+    """A pack the snapshot names but retention deleted before it was copied (retention
+    marks the store, then deletes: both can fall between the snapshot and the copy) is
+    marked pruned in the snapshot's copy, as the live store now says: a restore then
+    answers ORIGINALE_ELIMINATO for its originals, never a missing file."""
+    copy = sqlite3.connect(work / DATABASE)
+    try:
+        packs = [row[0] for row in copy.execute(
+            "SELECT DISTINCT pack FROM originals WHERE pruned IS NULL AND pack != ''")]
+        gone = [pack for pack in packs if not (work / "state" / pack).is_file()]
+        with copy:
+            copy.executemany("UPDATE originals SET pruned = ? WHERE pack = ? AND pruned IS NULL",
+                             [(format_utc(now_utc()), pack) for pack in gone])
+    finally:
+        copy.close()
 
 
 def snapshot_facts(conn: sqlite3.Connection) -> dict[str, Any]:

@@ -61,6 +61,17 @@ def _add_init_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     sign.add_argument("--passphrase-file", type=Path)
 
 
+def _add_archivio(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    archivio = commands.add_parser(
+        "archivio", help="write out an input's original, byte for byte, from the archive"
+    )
+    archivio.add_argument("id_operazione", nargs="?", metavar="IDOPERAZIONE")
+    which = archivio.add_mutually_exclusive_group()
+    which.add_argument("--claim", help="the input's claim (state/work/ folder name)")
+    which.add_argument("--file", help="the input's name, as the receipt's \"file\" says")
+    archivio.add_argument("--out", type=Path, help="write here (0600) instead of stdout")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="certdesk", description="A small certificate authority with a drop-folder interface."
@@ -102,6 +113,8 @@ def _parser() -> argparse.ArgumentParser:
     cancel.add_argument("--operatore", default=os.environ.get("USER", ""))
     cancel.add_argument("--wait", action="store_true", help="wait for the receipt")
     cancel.add_argument("--timeout", type=float, default=60.0)
+
+    _add_archivio(commands)
 
     verify = commands.add_parser(
         "verify-ledger", help="check the journal's hash chain and the ledger"
@@ -248,6 +261,29 @@ def _cmd_cancel(home: Home, args: argparse.Namespace) -> int:
     return 0 if receipt.get("esito") == "OK" else 1
 
 
+def _cmd_archivio(home: Home, args: argparse.Namespace) -> int:
+    from .archive_read import find_original, resolve_claim, write_original
+    from .runtime import open_store
+
+    if bool(args.id_operazione) == bool(args.claim or args.file):
+        raise refusal("OPZIONE_NON_VALIDA", "archivio")
+    store = open_store(home)
+    try:
+        claim, named = resolve_claim(
+            store, id_operazione=args.id_operazione, claim=args.claim, file=args.file
+        )
+        original = find_original(home, store, claim)
+    finally:
+        store.close()
+    written = write_original(original, args.out)
+    if named > 1:
+        print(f"certdesk: {named} inputs had this name: the latest (claim {claim}) written;"
+              " --claim chooses another", file=sys.stderr)  # fmt: skip
+    if args.out is not None:
+        print(f"{args.out}: {written} bytes, the original of claim {claim}")
+    return 0
+
+
 def _cmd_verify(home: Home, args: argparse.Namespace) -> int:
     from .runtime import open_store
     from .verify import verify_journal, verify_ledger
@@ -301,6 +337,7 @@ _COMMANDS = {
     "run": _cmd_run,
     "status": _cmd_status,
     "cancel": _cmd_cancel,
+    "archivio": _cmd_archivio,
     "verify-ledger": _cmd_verify,
     "republish": _cmd_republish,
     "admin": _cmd_admin,

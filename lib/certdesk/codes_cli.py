@@ -131,6 +131,8 @@ CLI_CODES: tuple[ErrorCode, ...] = (
             "insieme": "Le opzioni {opzioni} di 'certdesk init' non vanno insieme.",
             "solo_pkcs11": "--use-existing-keys adotta chiavi generate in un token: vale "
             "solo con keys.provider = \"pkcs11\".",
+            "archivio": "certdesk archivio vuole un IdOperazione, oppure --claim o --file "
+            "(uno solo dei tre).",
         },
     ),
     ErrorCode(
@@ -156,6 +158,8 @@ CLI_CODES: tuple[ErrorCode, ...] = (
             "periodi": "certdesk.toml: la validità dei certificati e il periodo della CRL "
             "devono essere positivi.",
             "spazio_minimo": "certdesk.toml: daemon.min_free_mib deve essere 0 o più (MiB).",
+            "conservazione": "certdesk.toml: archive.retention_days deve essere 0 (conserva "
+            "tutto) o un numero di giorni.",
             "ascolto": "certdesk.toml: publish.listen deve essere HOST:PORTA (per esempio "
             "127.0.0.1:8080), non {valore!a}.",
             "url_pubblico": "certdesk.toml: publish.public_url deve essere un indirizzo "
@@ -180,6 +184,34 @@ CLI_CODES: tuple[ErrorCode, ...] = (
             "non_archivio": "Il database non è un archivio degli stati di certdesk (le sue "
             "tabelle: {tabelle}).",
         },
+    ),
+    ErrorCode(
+        "ORIGINALE_NON_TROVATO", CertdeskError, "cli",
+        "Nessun input con l'IdOperazione {id_operazione}: controlla il numero (certdesk "
+        "status lo elenca).",
+        {
+            "claim": "Nessun input con il claim {claim}.",
+            "file": "Nessun input ricevuto con il nome {file!a}: usa il nome scritto nel "
+            "campo \"file\" della ricevuta.",
+            "assente": "L'originale dell'input {claim} non è né in un pacchetto né in una "
+            "cartella di state/: ripristina state/ da un backup.",
+        },
+    ),
+    ErrorCode(
+        "ORIGINALE_ELIMINATO", CertdeskError, "cli",
+        "L'originale dell'input {claim} è stato eliminato il {data} secondo [archive] "
+        "retention_days di certdesk.toml: se serve, cercalo in un backup di quella data.",
+    ),
+    ErrorCode(
+        "ORIGINALE_DANNEGGIATO", CertdeskError, "cli",
+        "L'originale dell'input {claim} in {pack} (dal byte {inizio}) non corrisponde alla "
+        "sua impronta SHA-256: il file è stato troncato o modificato. Ripristinalo da un "
+        "backup.",
+    ),
+    ErrorCode(
+        "ORIGINALE_NON_REGOLARE", CertdeskError, "cli",
+        "L'input è conservato com'era, in {percorso}, e non è un file (un collegamento "
+        "simbolico, una FIFO o una cartella): esaminalo lì, senza aprirlo alla cieca.",
     ),
     ErrorCode(
         "REGISTRO_NON_LEGGIBILE", LedgerUnreadable, "cli",

@@ -34,6 +34,9 @@ Example ``certdesk.toml``::
     # URLs are derived (default: "http://" + listen); a path is served under that path.
     public_url = "https://pki.example.it/certdesk"
 
+    [archive]                     # the originals of inputs in state/archive/, state/quarantine/
+    retention_days = 0            # delete days' packs older than this; 0 keeps everything
+
     [keys]                        # where the CA's private keys live (docs/hsm.md)
     provider = "file"             # file: encrypted PKCS#8 in state/ca/ | pkcs11: a token
     module = "/usr/lib/softhsm/libsofthsm2.so"   # the token's PKCS#11 library
@@ -112,6 +115,13 @@ class PublishSettings:
 
 
 @dataclass(frozen=True)
+class ArchiveSettings:
+    """``[archive]``: how long the originals of inputs are kept (``archive_retention``)."""
+
+    retention_days: int = 0  # 0 = for ever; N: a day's pack goes N days after that day
+
+
+@dataclass(frozen=True)
 class KeySettings:
     """``[keys]``: which provider holds the CA's private keys (``certdesk.keys``). The
     PIN is never here: it comes from ``CERTDESK_PKCS11_PIN`` or ``pin_file``."""
@@ -131,6 +141,7 @@ class Config:
     crl: CrlSettings = field(default_factory=CrlSettings)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     publish: PublishSettings = field(default_factory=PublishSettings)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     keys: KeySettings = field(default_factory=KeySettings)
 
 
@@ -196,6 +207,8 @@ def load_config(home: Path) -> Config:
         raise refusal("CONFIGURAZIONE_NON_VALIDA", "periodi")
     if not 0 <= config.daemon.min_free_mib < float("inf"):
         raise refusal("CONFIGURAZIONE_NON_VALIDA", "spazio_minimo")
+    if config.archive.retention_days < 0:
+        raise refusal("CONFIGURAZIONE_NON_VALIDA", "conservazione")
     _check_urls(config)
     _check_keys(config.keys)
     return config

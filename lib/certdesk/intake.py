@@ -166,7 +166,9 @@ def _hard_link_refusal() -> InputRejected:
 
 
 def settle_claim(home: Home, item: Claim, *, quarantined: bool) -> None:
-    """Move a processed claim to ``state/archive/`` or ``state/quarantine/``.
+    """Move a processed claim's folder to ``state/archive/`` or ``state/quarantine/``: for
+    an input ``archive`` cannot pack (a link, a FIFO, a folder, a file with other names,
+    an oversized one), kept as it came.
 
     The file is kept as it came, its mode included: it may have other names (a hard link
     to someone else's file), so it is made private by the folders it is kept in (0700),

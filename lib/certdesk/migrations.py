@@ -77,6 +77,18 @@ def _v5_index_by_key_prefix(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v6_originals_in_packs(conn: sqlite3.Connection) -> None:
+    """6. ``originals``: each input's original is appended to a day's pack instead of kept
+    in a folder of its own (8 KiB on disk for a 900-byte request); the store says where.
+    Older stores' folders stay where they are and are read as they are (``archive_read``)."""
+    conn.execute(
+        "CREATE TABLE originals (\n    claim TEXT PRIMARY KEY,\n    pack TEXT NOT NULL,\n"
+        "    start INTEGER NOT NULL,\n    size INTEGER NOT NULL,\n"
+        "    sha256 TEXT NOT NULL,\n    pruned TEXT\n)"
+    )
+    conn.execute("CREATE INDEX originals_pack ON originals (pack, start)")
+
+
 # Step n is MIGRATIONS[n - 1]; a store at version n has had steps 1 to n.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v1_index_by_claim,
@@ -84,6 +96,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v3_index_by_codice_fiscale,
     _v4_index_of_revoked,
     _v5_index_by_key_prefix,
+    _v6_originals_in_packs,
 )
 
 

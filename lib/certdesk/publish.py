@@ -147,11 +147,15 @@ class Publisher:
         certificates: Sequence[tuple[str, bytes]],
         ledger: Sequence[RequestRecord],
         receipts: Sequence[tuple[str, dict[str, Any]]],
+        also_durable: Sequence[str] = (),
+        new_names_in: Sequence[str] = (),
     ) -> None:
         """Publish a batch in the contract's order with one durability barrier.
 
         1. certificates and receipts are written aside, ledger and journal rows appended;
-        2. all of it is made durable at once (``sync_data``);
+        2. all of it is made durable at once (``sync_data``), with the files of
+           ``also_durable`` (the archive's packs, appended by the caller) and the new
+           names in the folders ``new_names_in``;
         3. the certificates are renamed into place and their folder synced;
         4. only then the receipts are renamed in, and their folder synced.
         A receipt therefore never appears before what it reports is on disk."""
@@ -168,6 +172,8 @@ class Publisher:
             if append_unsynced(self.journal, journal_text.encode("utf-8")):
                 created.append(self.outbox.root)
             touched.append(self.journal)
+        touched.extend(also_durable)
+        created.extend(Path(folder) for folder in new_names_in)
         try:
             sync_data(touched)
             rename_into_place(certs, also_sync=created)

@@ -81,5 +81,21 @@ CREATE TABLE inputs (
 -- index page at all.
 CREATE INDEX inputs_pending ON inputs (done) WHERE done = 0;
 
+-- Where each input's original is kept (archive.py): ``size`` bytes at ``start`` in
+-- ``pack``, a day's file of state/archive/ or state/quarantine/ ('archive/20261127.pack'),
+-- appended and made durable before this row commits. ``pruned``: when the retention
+-- setting deleted it (its pack, or a folder of an older version: then pack is '').
+CREATE TABLE originals (
+    claim TEXT PRIMARY KEY,
+    pack TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    pruned TEXT
+);
+-- A pack's end as the store knows it (the next append goes there; bytes past it are a
+-- torn or uncommitted tail), and a pack's rows when retention deletes it.
+CREATE INDEX originals_pack ON originals (pack, start);
+
 -- Counters and marks: next_id, crl_number, ledger_current, crl_next_update.
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

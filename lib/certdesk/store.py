@@ -10,16 +10,18 @@ offers two kinds of method, and a backend would provide both with the same meani
   ``cancel``, ``expire``; each checks the contract's diagram (``states.check_transition``)
   and appends its hash-chained journal event in the same transaction. Inputs:
   ``record_input``, ``record_inputs``, ``set_receipt``, ``set_receipts``,
-  ``forget_input``, ``mark_done``. Upkeep: ``mark_ledger``, ``set_meta``,
+  ``forget_input``, ``mark_done``, ``record_originals``, ``mark_pruned``,
+  ``record_pruned_folders``. Upkeep: ``mark_ledger``, ``set_meta``,
   ``set_ocsp_until``, ``reset_ocsp``, ``next_crl_number``.
 - **Fact queries**, ``Store`` methods that read committed state and change nothing: a
   request (``get``, ``find``, ``request_for_claim``, ``claim_of``, ``certificate_der``,
   ``csr_der``), the rules' facts (``live_request_with_input``, ``key_uses``, ``find``),
   work to do (``pending_generation``, ``pending_inputs``, ``expired_active``,
   ``ocsp_due``, ``ocsp_rows``, ``revoked_entries``), inputs (``input``,
-  ``iter_receipts``), the published projections' rows (``iter_requests``,
-  ``iter_request_texts``, ``request_text``, ``iter_certificates``, ``iter_events``,
-  ``iter_journal_rows``, ``last_event_seq``) and marks (``ledger_is_current``, ``meta``).
+  ``iter_receipts``; their originals: ``original``, ``pack_end``, ``claims_named``), the
+  published projections' rows (``iter_requests``, ``iter_request_texts``, ``request_text``,
+  ``iter_certificates``, ``iter_events``, ``iter_journal_rows``, ``last_event_seq``) and
+  marks (``ledger_is_current``, ``meta``).
 
 Besides these: ``bulk_load`` fills a new store with a history at once (benchmarks), and
 ``checkpoint`` and ``close`` look after the file. What a backend must keep: writers take
@@ -32,20 +34,19 @@ would have its own.
 ``outbox/`` is a projection of this database, rebuilt by ``certdesk republish``.
 
 Its parts, whose names are imported from here: ``store_txn`` (``Transaction``), ``store_journal``
-(the journal's chain), ``store_bulk`` (``bulk_load``), ``store_rows`` (rows and records).
+(the journal's chain), ``store_bulk`` (``bulk_load``), ``store_rows`` (rows and records),
+``store_inputs`` (the facts about inputs and their kept originals, ``InputFacts``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from .clock import format_utc
 from .codes import refusal
@@ -54,17 +55,16 @@ from .migrations import prepare
 from .records import JournalEvent, RequestRecord, RequestText, printable
 from .states import Stato
 from .store_bulk import HistoricalRequest, load_history
+from .store_inputs import InputFacts, OriginalRecord
 from .store_rows import (
     BY_CF,
     BY_KEY,
     EVENT_COLUMNS,
-    INPUT_COLUMNS,
     REQUEST_COLUMNS,
     REQUEST_TEXT,
     Activation,
     InputRecord,
     NewRequest,
-    input_record,
     journal_event,
     request_record,
 )
@@ -75,6 +75,7 @@ __all__ = [
     "HistoricalRequest",
     "InputRecord",
     "NewRequest",
+    "OriginalRecord",
     "Store",
     "Transaction",
 ]
@@ -84,8 +85,9 @@ __all__ = [
 _CACHE_KIB = 32 * 1024
 
 
-class Store:
-    """A connection to the state store; one per process, used from one thread at a time."""
+class Store(InputFacts):
+    """A connection to the state store; one per process, used from one thread at a time.
+    Its facts about kept originals are ``store_archive.ArchiveFacts``'."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -342,25 +344,6 @@ class Store:
     def last_event_seq(self) -> int:
         row = self._conn.execute("SELECT MAX(seq) FROM events").fetchone()
         return int(row[0] or 0)
-
-    def input(self, claim: str) -> InputRecord | None:
-        row = self._conn.execute(
-            f"SELECT {INPUT_COLUMNS} FROM inputs WHERE claim = ?", (claim,)
-        ).fetchone()
-        return input_record(row) if row else None
-
-    def pending_inputs(self) -> list[InputRecord]:
-        rows = self._conn.execute(
-            "SELECT claim FROM inputs WHERE done = 0 ORDER BY claim"
-        ).fetchall()
-        return [rec for (claim,) in rows if (rec := self.input(claim)) is not None]
-
-    def iter_receipts(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        cursor = self._conn.execute(
-            "SELECT file, receipt FROM inputs WHERE receipt IS NOT NULL ORDER BY claim"
-        )
-        while rows := cursor.fetchmany(10_000):
-            yield from ((r[0], json.loads(r[1])) for r in rows)
 
     def ledger_is_current(self) -> bool:
         return self.meta("ledger_current") == "1"

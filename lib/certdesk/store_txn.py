@@ -15,6 +15,7 @@ from typing import Any
 from .clock import format_utc
 from .codes import refusal
 from .states import Stato, check_transition
+from .store_inputs import OriginalRecord
 from .store_journal import JournalChain
 from .store_rows import Activation, NewRequest
 
@@ -266,6 +267,31 @@ class Transaction:
 
     def mark_done(self, claims: list[str]) -> None:
         self._conn.executemany("UPDATE inputs SET done = 1 WHERE claim = ?", [(c,) for c in claims])
+
+    # -- originals (archive.py) ------------------------------------------------------
+    def record_originals(self, originals: Sequence[OriginalRecord]) -> None:
+        """Where each original was appended; only once its bytes are durable. A second
+        row for one input is an IntegrityError: never two records of one original."""
+        self._conn.executemany(
+            "INSERT INTO originals (claim, pack, start, size, sha256) VALUES (?, ?, ?, ?, ?)",
+            [(o.claim, o.pack, o.start, o.size, o.sha256) for o in originals],
+        )
+
+    def mark_pruned(self, pack: str, now: datetime) -> int:
+        """Every original of ``pack`` deleted by retention (before the file goes)."""
+        cursor = self._conn.execute(
+            "UPDATE originals SET pruned = ? WHERE pack = ? AND pruned IS NULL",
+            (format_utc(now), pack),
+        )
+        return cursor.rowcount
+
+    def record_pruned_folders(self, claims: Sequence[tuple[str, str]], now: datetime) -> None:
+        """(claim, sha256) of originals kept as folders, deleted by retention."""
+        self._conn.executemany(
+            "INSERT OR REPLACE INTO originals (claim, pack, start, size, sha256, pruned)"
+            " VALUES (?, '', 0, 0, ?, ?)",
+            [(claim, sha, format_utc(now)) for claim, sha in claims],
+        )
 
     def mark_ledger(self, *, current: bool) -> None:
         """Whether ledger.csv shows every row as the store has it. A change to an existing

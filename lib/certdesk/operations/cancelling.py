@@ -10,8 +10,9 @@ The crash-safe order of a run:
    sets every receipt;
 3. if anything was cancelled: one CRL, one batch of OCSP responses, one ledger update and
    the journal for the whole run (at a million rows each costs a second);
-4. the receipts appear, then the originals move to ``state/archive/`` or
-   ``state/quarantine/``, then "done".
+4. the receipts appear, then the originals are appended to the day's packs in
+   ``state/archive/`` or ``state/quarantine/`` and made durable, then recorded with
+   "done" (``Archive.keep``).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ..cancellation import (
 )
 from ..codes import refusal_as
 from ..errors import InputRejected
-from ..intake import Claim, read_input, settle_claim
+from ..intake import Claim, read_input
 from ..receipts import Outcome, Receipt, Tipo, cancellation_receipt, refusal_receipt
 from ..states import Stato
 from ..store import Transaction
@@ -74,15 +75,12 @@ def cancel_run(parts: Parts, items: Sequence[Claim]) -> list[Outcome]:
 
 
 def finish(parts: Parts, answered: Sequence[tuple[Claim, Receipt]]) -> list[Outcome]:
-    """Receipts (after what they report is durable), then the archive, then "done"."""
+    """Receipts (after what they report is durable), then the archive with "done"."""
     parts.publisher.sync_folders()
     for item, receipt in answered:
         parts.publisher.write_receipt(item.name, receipt.to_document(), sync=False)
     parts.publisher.sync_folders()
-    for item, receipt in answered:
-        settle_claim(parts.home, item, quarantined=receipt.quarantined)
-    with parts.store.transaction() as txn:
-        txn.mark_done([item.claim for item, _ in answered])
+    parts.archive.keep([(item, receipt.quarantined) for item, receipt in answered])
     return [receipt.outcome for _, receipt in answered]
 
 

@@ -12,13 +12,15 @@ The crash-safe order of every chunk (a ``kill -9`` anywhere leaves a state that
 3. the accepted ones are signed with the reserved serials, and one transaction commits
    ``ATTIVATO`` with their receipts;
 4. certificates, ledger and journal rows are made durable, then the receipts appear;
-5. the originals move to ``state/archive/`` or ``state/quarantine/``, then "done".
+5. the originals are appended to the day's packs in ``state/archive/`` or
+   ``state/quarantine/`` (``archive``), made durable by step 4's barrier, recorded with
+   "done" in the next commit; then their folders in ``state/work/`` go.
 
 The workers sign chunks k and k+1 and check chunks k+2 and k+3, in that order, while this
 process reads chunk k+3; one transaction then commits ``ATTIVATO`` for chunk k, the
-decisions of chunk k+2 and "done" for chunk k-1, the workers get chunk k+2 to sign, and
-chunk k is published. This process only claims, reads, decides with the store, commits
-and publishes.
+decisions of chunk k+2 and where the originals of chunk k-1 are kept, with "done"; the
+workers get chunk k+2 to sign, and chunk k is published. This process only claims, reads,
+decides with the store, commits and publishes.
 """
 
 from __future__ import annotations
@@ -31,10 +33,11 @@ from dataclasses import dataclass, field, replace
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from ..archive import Appended
 from ..authority import IssuedCertificate, leaf_serial
 from ..codes import refusal
 from ..faults import machine_fault
-from ..intake import Claim, settle_claim
+from ..intake import Claim
 from ..receipts import Outcome, Receipt, Tipo, refusal_receipt, request_receipt
 from ..records import RequestRecord
 from ..signing import PendingSignatures
@@ -158,17 +161,26 @@ def _activate_flight(
     return _Settled(out, rows, certificates)
 
 
-def _publish(parts: Parts, settled: _Settled) -> list[Outcome]:
-    """Certificates, ledger and journal durable, then the receipts, then the archive."""
+def _publish(parts: Parts, settled: _Settled) -> tuple[list[Outcome], Appended]:
+    """The originals appended to their packs; certificates, ledger, journal and packs
+    durable at once, then the receipts. The caller records the originals."""
+    appended = parts.archive.append([(item, r.quarantined) for item, r in settled.receipts])
     parts.publisher.publish_batch(
         parts.store,
         certificates=settled.certificates,
         ledger=settled.rows,
         receipts=[(item.name, r.to_document()) for item, r in settled.receipts],
+        also_durable=appended.paths,
+        new_names_in=appended.new_names,
     )
-    for item, receipt in settled.receipts:
-        settle_claim(parts.home, item, quarantined=receipt.quarantined)
-    return [receipt.outcome for _item, receipt in settled.receipts]
+    return [receipt.outcome for _item, receipt in settled.receipts], appended
+
+
+def _record_kept(txn: Transaction, appended: Appended | None) -> None:
+    """In ``txn``: where a published chunk's originals are, and its inputs "done"."""
+    if appended is not None:
+        txn.record_originals(appended.originals)
+        txn.mark_done(list(appended.claims))
 
 
 # -- the pipeline ----------------------------------------------------------------------------
@@ -179,7 +191,7 @@ def issue(parts: Parts, feed: Feed, published: Callable[[list[Outcome]], None]) 
     first = feed.requests(max(1, size // 4))  # a small first chunk starts the workers sooner
     checking: deque[Checking] = deque([check_chunk(parts, first)] if first else [])
     in_flight: deque[_Flight] = deque()
-    archived: list[str] = []  # claims archived, marked done with the next commit
+    kept: Appended | None = None  # originals appended, recorded with the next commit
     reading = bool(first)  # once the run has ended (a stop, the end, another kind of input)
     while checking or in_flight:  # ... only drain
         if reading and (chunk := feed.requests(size)):
@@ -197,18 +209,20 @@ def issue(parts: Parts, feed: Feed, published: Callable[[list[Outcome]], None]) 
             if completing is not None:
                 settled = _activate_flight(parts, txn, completing, issued)
             flight = _Flight(decide_chunk(parts, txn, checked)) if deciding else None
-            if archived:
-                txn.mark_done(archived)
-        archived = []
+            _record_kept(txn, kept)
+        if kept is not None:
+            parts.archive.release(kept)
+            kept = None
         if flight is not None:
             flight.signatures = parts.signer.submit([a.job for a in flight.accepted])
             in_flight.append(flight)
         if settled is not None:
-            published(_publish(parts, settled))
-            archived = [item.claim for item, _ in settled.receipts]
-    if archived:
+            outcomes, kept = _publish(parts, settled)
+            published(outcomes)
+    if kept is not None:
         with parts.store.transaction() as txn:
-            txn.mark_done(archived)
+            _record_kept(txn, kept)
+        parts.archive.release(kept)
 
 
 def sign_and_activate(parts: Parts, records: Sequence[RequestRecord]) -> list[RequestRecord]:

@@ -1,11 +1,13 @@
-"""What every operation works with: the home, the CA, the store, the signer, the outbox."""
+"""What every operation works with: the home, the CA, the store, the signer, the outbox,
+the archive of originals."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
+from ..archive import Archive
 from ..authority import CertificateAuthority
 from ..config import Config
 from ..home import Home
@@ -31,6 +33,10 @@ class Parts:
     publisher: Publisher
     revocation: RevocationPublisher
     clock: Callable[[], datetime]
+    archive: Archive = field(init=False)  # the packs of originals, on the same store
+
+    def __post_init__(self) -> None:
+        self.archive = Archive(self.home, self.store, self.clock)
 
     def chunk_size(self) -> int:
         """Requests per transaction and signing round trip (``[daemon] batch_size``):

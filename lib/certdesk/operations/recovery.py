@@ -7,9 +7,11 @@
 2. requests accepted but not signed are signed with their reserved serials;
 3. inputs whose outcome is committed but not published get, in a normal batch's order,
    their certificates, ledger rows, journal rows, CRL and OCSP, then their receipts,
-   then the move out of ``state/work/``;
+   then their originals into the archive's packs (``archive``: a pack's torn or
+   uncommitted tail is cut first);
 4. claims never recorded (a kill right after the rename) are processed now;
-5. claims recorded and done whose move was interrupted are moved.
+5. claims recorded and done whose folder in ``state/work/`` was not removed yet (their
+   originals are in a pack) are removed, and any other recorded one is archived.
 
 ``refuse_internal`` is the last resort for an input a bug failed on, alone.
 """
@@ -20,7 +22,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ..codes import refusal
-from ..intake import Claim, list_claims, settle_claim
+from ..intake import Claim, list_claims
 from ..outbox_ledger import ledger_is_current
 from ..receipts import Outcome, Receipt, Tipo, refusal_receipt
 from ..store import InputRecord
@@ -35,6 +37,7 @@ __all__ = ["finish_interrupted", "outcome_of", "recover", "refuse_internal"]
 def recover(parts: Parts) -> list[Outcome]:
     """Finish everything a crash interrupted; make the outbox match the store."""
     publisher = parts.publisher
+    parts.archive.forget()  # every pack's end read from the store again
     publisher.ensure_layout()
     publisher.remove_stale_asides()
     publisher.write_ca(parts.ca.root_pem(), parts.ca.issuing_pem())
@@ -43,11 +46,24 @@ def recover(parts: Parts) -> list[Outcome]:
     leftovers = [c for c in list_claims(parts.home) if parts.store.input(c.claim) is None]
     if leftovers:
         outcomes.extend(process(parts, leftovers))
-    for item in list_claims(parts.home):  # recorded and done, but the move was interrupted
-        settled = parts.store.input(item.claim)
-        if settled is not None:
-            settle_claim(parts.home, item, quarantined=settled.quarantined)
+    _settle_left(parts)
     return outcomes
+
+
+def _settle_left(parts: Parts) -> None:
+    """Claims recorded and answered but still in ``state/work/``: a kill after their
+    originals were recorded (only their folders go) or before (archived now)."""
+    unsettled: list[tuple[Claim, bool]] = []
+    for item in list_claims(parts.home):
+        settled = parts.store.input(item.claim)
+        if settled is None:
+            continue
+        if parts.store.original(item.claim) is not None:
+            parts.archive.release_claims([item])
+        else:
+            unsettled.append((item, settled.quarantined))
+    if unsettled:
+        parts.archive.keep(unsettled)
 
 
 def finish_interrupted(parts: Parts, *, at_start: bool = False) -> list[Outcome]:
@@ -141,7 +157,5 @@ def refuse_internal(parts: Parts, item: Claim, error: Exception) -> Outcome:
         )
         txn.set_receipt(item.claim, receipt.to_document())
     parts.publisher.write_receipt(item.name, receipt.to_document())
-    settle_claim(parts.home, item, quarantined=True)
-    with parts.store.transaction() as txn:
-        txn.mark_done([item.claim])
+    parts.archive.keep([(item, True)])
     return receipt.outcome

@@ -2,7 +2,8 @@
 
 - ``sweep_expired``: certificates past their DataScadenza become SCADUTO (one commit, then
   their ledger rows, journal rows and a CRL without them);
-- ``periodic``: expiry, the CRL before its nextUpdate, a checkpoint of the store's WAL;
+- ``periodic``: expiry, the CRL before its nextUpdate, a checkpoint of the store's WAL,
+  the archive's retention (``prune_archive``, once a day);
 - ``idle_work``: one slice of tens of milliseconds (OCSP responses missing or going
   stale, then the next CRL's entries), so a new input never waits longer;
 - ``catch_up_columnar``: ``outbox/ledger.parquet/`` brought up to the store (the daemon
@@ -15,9 +16,12 @@ from __future__ import annotations
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from ..archive_retention import prune
 from .parts import Parts
 
-__all__ = ["catch_up_columnar", "idle_work", "periodic", "republish", "sweep_expired"]
+__all__ = [
+    "catch_up_columnar", "idle_work", "periodic", "prune_archive", "republish", "sweep_expired",
+]  # fmt: skip
 
 # CRL entries built ahead per idle slice: tens of milliseconds of work.
 _CRL_ENTRIES_SLICE = 2000
@@ -40,7 +44,23 @@ def sweep_expired(parts: Parts) -> int:
 def periodic(parts: Parts) -> None:
     sweep_expired(parts)
     parts.revocation.publish_crl_if_due(now=parts.clock())
+    prune_archive(parts)
     parts.store.checkpoint()
+
+
+def prune_archive(parts: Parts) -> int:
+    """``[archive] retention_days``: packs and folders past it deleted
+    (``archive_retention``), once a UTC day, and again while folders are left. Returns
+    how many originals went."""
+    now = parts.clock()
+    day = f"{now:%Y%m%d}"
+    if parts.archive.pruned_day == day:
+        return 0
+    days = parts.config.archive.retention_days
+    pruned = prune(parts.home, parts.store, retention_days=days, now=now)
+    if not pruned.more:
+        parts.archive.pruned_day = day
+    return pruned.originals
 
 
 def idle_work(parts: Parts, *, ahead: bool = True) -> int:
