@@ -77,6 +77,21 @@ def _v5_index_by_key_prefix(conn: sqlite3.Connection) -> None:
     )
 
 
+def _v6_issuers(conn: sqlite3.Connection) -> None:
+    """6. Issuing CA rollover: each request names the issuer that signs it (``emittente``;
+    every existing one belongs to the first, ``gen1``: a constant default, so the column
+    costs no rewrite of the table), the issuers made by ``certdesk rollover`` are listed
+    (``emittenti``), and the CRL's covering index leads with the issuer (one CRL each)."""
+    conn.execute("ALTER TABLE requests ADD COLUMN emittente TEXT NOT NULL DEFAULT 'gen1'")
+    conn.execute(
+        "CREATE TABLE emittenti (\n    nome TEXT PRIMARY KEY,\n"
+        "    generazione INTEGER NOT NULL UNIQUE,\n    attivo_dal TEXT NOT NULL,\n"
+        "    creato TEXT NOT NULL\n)"
+    )
+    conn.execute("DROP INDEX IF EXISTS requests_revoked")
+    conn.execute(index_statements()["requests_revoked"])
+
+
 # Step n is MIGRATIONS[n - 1]; a store at version n has had steps 1 to n.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v1_index_by_claim,
@@ -84,6 +99,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v3_index_by_codice_fiscale,
     _v4_index_of_revoked,
     _v5_index_by_key_prefix,
+    _v6_issuers,
 )
 
 
