@@ -26,8 +26,8 @@ from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 from .authority import CertificateAuthority, IssuedCertificate
-from .config import load_config
 from .codes import refusal
+from .config import load_config
 from .errors import CertdeskError, RequestRejected
 from .faults import TokenFault
 from .home import Home

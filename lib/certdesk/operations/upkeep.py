@@ -20,7 +20,14 @@ from ..codes import message
 from ..issuers import short_of_validity
 from .parts import Parts, log
 
-__all__ = ["catch_up_columnar", "check_issuer_validity", "idle_work", "periodic", "republish", "sweep_expired"]
+__all__ = [
+    "catch_up_columnar",
+    "check_issuer_validity",
+    "idle_work",
+    "periodic",
+    "republish",
+    "sweep_expired",
+]
 
 # CRL entries built ahead per idle slice: tens of milliseconds of work.
 _CRL_ENTRIES_SLICE = 2000
