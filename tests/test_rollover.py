@@ -223,3 +223,26 @@ def test_rollover_refusals_are_one_line(home: Path) -> None:
     assert "Traceback" not in done.stderr and not (home / "state/ca/gen2").exists()
     done = run_certdesk(home, "rollover", "--import", str(home / "nothing.pem"), check=False)
     assert done.returncode == 1 and "ROLLOVER_NON_VALIDO" in done.stderr
+
+
+def test_the_offline_walk_request_sign_issuing_import(home: Path, tmp_path: Path) -> None:
+    """``rollover --request``, ``sign-issuing`` at the root (here the same home holds it),
+    ``rollover --import``: the new issuer is installed and signs from ``--from``."""
+    made = run_certdesk(home, "rollover", "--request")
+    csr = home / "state" / "ca" / "gen2" / "issuing.csr.pem"
+    assert csr.exists(), made.stderr
+    again = run_certdesk(home, "rollover", check=False)
+    assert again.returncode == 1 and "ROLLOVER_NON_VALIDO" in again.stderr
+    signed = tmp_path / "gen2-chain.pem"
+    run_certdesk(home, "sign-issuing", str(csr), "--out", str(signed))
+    installed = run_certdesk(home, "rollover", "--import", str(signed), "--from", "2999-01-01",
+                             check=False)  # fmt: skip
+    assert installed.returncode == 1 and "ROLLOVER_NON_VALIDO" in installed.stderr  # past its end
+    installed = run_certdesk(home, "rollover", "--import", str(signed))
+    assert "gen2" in installed.stdout
+    _drop(home, "o.csr", make_csr(50))
+    run_certdesk(home, "watch", "--once", "--workers", "1")
+    assert [r["Emittente"] for r in ledger_rows(home)] == ["gen2"]
+    ca = home / "outbox" / "ca"
+    _verify(home / "outbox" / "certs" / ledger_rows(home)[0]["Certificato"],
+            ca / "gen2" / "issuing.pem", ca / "root.pem")  # fmt: skip
