@@ -106,7 +106,8 @@ class Publisher:
         """The root and an issuing CA's certificate and chain: the first issuer's in
         ``outbox/ca/``, a later one's in ``outbox/ca/<name>/`` (``Outbox.issuer``)."""
         files = self.outbox.issuer(issuer)
-        files.folder.mkdir(parents=True, exist_ok=True)
+        if issuer != FIRST_ISSUER:  # outbox/ca/ is made by ensure_layout, never here
+            files.folder.mkdir(exist_ok=True)
         atomic_write(self.outbox.root_certificate, root_pem)
         atomic_write(files.certificate, issuing_pem)
         atomic_write(files.chain, issuing_pem + root_pem)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from cryptography import x509
 
@@ -184,7 +185,7 @@ class RevocationPublisher:
             next_update=next_update,
         )
         files = self.outbox.issuer(ca.name)
-        files.folder.mkdir(parents=True, exist_ok=True)
+        _ensure_issuer_folder(files.folder, self.outbox.ca)
         atomic_write(files.crl, der)
         atomic_write(files.crl_pem, crl_to_pem(der))
 
@@ -204,7 +205,8 @@ class RevocationPublisher:
             entries.add(rows)
             if len(rows) < limit:
                 entries.complete = True
-            return len(rows) or 1  # an issuer's entries checked: work was done
+            if rows:
+                return len(rows)
         return 0
 
     def refresh_ocsp(self, *, limit: int, now: datetime | None = None) -> int:
@@ -248,6 +250,13 @@ class RevocationPublisher:
         with self.store.transaction() as txn:
             txn.set_ocsp_until([(row[0], until) for row in rows])
         return len(rows)
+
+
+def _ensure_issuer_folder(folder: Path, ca: Path) -> None:
+    """A later issuer's folder in ``outbox/ca/``; never ``outbox/ca/`` itself, nor its
+    parents: a daemon whose outbox/ was replaced creates nothing in another folder."""
+    if folder != ca:
+        folder.mkdir(exist_ok=True)
 
 
 def _next_update_key(issuer: str) -> str:

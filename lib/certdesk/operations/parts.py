@@ -38,6 +38,8 @@ class Parts:
     issuers: Issuers
     # The daemon's warnings (``upkeep.check_issuer_validity``): {"codice", "messaggio"}.
     warnings: list[dict[str, str]] = field(default_factory=list)
+    # A rollover found (maybe while deciding) whose files are not published yet.
+    unpublished_issuers: bool = False
 
     def issuer_for(self, now: datetime) -> CertificateAuthority:
         """The issuing CA that signs what is decided at ``now``, after reading the store's
@@ -52,10 +54,12 @@ class Parts:
             files = self.publisher.outbox.issuer(ca.name)
             if every or not files.certificate.exists():
                 self.publisher.write_ca(ca.root_pem(), ca.issuing_pem(), ca.name)
+        self.unpublished_issuers = False
 
     def refresh_issuers(self) -> bool:
         """Take the issuers the store lists; True when a rollover added one."""
         added = self.issuers.update(self.store.issuers())
+        self.unpublished_issuers |= bool(added)
         for entry in added:
             log.info("new issuing CA %s (certdesk rollover): it signs new certificates from %s",
                      entry.name, entry.active_from.isoformat())  # fmt: skip

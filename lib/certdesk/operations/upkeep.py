@@ -82,10 +82,11 @@ def idle_work(parts: Parts, *, ahead: bool = True) -> int:
     ``ahead`` (a daemon that stays), the next CRL's entries not built yet (after a
     start). Returns how much it did; 0 when nothing is left."""
     now = parts.clock()
-    # A rollover the daemon found while deciding: its files before its responses.
+    # A rollover the daemon found (maybe while deciding): its files before its responses.
     parts.refresh_issuers()
-    parts.publish_issuers()
-    parts.revocation.publish_crl_if_due(now=now)
+    if parts.unpublished_issuers:
+        parts.publish_issuers()
+        parts.revocation.publish_crl_if_due(now=now)
     done = parts.revocation.refresh_ocsp(limit=parts.chunk_size(), now=now)
     if not done and ahead:
         done = parts.revocation.prepare_crl(limit=_CRL_ENTRIES_SLICE, now=now)
