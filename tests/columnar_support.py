@@ -21,6 +21,7 @@ COLUMNS = (
     "IdOperazione", "CodiceFiscale", "Profilo", "Certificato", "Stato", "DataRichiesta",
     "DataScadenza", "Esito", "Seriale", "ImprontaSHA256", "Motivazione", "DataAnnullamento",
     "FileOrigine",
+    "Emittente",
 )  # fmt: skip
 TIMES = ("DataRichiesta", "DataScadenza", "DataAnnullamento")
 DICTIONARIES = ("Stato", "Motivazione")

@@ -114,6 +114,7 @@ def ledger_row(id_op: str, cf: str, stato: str, richiesta: dt.datetime, *,
         "Motivazione": motivazione,
         "DataAnnullamento": annullamento,
         "FileOrigine": f"{id_op}.csr",
+        "Emittente": "gen1" if stato in ("ATTIVATO", "SCADUTO", "ANNULLATO") else "",
     }
 
 

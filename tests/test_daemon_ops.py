@@ -128,7 +128,7 @@ def test_heartbeat_is_refreshed_and_says_stopped(home: Path) -> None:
     assert PASSPHRASE not in text and "PRIVATE" not in text
     assert set(last) <= {
         "pid", "host", "version", "state", "started", "updated", "last_scan",
-        "heartbeat_seconds", "inbox", "counts", "pausa",
+        "heartbeat_seconds", "inbox", "counts", "pausa", "avvisi",
     }
     assert last["pausa"] is None
 

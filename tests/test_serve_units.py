@@ -30,7 +30,7 @@ from certdesk.publication import PublicUrls, is_local_url, parse_listen, valid_p
 from certdesk.records import LEDGER_COLUMNS
 from certdesk.revocation import OcspStatus, build_ocsp_response
 from certdesk.serving import ocsp_wire, serials
-from certdesk.serving.published import CaCertificate, PublishedFile
+from certdesk.serving.issuers import IssuerDirectory
 from certdesk.serving.responder import Responder
 from certdesk.serving.serials import SerialIndex
 from conftest import PASSPHRASE
@@ -245,7 +245,7 @@ class _Outbox:
         self.stale: list[int] = []
         self.now = datetime.now(UTC)
         self.responder = Responder(
-            self.outbox, PublishedFile(self.outbox.issuing_certificate, CaCertificate.of),
+            self.outbox, IssuerDirectory(self.outbox),
             SerialIndex(self.outbox.ledger), lambda: self.now, self.stale.append,
         )  # fmt: skip
 

@@ -227,7 +227,7 @@ def test_a_new_store_gets_the_schema_and_the_latest_version(
     assert names == {
         "requests", "events", "inputs", "meta", "requests_ocsp", "requests_codice_fiscale",
         "requests_spki_prefix", "requests_claim", "requests_stato_scadenza",
-        "requests_revoked", "inputs_pending", "originals", "originals_pack",
+        "requests_revoked", "inputs_pending", "originals", "originals_pack", "emittenti",
     }  # fmt: skip
     # schema.sql is the whole schema: its statements, as sqlite_master stores them.
     stored = {sql for _, _, _, sql in _schema(path) if sql is not None}
@@ -235,8 +235,8 @@ def test_a_new_store_gets_the_schema_and_the_latest_version(
 
 
 # The last release without versions has schema.sql's indexes already, statement for
-# statement (steps 1-5 find nothing left to do), but not the originals' table (step 6);
-# the first release's has older indexes too.
+# statement (steps 1-5 find nothing left to do), but not the originals' table (step 6) nor
+# the issuers (step 7); the first release's has older indexes too.
 @pytest.mark.parametrize(
     ("script", "current"), [(OLD_SCHEMA, False), (FIRST_SCHEMA, False)], ids=["last", "first"]
 )

@@ -28,8 +28,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from .codes import refusal
 from .config import Config, public_urls
 from .home import Home
-from .keys import generate_key, provider_for, signature_hash
+from .keys import generate_key, issuer_folder, provider_for, signature_hash
 from .keys.files import PASSPHRASE_ENV, resolve_passphrase
+from .publication import FIRST_ISSUER
 
 __all__ = [
     "PASSPHRASE_ENV",
@@ -121,7 +122,8 @@ def _check_key_pair(key: CertificateIssuerPrivateKeyTypes, issuing: x509.Certifi
 
 @dataclass(frozen=True)
 class CertificateAuthority:
-    """The loaded issuing CA: signs leaves, CRLs and OCSP responses."""
+    """One loaded issuing CA: signs leaves, CRLs and OCSP responses. ``name`` says which
+    (``gen1``, ``init``'s, then one per ``certdesk rollover``: ``issuers``)."""
 
     root_cert: x509.Certificate
     issuing_cert: x509.Certificate
@@ -130,27 +132,34 @@ class CertificateAuthority:
     # Whether a forked process may sign with ``issuing_key`` (a key in memory), or must
     # load its own (a key in a token: its session is this process's).
     inheritable: bool = True
+    name: str = FIRST_ISSUER
 
     @classmethod
     def load(
-        cls, home: Home, config: Config, secret: bytes, *, probe: bool = True, source: str = ""
-    ) -> CertificateAuthority:
-        """The issuing CA of ``home``, its key from the provider ``[keys]`` names, opened
-        with ``secret`` (the passphrase, or the token's PIN; ``source`` says where it came
-        from, for messages). ``probe`` (one signature, checked) is skipped only by a
-        signing process whose daemon probed already."""
+        cls, home: Home, config: Config, secret: bytes, *, probe: bool = True, source: str = "",
+        issuer: str = FIRST_ISSUER,
+    ) -> CertificateAuthority:  # fmt: skip
+        """The issuing CA ``issuer`` of ``home``, its key from the provider ``[keys]``
+        names, opened with ``secret`` (the passphrase, or the token's PIN; ``source`` says
+        where it came from, for messages). ``probe`` (one signature, checked) is skipped
+        only by a signing process whose daemon probed already."""
         if not ca_exists(home):
             _refuse_missing(home)
-        provider = provider_for(home, config, secret, source)
+        provider = provider_for(home, config, secret, source, issuer=issuer)
         key = provider.load("issuing")
         root = x509.load_pem_x509_certificate((home.ca_dir / "root.pem").read_bytes())
-        issuing = x509.load_pem_x509_certificate((home.ca_dir / "issuing.pem").read_bytes())
+        path = issuer_folder(home, issuer) / "issuing.pem"
+        issuing = x509.load_pem_x509_certificate(path.read_bytes())
         if probe:
             _check_key_pair(key, issuing)
         return cls(
             root_cert=root, issuing_cert=issuing, issuing_key=key, config=config,
-            inheritable=provider.inheritable,
+            inheritable=provider.inheritable, name=issuer,
         )  # fmt: skip
+
+    @property
+    def not_after(self) -> datetime:
+        return self.issuing_cert.not_valid_after_utc
 
     def chain_pem(self) -> bytes:
         return self.issuing_pem() + self.root_pem()
@@ -211,7 +220,8 @@ class CertificateAuthority:
 
     @cached_property
     def _crl_points(self) -> x509.CRLDistributionPoints:
-        uri = x509.UniformResourceIdentifier(public_urls(self.config).crl)
+        # Each issuer's own CRL (per-issuer paths: a rollover never moves the first's).
+        uri = x509.UniformResourceIdentifier(public_urls(self.config).issuer(self.name).crl)
         return x509.CRLDistributionPoints([x509.DistributionPoint([uri], None, None, None)])
 
     @cached_property
@@ -223,7 +233,7 @@ class CertificateAuthority:
         return x509.AuthorityInformationAccess([
             x509.AccessDescription(aia.OCSP, x509.UniformResourceIdentifier(urls.ocsp)),
             x509.AccessDescription(
-                aia.CA_ISSUERS, x509.UniformResourceIdentifier(urls.ca_issuers)
+                aia.CA_ISSUERS, x509.UniformResourceIdentifier(urls.issuer(self.name).ca_issuers)
             ),
         ])  # fmt: skip
 

@@ -72,6 +72,27 @@ def _add_archivio(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     archivio.add_argument("--out", type=Path, help="write here (0600) instead of stdout")
 
 
+def _add_rollover_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``rollover``: a new issuing CA, in one step or with the root offline."""
+    rollover = commands.add_parser(
+        "rollover", help="a new issuing CA under the same root (docs/operations.md)"
+    )
+    rollover.add_argument("--passphrase-file", type=Path)
+    rollover.add_argument(
+        "--from", dest="active_from", metavar="DATE",
+        help="it signs new certificates from DATE (ISO 8601, UTC); default: at once",
+    )  # fmt: skip
+    step = rollover.add_mutually_exclusive_group()
+    step.add_argument(
+        "--request", action="store_true",
+        help="offline root: the new key and its CSR (state/ca/genN/issuing.csr.pem)",
+    )  # fmt: skip
+    step.add_argument(
+        "--import", dest="import_file", type=Path, metavar="FILE",
+        help="offline root: install the certificates 'certdesk sign-issuing' made",
+    )  # fmt: skip
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="certdesk", description="A small certificate authority with a drop-folder interface."
@@ -115,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     cancel.add_argument("--timeout", type=float, default=60.0)
 
     _add_archivio(commands)
+    _add_rollover_command(commands)
 
     verify = commands.add_parser(
         "verify-ledger", help="check the journal's hash chain and the ledger"
@@ -154,6 +176,20 @@ def _cmd_sign_issuing(home: Home, args: argparse.Namespace) -> int:
     from .ceremony import sign_request
 
     print(sign_request(home, args.passphrase_file, args.csr, args.out))
+    return 0
+
+
+def _cmd_rollover(home: Home, args: argparse.Namespace) -> int:
+    from . import rollover
+
+    if args.request:
+        if args.active_from is not None:
+            raise refusal("OPZIONE_NON_VALIDA", "insieme", opzioni="--request, --from")
+        print(rollover.request(home, args.passphrase_file))
+    elif args.import_file is not None:
+        print(rollover.install(home, args.passphrase_file, args.import_file, args.active_from))
+    else:
+        print(rollover.roll(home, args.passphrase_file, args.active_from))
     return 0
 
 
@@ -332,6 +368,7 @@ def _cmd_admin(home: Home, args: argparse.Namespace) -> int:
 _COMMANDS = {
     "init": _cmd_init,
     "sign-issuing": _cmd_sign_issuing,
+    "rollover": _cmd_rollover,
     "watch": _cmd_watch,
     "serve": _cmd_serve,
     "run": _cmd_run,

@@ -221,6 +221,38 @@ CLI_CODES: tuple[ErrorCode, ...] = (
             "data": "{file}: data non valida nella colonna {colonna} ({errore}).",
         },
     ),
+    # -- issuing CA rollover (certdesk rollover, docs/operations.md) ----------------------
+    ErrorCode(
+        "ROLLOVER_NON_VALIDO", CaError, "cli",
+        "Il rinnovo della CA emittente (certdesk rollover) non si può fare così.",
+        {
+            "radice_assente": "La chiave della radice non è in questa home ({cartella}): "
+            "con la radice offline esegui 'certdesk rollover --request', firma la richiesta "
+            "alla radice con 'certdesk sign-issuing', poi 'certdesk rollover --import FILE'.",
+            "in_attesa": "Una richiesta di nuova CA emittente aspetta il suo certificato "
+            "({csr}): importalo con 'certdesk rollover --import FILE', oppure cancella "
+            "{cartella} per ricominciare.",
+            "nessuna_attesa": "Nessuna richiesta di nuova CA emittente aspetta un "
+            "certificato in {cartella}: esegui prima 'certdesk rollover --request'.",
+            "data": "--from {valore}: serve una data ISO 8601 (2031-01-01 o "
+            "2031-01-01T00:00:00Z) dentro la validità della nuova CA emittente ({dal} - {al}).",
+            "radice_diversa": "{file} non è firmato dalla radice di questa home (impronta "
+            "{impronta}): la nuova CA emittente deve avere la stessa radice.",
+        },
+    ),
+    ErrorCode(
+        "EMITTENTE_SCONOSCIUTO", CaError, "cli",
+        "La CA emittente {emittente} non è tra quelle di questa home (manca in state/ca/ o "
+        "nell'archivio degli stati): ripristina state/ca/{emittente}/ dallo stesso backup "
+        "dell'archivio.",
+    ),
+    ErrorCode(
+        # A warning, not a refusal: the log, daemon.json's "avvisi" and the panels.
+        "EMITTENTE_IN_SCADENZA", CaError, "cli",
+        "Il certificato della CA emittente {emittente} scade il {scadenza}: i nuovi "
+        "certificati durano meno di {giorni} giorni. Esegui 'certdesk rollover' "
+        "(docs/operations.md).",
+    ),
     ErrorCode(
         # A bug (the store asked for a request it does not have): logged, never a rule.
         "ID_OPERAZIONE_SCONOSCIUTO", StoreError, "cli",

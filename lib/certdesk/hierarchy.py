@@ -18,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPrivateKeyTypes,
@@ -34,10 +34,14 @@ from .home import Home
 from .keys import KeyProvider, Role, signature_hash
 
 __all__ = [
+    "check_rolled",
     "create_ca",
     "create_root",
     "import_issuing",
+    "issuing_subject",
     "request_issuing",
+    "roll_issuing",
+    "rolled_request",
     "sign_issuing",
 ]
 
@@ -256,3 +260,63 @@ def import_issuing(home: Home, provider: KeyProvider, data: bytes, file: str) ->
         raise refusal("CERIMONIA_NON_VALIDA", "non_corrisponde", file=file)
     _write(home, "root.pem", root)
     _write(home, "issuing.pem", issuing)
+
+
+# -- issuing CA rollover (certdesk rollover): a new issuing CA under the same root -------
+def issuing_subject(settings: CaSettings, generation: int) -> x509.Name:
+    """The issuing CA's subject: ``[ca]``'s name for the first; a later one's adds its
+    generation ("... G2"), so two issuers under one root never share a name (a CRL and an
+    OCSP request name their issuer by it)."""
+    common_name = settings.issuing_common_name
+    if generation > 1:
+        common_name = f"{common_name} G{generation}"
+    return _name(common_name, settings.organization)
+
+
+def roll_issuing(
+    home: Home, config: Config, root_provider: KeyProvider,
+    key: CertificateIssuerPrivateKeyTypes, generation: int,
+) -> x509.Certificate:  # fmt: skip
+    """With the root's key in this home: the certificate of a new issuing CA for ``key``,
+    never past the root's end."""
+    root = x509.load_pem_x509_certificate((home.ca_dir / "root.pem").read_bytes())
+    issuing = _issuing_certificate(
+        config.ca, root, root_provider.load("root"), issuing_subject(config.ca, generation),
+        key.public_key(),
+    )  # fmt: skip
+    return issuing
+
+
+def rolled_request(config: Config, key: CertificateIssuerPrivateKeyTypes, generation: int) -> bytes:
+    """The CSR of a new issuing CA, for a root kept offline (``rollover --request``)."""
+    csr = (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(issuing_subject(config.ca, generation))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(key, signature_hash(key))
+    )
+    return csr.public_bytes(_PEM)
+
+
+def check_rolled(
+    home: Home, key: CertificateIssuerPrivateKeyTypes, data: bytes, file: str
+) -> x509.Certificate:
+    """What ``sign-issuing`` made for a rollover's request: the new issuing certificate,
+    for ``key``, signed by this home's own root (the same root: older certificates'
+    chains stay valid)."""
+    try:
+        certificates = x509.load_pem_x509_certificates(data)
+    except ValueError as exc:
+        raise refusal("CERIMONIA_NON_VALIDA", "certificato", file=file, motivo=exc) from None
+    if len(certificates) != 2:
+        why = f"{len(certificates)} certificati invece di 2"
+        raise refusal("CERIMONIA_NON_VALIDA", "certificato", file=file, motivo=why)
+    issuing, root = certificates
+    _check_chain(issuing, root, file)
+    ours = x509.load_pem_x509_certificate((home.ca_dir / "root.pem").read_bytes())
+    if root != ours:
+        digest = ours.fingerprint(hashes.SHA256()).hex()
+        raise refusal("ROLLOVER_NON_VALIDO", "radice_diversa", file=file, impronta=digest)
+    if _spki(issuing.public_key()) != _spki(key.public_key()):
+        raise refusal("CERIMONIA_NON_VALIDA", "non_corrisponde", file=file)
+    return issuing

@@ -81,12 +81,31 @@ def _v6_originals_in_packs(conn: sqlite3.Connection) -> None:
     """6. ``originals``: each input's original is appended to a day's pack instead of kept
     in a folder of its own (8 KiB on disk for a 900-byte request); the store says where.
     Older stores' folders stay where they are and are read as they are (``archive_read``)."""
-    conn.execute(
-        "CREATE TABLE originals (\n    claim TEXT PRIMARY KEY,\n    pack TEXT NOT NULL,\n"
+    conn.execute(  # IF NOT EXISTS: a store at an older version may have it (a downgrade)
+        "CREATE TABLE IF NOT EXISTS originals (\n    claim TEXT PRIMARY KEY,\n"
+        "    pack TEXT NOT NULL,\n"
         "    start INTEGER NOT NULL,\n    size INTEGER NOT NULL,\n"
         "    sha256 TEXT NOT NULL,\n    pruned TEXT\n)"
     )
-    conn.execute("CREATE INDEX originals_pack ON originals (pack, start)")
+    conn.execute("CREATE INDEX IF NOT EXISTS originals_pack ON originals (pack, start)")
+
+
+def _v7_issuers(conn: sqlite3.Connection) -> None:
+    """7. Issuing CA rollover: each request names the issuer that signs it (``emittente``;
+    every existing one belongs to the first, ``gen1``: a constant default, so the column
+    costs no rewrite of the table), the issuers made by ``certdesk rollover`` are listed
+    (``emittenti``), and the CRL's covering index leads with the issuer (one CRL each)."""
+    # each part once: a store recorded at an older version may have had this step
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(requests)")}
+    if "emittente" not in columns:
+        conn.execute("ALTER TABLE requests ADD COLUMN emittente TEXT NOT NULL DEFAULT 'gen1'")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS emittenti (\n    nome TEXT PRIMARY KEY,\n"
+        "    generazione INTEGER NOT NULL UNIQUE,\n    attivo_dal TEXT NOT NULL,\n"
+        "    creato TEXT NOT NULL\n)"
+    )
+    conn.execute("DROP INDEX IF EXISTS requests_revoked")
+    conn.execute(index_statements()["requests_revoked"])
 
 
 # Step n is MIGRATIONS[n - 1]; a store at version n has had steps 1 to n.
@@ -97,6 +116,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v4_index_of_revoked,
     _v5_index_by_key_prefix,
     _v6_originals_in_packs,
+    _v7_issuers,
 )
 
 

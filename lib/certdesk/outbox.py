@@ -10,6 +10,8 @@ an :class:`Outbox` for a path, and no other module joins a name to an outbox fol
     outbox/receipts/<name>.json           receipt of an input (``certdesk.names``)
     outbox/ledger.csv, outbox/journal.csv the ledger and the hash-chained journal
     outbox/ca/root.pem, issuing.pem, chain.pem, issuing.crl (DER), issuing.crl.pem
+    outbox/ca/<genN>/issuing.pem, chain.pem, issuing.crl, issuing.crl.pem
+                                          a later issuing CA (``certdesk rollover``)
     outbox/ocsp/<serial-hex>.der          pre-signed OCSP response (``certdesk.revocation``)
     outbox/ledger.parquet/<IdOperazione>.parquet   the ledger as Parquet parts
     outbox/daemon.json                    the daemon's heartbeat
@@ -27,9 +29,24 @@ from pathlib import Path
 
 from .home import Home
 from .names import receipt_name, recorded_receipt_name
+from .publication import FIRST_ISSUER, is_issuer_name
 from .revocation import ocsp_file_name
 
-__all__ = ["Outbox"]
+__all__ = ["IssuerFiles", "Outbox"]
+
+
+@dataclass(frozen=True)
+class IssuerFiles:
+    """What ``outbox/ca/`` publishes of one issuing CA. The first issuer's files are
+    ``outbox/ca/`` itself (the paths every certificate named before a rollover); a later
+    issuer's are in ``outbox/ca/<name>/``."""
+
+    name: str
+    folder: Path
+    certificate: Path  # PEM; served as DER at the caIssuers URL
+    chain: Path  # the issuer, then the root
+    crl: Path  # DER, at the CRL distribution point
+    crl_pem: Path
 
 
 @dataclass(frozen=True)
@@ -112,6 +129,20 @@ class Outbox:
     @cached_property
     def crl_pem(self) -> Path:
         return self.ca / "issuing.crl.pem"
+
+    def issuer(self, name: str) -> IssuerFiles:
+        """The files of the issuing CA ``name`` (``publication.issuer_name``)."""
+        if name == FIRST_ISSUER:
+            folder = self.ca
+        elif is_issuer_name(name):
+            folder = self.ca / name
+        else:
+            raise ValueError(f"not an issuer's name: {name!r}")
+        return IssuerFiles(
+            name=name, folder=folder, certificate=folder / "issuing.pem",
+            chain=folder / "chain.pem", crl=folder / "issuing.crl",
+            crl_pem=folder / "issuing.crl.pem",
+        )  # fmt: skip
 
     # -- one file per item ---------------------------------------------------------------
     def certificate(self, id_operazione: str) -> Path:

@@ -36,7 +36,7 @@ from collections.abc import Iterable, Iterator, Sequence
 
 from .fsutil import atomic_write, fsync_dir
 from .outbox import Outbox
-from .records import RequestText, ledger_fields
+from .records import LEDGER_COLUMNS, RequestText, ledger_fields
 from .store import Store
 
 __all__ = ["ROWS_PER_PART", "ColumnarLedger"]
@@ -216,7 +216,7 @@ def _warm_up() -> None:
     is idle (``prepare``), not in the middle of a request."""
     from .ledger_arrow import ledger_table
 
-    ledger_table([("20000101-000000000", *[""] * 12)])
+    ledger_table([("20000101-000000000", *[""] * (len(LEDGER_COLUMNS) - 1))])
 
 
 def _rows(chunks: Iterable[list[RequestText]]) -> list[tuple[str, ...]]:

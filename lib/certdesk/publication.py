@@ -13,23 +13,63 @@ is served under that path::
     <public_url>/ca/root.cer          the root CA (DER)
     <public_url>/ca/chain.pem         issuing CA then root (PEM)
     <public_url>/health               freshness of what is published (JSON)
+
+After an issuing CA rollover (``certdesk rollover``) each later issuer has paths of its
+own, so that a roll forward never changes what older certificates point to: the first
+issuer (``gen1``) keeps the paths above, issuer ``genN`` gets::
+
+    <public_url>/ca/genN/issuing.crl  its CRL (DER)              CRL distribution point
+    <public_url>/ca/genN/issuing.cer  its certificate (DER)      AIA caIssuers
+    <public_url>/ca/genN/chain.pem    it, then the root (PEM)
+
+(``[ca] crl_url``, when written, is the first issuer's CRL URL only.)
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 __all__ = [
     "DEFAULT_LISTEN",
+    "FIRST_ISSUER",
+    "IssuerUrls",
     "PublicUrls",
+    "is_issuer_name",
     "is_local_url",
+    "issuer_generation",
+    "issuer_name",
     "parse_listen",
     "valid_public_url",
 ]
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
+
+#: The issuing CA ``certdesk init`` made: it keeps the paths certificates named before
+#: any rollover (``/ca/issuing.crl``, ``/ca/issuing.cer``, ``outbox/ca/issuing.pem``).
+FIRST_ISSUER = "gen1"
+_ISSUER_NAME = re.compile(r"gen([1-9][0-9]{0,5})")
+
+
+def issuer_name(generation: int) -> str:
+    """The name of the issuing CA of a generation (1: ``init``'s, then one per rollover):
+    its folder in ``state/ca/`` and ``outbox/ca/``, its URL path, the ledger's Emittente."""
+    if generation < 1:
+        raise ValueError(f"issuer generations start at 1: {generation}")
+    return f"gen{generation}"
+
+
+def is_issuer_name(text: str) -> bool:
+    return _ISSUER_NAME.fullmatch(text) is not None
+
+
+def issuer_generation(name: str) -> int:
+    match = _ISSUER_NAME.fullmatch(name)
+    if match is None:
+        raise ValueError(f"not an issuer's name: {name!r}")
+    return int(match[1])
 
 
 def parse_listen(text: str) -> tuple[str, int] | None:
@@ -80,6 +120,15 @@ def is_local_url(url: str) -> bool:
 
 
 @dataclass(frozen=True)
+class IssuerUrls:
+    """What a certificate of one issuing CA names: its CRL and its CA certificate."""
+
+    crl: str
+    ca_issuers: str
+    chain: str
+
+
+@dataclass(frozen=True)
 class PublicUrls:
     """The URLs of the publication service, as certificates name them."""
 
@@ -105,6 +154,17 @@ class PublicUrls:
             chain=f"{base}/ca/chain.pem",
             health=f"{base}/health",
         )
+
+    def issuer(self, name: str) -> IssuerUrls:
+        """The URLs of one issuing CA: the first keeps the ones above, a later one gets
+        paths of its own under ``/ca/<name>/``."""
+        if name == FIRST_ISSUER:
+            return IssuerUrls(crl=self.crl, ca_issuers=self.ca_issuers, chain=self.chain)
+        folder = f"{self.base}/ca/{name}"
+        return IssuerUrls(
+            crl=f"{folder}/issuing.crl", ca_issuers=f"{folder}/issuing.cer",
+            chain=f"{folder}/chain.pem",
+        )  # fmt: skip
 
     def in_certificates(self) -> tuple[str, ...]:
         """The URLs a leaf certificate names (CRL distribution point, AIA)."""

@@ -35,6 +35,7 @@ from .outbox import Outbox
 from .outbox_columnar import ColumnarLedger
 from .outbox_journal import JournalFile
 from .outbox_ledger import LedgerFile
+from .publication import FIRST_ISSUER
 from .records import RequestRecord
 from .store import Store
 
@@ -101,10 +102,15 @@ class Publisher:
     def write_receipt(self, input_name: str, receipt: dict[str, Any], *, sync: bool = True) -> None:
         atomic_write(self.receipt_path(input_name), _receipt_bytes(receipt), sync_dir=sync)
 
-    def write_ca(self, root_pem: bytes, issuing_pem: bytes) -> None:
+    def write_ca(self, root_pem: bytes, issuing_pem: bytes, issuer: str = FIRST_ISSUER) -> None:
+        """The root and an issuing CA's certificate and chain: the first issuer's in
+        ``outbox/ca/``, a later one's in ``outbox/ca/<name>/`` (``Outbox.issuer``)."""
+        files = self.outbox.issuer(issuer)
+        if issuer != FIRST_ISSUER:  # outbox/ca/ is made by ensure_layout, never here
+            files.folder.mkdir(exist_ok=True)
         atomic_write(self.outbox.root_certificate, root_pem)
-        atomic_write(self.outbox.issuing_certificate, issuing_pem)
-        atomic_write(self.outbox.chain, issuing_pem + root_pem)
+        atomic_write(files.certificate, issuing_pem)
+        atomic_write(files.chain, issuing_pem + root_pem)
 
     def sync_folders(self) -> None:
         for folder in (self.outbox.certs, self.outbox.receipts, self.outbox.root):

@@ -28,6 +28,7 @@ __all__ = [
     "certificate_name",
     "chain_hash",
     "csv_line",
+    "issuer_shown",
     "journal_line",
     "ledger_fields",
     "ledger_line",
@@ -48,6 +49,9 @@ LEDGER_COLUMNS = (
     "Motivazione",
     "DataAnnullamento",
     "FileOrigine",
+    # Appended last (issue 17), so programs that read columns by position keep working:
+    # the issuing CA that signed the certificate (gen1, gen2...; empty without one).
+    "Emittente",
 )
 JOURNAL_COLUMNS = (
     "Seq",
@@ -102,6 +106,7 @@ class RequestRecord:
     data_annullamento: datetime | None = None
     nota: str = ""
     operatore: str = ""
+    emittente: str = ""  # the issuing CA chosen with the serial (``issuers``)
 
     @property
     def certificato(self) -> str:
@@ -127,6 +132,7 @@ REQUEST_TEXT_FIELDS = (
     "motivazione",
     "data_annullamento",
     "file_origine",
+    "emittente",
 )
 RequestText = tuple[str, ...]
 
@@ -136,11 +142,17 @@ def certificate_name(id_operazione: str, stato: str) -> str:
     return f"{id_operazione}.pem" if stato in _SIGNED else ""
 
 
+def issuer_shown(stato: str, emittente: str) -> str:
+    """The ledger's ``Emittente``: only a request with a certificate has one (a refused
+    one's stored issuer is the column's default, not a fact)."""
+    return emittente if stato in _SIGNED else ""
+
+
 def ledger_fields(text: RequestText) -> tuple[str, ...]:
     """A request's ``ledger.csv`` fields from its text: ``ledger_line`` without a record."""
-    id_op, cf, profilo, stato, *middle, file_origine = text
+    id_op, cf, profilo, stato, *middle, file_origine, emittente = text
     return (id_op, cf, profilo, certificate_name(id_op, stato), stato, *middle,
-            printable(file_origine))  # fmt: skip
+            printable(file_origine), issuer_shown(stato, emittente))  # fmt: skip
 
 
 def _time(moment: datetime | None) -> str:
@@ -163,6 +175,7 @@ def ledger_line(record: RequestRecord) -> str:
             record.motivazione,
             _time(record.data_annullamento),
             printable(record.file_origine),
+            issuer_shown(record.stato.value, record.emittente),
         ]
     )
 

@@ -376,6 +376,7 @@ class OcspJob:
     reason: x509.ReasonFlags | None
     this_update: datetime
     next_update: datetime
+    issuer: str = "gen1"  # the issuing CA that signed the certificate signs its response
 
 
 def sign_ocsp_job(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from cryptography import x509
 
@@ -21,7 +22,9 @@ from .clock import format_utc, now_utc, parse_utc
 from .config import Config
 from .fsutil import atomic_write, remove_asides, rename_into_place, sync_data, write_aside
 from .home import Home
+from .issuers import Issuers
 from .outbox import Outbox
+from .publication import FIRST_ISSUER
 from .reasons import Motivazione
 from .revocation import (
     OcspJob,
@@ -31,7 +34,7 @@ from .revocation import (
     sign_crl,
     sign_ocsp_job,
 )
-from .store import Store
+from .store import OcspRow, Store
 
 __all__ = ["OCSP_VALIDITY", "CrlEntries", "RevocationPublisher"]
 
@@ -104,6 +107,10 @@ def _entry(seriale: str, revoked_at: str, motivazione: str) -> x509.RevokedCerti
 
 
 class RevocationPublisher:
+    """The CRL and the OCSP responses of every live issuing CA (``issuers``): each issuer
+    signs its own CRL (``outbox/ca/`` for the first, ``outbox/ca/<name>/`` for later ones)
+    with the certificates it signed, and the responses for them."""
+
     def __init__(
         self,
         home: Home,
@@ -112,68 +119,95 @@ class RevocationPublisher:
         store: Store,
         *,
         sign_ocsp: Callable[[Sequence[OcspJob]], list[bytes]] | None = None,
+        issuers: Issuers | None = None,
     ) -> None:
         """``sign_ocsp`` signs a batch of responses (the engine's signing processes); by
-        default they are signed here, one after the other."""
+        default they are signed here, one after the other. ``issuers``: every issuing CA
+        of the home (by default ``ca`` alone)."""
         self.home = home
         self.config = config
         self.ca = ca
         self.store = store
+        self.issuers = issuers or Issuers(home, config, ca)
         self._sign = sign_ocsp or self._sign_here
         self.outbox = Outbox.of(home)
-        self._entries = CrlEntries()
+        self._entries: dict[str, CrlEntries] = {}
 
     def _sign_here(self, jobs: Sequence[OcspJob]) -> list[bytes]:
-        issuer_cert, issuer_key = self.ca.issuing_cert, self.ca.issuing_key
-        return [sign_ocsp_job(j, issuer_cert=issuer_cert, issuer_key=issuer_key) for j in jobs]
+        issuers = self.issuers
+        return [sign_ocsp_job(j, issuer_cert=(ca := issuers.get(j.issuer)).issuing_cert,
+                              issuer_key=ca.issuing_key) for j in jobs]  # fmt: skip
+
+    def _entries_of(self, issuer: str) -> CrlEntries:
+        return self._entries.setdefault(issuer, CrlEntries())
 
     def crl_exists(self) -> bool:
-        return self.outbox.crl.exists()
+        """Whether every live issuer's CRL is published."""
+        now = now_utc()
+        return all(self.outbox.issuer(ca.name).crl.exists() for ca in self.issuers.live(now))
 
     def publish_crl_if_due(self, *, force: bool = False, now: datetime | None = None) -> bool:
+        """Each live issuer's CRL that is due (or missing, or ``force``); True if any."""
         now = now or now_utc()
+        published = False
+        for ca in self.issuers.live(now):
+            if force or self._crl_due(ca.name, now):
+                self._publish_crl(ca, now)
+                published = True
+        return published
+
+    def _crl_due(self, issuer: str, now: datetime) -> bool:
+        next_update_text = self.store.meta(_next_update_key(issuer))
+        if not next_update_text or not self.outbox.issuer(issuer).crl.exists():
+            return True
         period = timedelta(hours=self.config.crl.next_update_hours)
-        next_update_text = self.store.meta("crl_next_update")
-        if not force and next_update_text and self.crl_exists():
-            due = parse_utc(next_update_text) - period * CRL_REFRESH_FRACTION
-            if now < due:
-                return False
-        self.publish_crl(now)
-        return True
+        return now >= parse_utc(next_update_text) - period * CRL_REFRESH_FRACTION
 
     def publish_crl(self, now: datetime) -> None:
+        for ca in self.issuers.live(now):
+            self._publish_crl(ca, now)
+
+    def _publish_crl(self, ca: CertificateAuthority, now: datetime) -> None:
         # Expired certificates leave the CRL (the store's query drops them).
-        revoked = self._entries.build(self.store.revoked_entries(valid_at=now))
+        rows = self.store.revoked_entries(valid_at=now, issuer=ca.name)
+        revoked = self._entries_of(ca.name).build(rows)
         next_update = now + timedelta(hours=self.config.crl.next_update_hours)
         with self.store.transaction() as txn:
+            # One counter for every issuer: each issuer's CRLs still number upwards.
             number = txn.next_crl_number()
-            txn.set_meta("crl_next_update", format_utc(next_update))
+            txn.set_meta(_next_update_key(ca.name), format_utc(next_update))
         der = sign_crl(
-            issuer_cert=self.ca.issuing_cert,
-            issuer_key=self.ca.issuing_key,
+            issuer_cert=ca.issuing_cert,
+            issuer_key=ca.issuing_key,
             revoked=revoked,
             crl_number=number,
             this_update=now,
             next_update=next_update,
         )
-        atomic_write(self.outbox.crl, der)
-        atomic_write(self.outbox.crl_pem, crl_to_pem(der))
+        files = self.outbox.issuer(ca.name)
+        _ensure_issuer_folder(files.folder, self.outbox.ca)
+        atomic_write(files.crl, der)
+        atomic_write(files.crl_pem, crl_to_pem(der))
 
     def prepare_crl(self, *, limit: int, now: datetime | None = None) -> int:
-        """Build ahead up to ``limit`` entries of the next CRL (idle work after a start);
+        """Build ahead up to ``limit`` entries of the next CRLs (idle work after a start);
         returns how many rows it read, 0 once they are all built."""
-        entries = self._entries
-        if entries.complete:
-            return 0
-        rows = list(
-            self.store.revoked_entries(
-                valid_at=now or now_utc(), after=entries.added_up_to, limit=limit
+        now = now or now_utc()
+        for ca in self.issuers.live(now):
+            entries = self._entries_of(ca.name)
+            if entries.complete:
+                continue
+            rows = list(
+                self.store.revoked_entries(
+                    valid_at=now, issuer=ca.name, after=entries.added_up_to, limit=limit
+                )
             )
-        )
-        entries.add(rows)
-        if len(rows) < limit:
-            entries.complete = True
-        return len(rows)
+            entries.add(rows)
+            if len(rows) < limit:
+                entries.complete = True
+            if rows:
+                return len(rows)
+        return 0
 
     def refresh_ocsp(self, *, limit: int, now: datetime | None = None) -> int:
         """Sign OCSP responses that are missing or going stale, at most ``limit`` of them."""
@@ -184,9 +218,7 @@ class RevocationPublisher:
         """Sign the responses of these certificates now (a cancellation, before its receipt)."""
         return self._sign_ocsp(self.store.ocsp_rows(id_operazioni), now or now_utc())
 
-    def _sign_ocsp(
-        self, rows: Sequence[tuple[str, bytes, str, str, str, str]], now: datetime
-    ) -> int:
+    def _sign_ocsp(self, rows: Sequence[OcspRow], now: datetime) -> int:
         if not rows:
             return 0
         next_update = now + OCSP_VALIDITY
@@ -197,8 +229,9 @@ class RevocationPublisher:
                 reason=Motivazione(motivazione).crl_reason if stato == "ANNULLATO" else None,
                 this_update=now,
                 next_update=next_update,
+                issuer=emittente,  # the issuer that signed the certificate answers for it
             )
-            for _id_op, cert_der, stato, revoked, motivazione, _seriale in rows
+            for _id_op, cert_der, stato, revoked, motivazione, _seriale, emittente in rows
         ]
         responses = self._sign(jobs)
         # One durability barrier for the batch: all written aside, synced at once, renamed.
@@ -217,3 +250,15 @@ class RevocationPublisher:
         with self.store.transaction() as txn:
             txn.set_ocsp_until([(row[0], until) for row in rows])
         return len(rows)
+
+
+def _ensure_issuer_folder(folder: Path, ca: Path) -> None:
+    """A later issuer's folder in ``outbox/ca/``; never ``outbox/ca/`` itself, nor its
+    parents: a daemon whose outbox/ was replaced creates nothing in another folder."""
+    if folder != ca:
+        folder.mkdir(exist_ok=True)
+
+
+def _next_update_key(issuer: str) -> str:
+    """The store's mark of an issuer's CRL nextUpdate (the first's keeps its old name)."""
+    return "crl_next_update" if issuer == FIRST_ISSUER else f"crl_next_update:{issuer}"

@@ -13,6 +13,7 @@ from .codes import refusal
 from .config import Config, load_config
 from .hierarchy import create_ca
 from .home import Home
+from .issuers import Issuers
 from .keys import KeyProvider, provider_for, resolve_secret
 from .publish import Publisher
 from .service import Engine
@@ -110,4 +111,5 @@ def open_engine(
         if signer_factory is not None
         else make_signer(home, ca, secret, workers)
     )
-    return Engine(home, config, ca, store, signer, clock=clock)
+    issuers = Issuers(home, config, ca, secret, source)
+    return Engine(home, config, ca, store, signer, clock=clock, issuers=issuers)

@@ -26,7 +26,10 @@ CREATE TABLE requests (
     nota TEXT NOT NULL DEFAULT '',
     operatore TEXT NOT NULL DEFAULT '',
     ocsp_until TEXT NOT NULL DEFAULT ''
-);
+-- The issuing CA that signs (or signed) the request's certificate, chosen with its serial
+-- (issuers.py): every request of a store made before rollovers belongs to the first.
+-- Written as ALTER TABLE ADD COLUMN leaves it in a migrated store (migrations.py, step 6).
+, emittente TEXT NOT NULL DEFAULT 'gen1');
 -- The OCSP responses to sign next, the stalest first (Store.ocsp_due). Partial: only
 -- certificates that are valid or cancelled have a response to keep fresh.
 CREATE INDEX requests_ocsp ON requests (ocsp_until)
@@ -50,8 +53,9 @@ CREATE INDEX requests_stato_scadenza ON requests (stato, data_scadenza);
 -- The CRL's rows in its order, read from this index alone (it covers the query, stato
 -- included) instead of from cancelled rows scattered over the whole table. Partial, so
 -- issuing never writes it; a row enters it when it is cancelled.
+-- By issuer first: each issuing CA has a CRL of its own.
 CREATE INDEX requests_revoked
-    ON requests (data_annullamento, seriale, motivazione, data_scadenza, stato)
+    ON requests (emittente, data_annullamento, seriale, motivazione, data_scadenza, stato)
     WHERE stato = 'ANNULLATO';
 
 -- The journal: every change of state, hash-chained in seq order (journal.csv's rows).
@@ -96,6 +100,14 @@ CREATE TABLE originals (
 -- A pack's end as the store knows it (the next append goes there; bytes past it are a
 -- torn or uncommitted tail), and a pack's rows when retention deletes it.
 CREATE INDEX originals_pack ON originals (pack, start);
+-- The issuing CAs made by certdesk rollover (the first, init's "gen1", is every home's
+-- and is not listed): from when each signs new certificates.
+CREATE TABLE emittenti (
+    nome TEXT PRIMARY KEY,
+    generazione INTEGER NOT NULL UNIQUE,
+    attivo_dal TEXT NOT NULL,
+    creato TEXT NOT NULL
+);
 
 -- Counters and marks: next_id, crl_number, ledger_current, crl_next_update.
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

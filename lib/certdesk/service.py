@@ -16,6 +16,7 @@ from .clock import now_utc
 from .config import Config
 from .home import Home
 from .intake import Claim
+from .issuers import Issuers
 from .operations import processing, recovery, upkeep
 from .operations.parts import Parts
 from .publish import Publisher
@@ -39,14 +40,21 @@ class Engine:
         signer: Signer,
         *,
         clock: Callable[[], datetime] = now_utc,
+        issuers: Issuers | None = None,
     ) -> None:
+        """``issuers``: every issuing CA of the home (``runtime.open_engine`` gives them
+        the secret, so that a rollover's new issuer is loaded while the daemon runs)."""
         publisher = Publisher(home)
+        issuers = issuers or Issuers(home, config, ca)
         # OCSP responses are signed by the same processes as certificates (both cores);
         # looked up at each call, so a replaced signer is the one used.
         revocation = RevocationPublisher(
-            home, config, ca, store, sign_ocsp=lambda jobs: self.signer.sign_ocsp(jobs)
+            home, config, ca, store, sign_ocsp=lambda jobs: self.signer.sign_ocsp(jobs),
+            issuers=issuers,
+        )  # fmt: skip
+        self._parts = Parts(
+            home, config, ca, store, signer, publisher, revocation, clock, issuers
         )
-        self._parts = Parts(home, config, ca, store, signer, publisher, revocation, clock)
 
     # -- the parts, for the CLI, the panels' tests and the benchmarks -----------------
     @property
@@ -114,6 +122,14 @@ class Engine:
 
     def catch_up_columnar(self) -> int:
         return upkeep.catch_up_columnar(self._parts)
+
+    @property
+    def warnings(self) -> list[dict[str, str]]:
+        """What the daemon warns of (``EMITTENTE_IN_SCADENZA``), as of the last periodic pass."""
+        return self._parts.warnings
+
+    def check_issuer_validity(self) -> list[dict[str, str]]:
+        return upkeep.check_issuer_validity(self._parts)
 
     def republish(self) -> dict[str, int]:
         return upkeep.republish(self._parts)

@@ -3,13 +3,11 @@ process or in workers.
 
 A signature with the CA key costs about a millisecond and holds the GIL, so throughput
 needs processes. Each worker gets the CA key once: forked with the daemon's key in
-memory (key files), or spawned to open its own session with the token (a key in a
-token: PKCS#11 state is never shared across a fork); jobs carry only the codice fiscale
-and the public key, results only the certificate. The
-same processes check the CSRs when there are two or more of them (``submit_checks``:
-parsing, key and signature checks, the codice fiscale, which need no store), so the
-daemon's main process only claims, decides with the store, commits and publishes; and
-they pre-sign OCSP responses (``sign_ocsp``) when the daemon is idle.
+memory (key files), or spawned to open its own session with the token (PKCS#11 state is
+never shared across a fork); jobs carry only the codice fiscale, the public key and the
+issuer's name, results only the certificate. With two or more, the same processes check
+the CSRs (``submit_checks``: no store needed), so the daemon's main process only claims,
+decides, commits and publishes; they pre-sign OCSP responses (``sign_ocsp``) when idle.
 
 ``submit`` and ``submit_checks`` do not wait: the engine hands the checks of chunk k+1
 and the signatures of chunk k to the workers, then publishes chunk k-1 while they work.
@@ -28,11 +26,13 @@ from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 from .authority import CertificateAuthority, IssuedCertificate
+from .codes import refusal
 from .config import load_config
 from .errors import CertdeskError, RequestRejected
 from .faults import TokenFault
 from .home import Home
 from .policy import InspectedRequest, inspect_request
+from .publication import FIRST_ISSUER
 from .revocation import OcspJob, sign_ocsp_job
 from .workerlife import bind_to_parent
 
@@ -60,6 +60,7 @@ class SignJob:
     spki_der: bytes
     now: datetime
     serial: int | None = None  # reserved in the store before signing
+    issuer: str = FIRST_ISSUER  # chosen with the serial (``issuers``): recovery keeps it
 
 
 @dataclass(frozen=True)
@@ -118,15 +119,24 @@ class _Ready(Generic[_Result]):
 
 
 class InProcessSigner:
-    """Signs in the calling process: no IPC, no parallelism (tests, one-off tools)."""
+    """Signs in the calling process: no IPC, no parallelism (tests, one-off tools).
+    ``issuers`` (``issuers.Issuers``) gives the issuing CAs by name; without it, only ``ca``."""
 
     workers = 1
 
-    def __init__(self, ca: CertificateAuthority) -> None:
+    def __init__(self, ca: CertificateAuthority, issuers: IssuerLookup | None = None) -> None:
         self._ca = ca
+        self._issuers = issuers
+
+    def _issuer(self, name: str) -> CertificateAuthority:
+        if self._issuers is not None:
+            return self._issuers.get(name)
+        if name != self._ca.name:
+            raise refusal("EMITTENTE_SCONOSCIUTO", emittente=name)
+        return self._ca
 
     def sign(self, jobs: Sequence[SignJob]) -> list[IssuedCertificate]:
-        return [self._ca.issue(j.codice_fiscale, j.spki_der, j.now, j.serial) for j in jobs]
+        return [_issue(self._issuer(j.issuer), j) for j in jobs]
 
     def submit(self, jobs: Sequence[SignJob]) -> PendingSignatures:
         try:
@@ -145,19 +155,30 @@ class InProcessSigner:
             return _Ready(None, exc)
 
     def sign_ocsp(self, jobs: Sequence[OcspJob]) -> list[bytes]:
-        ca = self._ca
-        return [
-            sign_ocsp_job(j, issuer_cert=ca.issuing_cert, issuer_key=ca.issuing_key) for j in jobs
-        ]
+        return [_respond(self._issuer(j.issuer), j) for j in jobs]
 
     def close(self) -> None:
         pass
+
+
+class IssuerLookup(Protocol):
+    def get(self, name: str) -> CertificateAuthority: ...
+
+
+def _issue(ca: CertificateAuthority, job: SignJob) -> IssuedCertificate:
+    return ca.issue(job.codice_fiscale, job.spki_der, job.now, job.serial)
+
+
+def _respond(ca: CertificateAuthority, job: OcspJob) -> bytes:
+    return sign_ocsp_job(job, issuer_cert=ca.issuing_cert, issuer_key=ca.issuing_key)
 
 
 # The CA a worker signs with: set by the pool's initializer (a forked worker), or loaded
 # by the worker itself on first use (a spawned one: a key in a token).
 _worker_ca: CertificateAuthority | None = None
 _worker_home: tuple[str, bytes] | None = None
+# The issuers made by a rollover after the worker started, loaded on first use.
+_worker_others: dict[str, CertificateAuthority] = {}
 
 
 def _init_worker(
@@ -192,14 +213,33 @@ def _worker() -> CertificateAuthority:
     return _worker_ca
 
 
+def _worker_issuer(name: str) -> CertificateAuthority:
+    """The issuing CA ``name``: one a rollover made is loaded here once (its key opened
+    with the same secret), so a live daemon signs with it without new workers."""
+    ca = _worker()
+    if name == ca.name:
+        return ca
+    other = _worker_others.get(name)
+    if other is None:
+        assert _worker_home is not None, "worker initializer did not run"
+        home = Home.at(_worker_home[0])
+        try:
+            other = CertificateAuthority.load(
+                home, load_config(home.root), _worker_home[1], probe=False, issuer=name
+            )
+        except CertdeskError as exc:
+            raise TokenFault(exc.code, exc.message) from None
+        _worker_others[name] = other
+    return other
+
+
 def _warm_up() -> int:
     _worker()
     return os.getpid()
 
 
 def _sign_chunk(jobs: Sequence[SignJob]) -> list[IssuedCertificate]:
-    ca = _worker()
-    return [ca.issue(j.codice_fiscale, j.spki_der, j.now, j.serial) for j in jobs]
+    return [_issue(_worker_issuer(j.issuer), j) for j in jobs]
 
 
 def _check_chunk(jobs: Sequence[CheckJob]) -> list[CheckResult]:
@@ -214,10 +254,7 @@ def _check_chunk(jobs: Sequence[CheckJob]) -> list[CheckResult]:
 
 
 def _ocsp_chunk(jobs: Sequence[OcspJob]) -> list[bytes]:
-    ca = _worker()
-    return [
-        sign_ocsp_job(j, issuer_cert=ca.issuing_cert, issuer_key=ca.issuing_key) for j in jobs
-    ]
+    return [_respond(_worker_issuer(j.issuer), j) for j in jobs]
 
 
 class _PoolResults(Generic[_Job, _Result]):
@@ -283,7 +320,6 @@ class PoolSigner:
             initializer=_init_worker,
             initargs=(*self._initargs, os.getpid(), None if spawn else self._ca),
         )
-        # Launches every worker now; nobody waits for them (but ``_warming`` looks).
         self._warm = [pool.submit(_warm_up) for _ in range(self.workers)]
         return pool
 
@@ -302,7 +338,8 @@ class PoolSigner:
         self._pool = self._start()
 
     def submit(self, jobs: Sequence[SignJob]) -> PendingSignatures:
-        if (ca := self._warming()) is not None:
+        ca = self._warming()
+        if ca is not None and all(j.issuer == ca.name for j in jobs):
             return InProcessSigner(ca).submit(jobs)
         return self._map(_sign_chunk, jobs)
 

@@ -12,7 +12,7 @@ offers two kinds of method, and a backend would provide both with the same meani
   ``record_input``, ``record_inputs``, ``set_receipt``, ``set_receipts``,
   ``forget_input``, ``mark_done``, ``record_originals``, ``mark_pruned``,
   ``record_pruned_folders``. Upkeep: ``mark_ledger``, ``set_meta``,
-  ``set_ocsp_until``, ``reset_ocsp``, ``next_crl_number``.
+  ``set_ocsp_until``, ``reset_ocsp``, ``next_crl_number``; issuers: ``add_issuer``.
 - **Fact queries**, ``Store`` methods that read committed state and change nothing: a
   request (``get``, ``find``, ``request_for_claim``, ``claim_of``, ``certificate_der``,
   ``csr_der``), the rules' facts (``live_request_with_input``, ``key_uses``, ``find``),
@@ -20,21 +20,16 @@ offers two kinds of method, and a backend would provide both with the same meani
   ``ocsp_due``, ``ocsp_rows``, ``revoked_entries``), inputs (``input``,
   ``iter_receipts``; their originals: ``original``, ``pack_end``, ``claims_named``), the
   published projections' rows (``iter_requests``, ``iter_request_texts``, ``request_text``,
-  ``iter_certificates``, ``iter_events``, ``iter_journal_rows``, ``last_event_seq``) and
-  marks (``ledger_is_current``, ``meta``).
+  ``iter_certificates``, ``iter_events``, ``iter_journal_rows``, ``last_event_seq``), marks
+  (``ledger_is_current``, ``meta``) and the issuing CAs (``issuers``).
 
 Besides these: ``bulk_load`` fills a new store with a history at once (benchmarks), and
-``checkpoint`` and ``close`` look after the file. What a backend must keep: writers take
-turns (``BEGIN IMMEDIATE``); the journal's chain and the IdOperazione counter commit with
-the change they record; every lookup the daemon makes per request stays on an index, so
-its cost does not grow with the store (tests/test_store_queries.py). The schema
-(``schema.sql``) and its migrations (``migrations.py``) are SQLite's; another backend
-would have its own.
-
-``outbox/`` is a projection of this database, rebuilt by ``certdesk republish``.
-
-Its parts, whose names are imported from here: ``store_txn`` (``Transaction``), ``store_journal``
-(the journal's chain), ``store_bulk`` (``bulk_load``), ``store_rows`` (rows and records),
+``checkpoint`` and ``close`` look after the file. A backend must keep: writers take turns
+(``BEGIN IMMEDIATE``); the journal's chain and the IdOperazione counter commit with the
+change they record; every lookup the daemon makes per request stays on an index
+(tests/test_store_queries.py). ``outbox/`` is a projection of this database
+(``certdesk republish``). Its parts, whose names are imported from here: ``store_txn``
+(``Transaction``), ``store_journal``, ``store_bulk`` (``bulk_load``), ``store_rows``,
 ``store_inputs`` (the facts about inputs and their kept originals, ``InputFacts``).
 """
 
@@ -48,10 +43,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
-from .clock import format_utc
+from .clock import format_utc, parse_utc
 from .codes import refusal
 from .errors import StoreError
+from .issuers import IssuerEntry
 from .migrations import prepare
+from .publication import FIRST_ISSUER
 from .records import JournalEvent, RequestRecord, RequestText, printable
 from .states import Stato
 from .store_bulk import HistoricalRequest, load_history
@@ -65,6 +62,7 @@ from .store_rows import (
     Activation,
     InputRecord,
     NewRequest,
+    OcspRow,
     journal_event,
     request_record,
 )
@@ -75,13 +73,13 @@ __all__ = [
     "HistoricalRequest",
     "InputRecord",
     "NewRequest",
+    "OcspRow",
     "OriginalRecord",
     "Store",
     "Transaction",
 ]
 
-# 32 MiB of page cache (SQLite's default is 2 MiB): the upper levels of the indexes of a
-# million-request store stay in memory between batches.
+# 32 MiB of page cache (SQLite's default 2 MiB): a million rows' upper index levels stay.
 _CACHE_KIB = 32 * 1024
 
 
@@ -209,9 +207,8 @@ class Store(InputFacts):
             yield from (request_record(r) for r in rows)
 
     def iter_request_texts(self, after: str = "") -> Iterator[list[RequestText]]:
-        """Every request (after IdOperazione ``after``) as text
-        (``records.REQUEST_TEXT_FIELDS``), in IdOperazione order, in chunks: what a
-        projection of every request (the ledger's rebuild) reads without building records."""
+        """Every request (after IdOperazione ``after``) as text (``REQUEST_TEXT_FIELDS``), in
+        IdOperazione order, in chunks: the ledger's rebuild reads them without records."""
         return self.iter_request_texts_between(after + "\x00", None)
 
     def iter_request_texts_between(self, low: str, high: str | None) -> Iterator[list[RequestText]]:
@@ -241,7 +238,7 @@ class Store(InputFacts):
             " ORDER BY id_operazione"
         )
         while rows := cursor.fetchmany(1_000):
-            yield from ((r[0], r[1]) for r in rows)
+            yield from rows
 
     def certificate_der(self, id_op: str) -> bytes | None:
         row = self._conn.execute(
@@ -305,20 +302,21 @@ class Store(InputFacts):
         return [r[0] for r in rows]
 
     def revoked_entries(
-        self, valid_at: datetime, *, after: tuple[str, str] = ("", ""), limit: int = -1
-    ) -> Iterator[tuple[str, str, str]]:
-        """(seriale, data_annullamento, motivazione) of the cancelled certificates still
-        valid at ``valid_at`` (expired ones leave the CRL), in order of cancellation; only
-        those after ``after`` (data_annullamento, seriale) and at most ``limit`` of them
-        when given, so the list can be read in slices."""
+        self, valid_at: datetime, *, issuer: str = FIRST_ISSUER,
+        after: tuple[str, str] = ("", ""), limit: int = -1,
+    ) -> Iterator[tuple[str, str, str]]:  # fmt: skip
+        """(seriale, data_annullamento, motivazione) of the certificates ``issuer`` signed
+        that are cancelled and still valid at ``valid_at`` (expired ones leave the CRL), in
+        order of cancellation; only those after ``after`` (data_annullamento, seriale) and
+        at most ``limit`` of them when given, so the list can be read in slices."""
         cursor = self._conn.execute(
             # The literal state matches the partial index's condition (a bound parameter
             # would not let SQLite use it).
             "SELECT seriale, data_annullamento, motivazione FROM requests"
-            " INDEXED BY requests_revoked WHERE stato = 'ANNULLATO' AND data_scadenza > ?"
-            " AND (data_annullamento, seriale) > (?, ?)"
+            " INDEXED BY requests_revoked WHERE emittente = ? AND stato = 'ANNULLATO'"
+            " AND data_scadenza > ? AND (data_annullamento, seriale) > (?, ?)"
             " ORDER BY data_annullamento, seriale LIMIT ?",
-            (format_utc(valid_at), *after, limit),
+            (issuer, format_utc(valid_at), *after, limit),
         )
         while rows := cursor.fetchmany(50_000):
             yield from rows
@@ -352,32 +350,33 @@ class Store(InputFacts):
         row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return str(row[0]) if row else None
 
-    def ocsp_due(self, before: datetime, limit: int) -> list[tuple[str, bytes, str, str, str, str]]:
-        """(id, cert_der, stato, data_annullamento, motivazione, seriale) whose OCSP
-        response is missing or goes stale before ``before``."""
+    def issuers(self) -> list[IssuerEntry]:
+        """The issuing CAs ``certdesk rollover`` made (not the first: every home has it)."""
+        rows = self._conn.execute(
+            "SELECT generazione, nome, attivo_dal FROM emittenti ORDER BY generazione"
+        ).fetchall()
+        return [IssuerEntry(int(g), n, parse_utc(a)) for g, n, a in rows]
+
+    def ocsp_due(self, before: datetime, limit: int) -> list[OcspRow]:
+        """(id, cert_der, stato, data_annullamento, motivazione, seriale, emittente) whose
+        OCSP response is missing or goes stale before ``before``."""
         rows = self._conn.execute(
             # INDEXED BY: without statistics SQLite prefers (stato, data_scadenza) and then
             # sorts every valid certificate at every idle pass.
             "SELECT id_operazione, cert_der, stato, COALESCE(data_annullamento, ''), motivazione,"
-            " seriale FROM requests INDEXED BY requests_ocsp"
+            " seriale, emittente FROM requests INDEXED BY requests_ocsp"
             " WHERE stato IN ('ATTIVATO', 'ANNULLATO') AND ocsp_until < ?"
             " ORDER BY ocsp_until LIMIT ?",
             (format_utc(before), limit),
         ).fetchall()
         return [tuple(r) for r in rows]
 
-    def ocsp_rows(
-        self, id_operazioni: Sequence[str]
-    ) -> list[tuple[str, bytes, str, str, str, str]]:
+    def ocsp_rows(self, id_operazioni: Sequence[str]) -> list[OcspRow]:
         """The same rows as ``ocsp_due`` for the given certificates."""
-        rows = []
-        for id_op in id_operazioni:
-            row = self._conn.execute(
-                "SELECT id_operazione, cert_der, stato, COALESCE(data_annullamento, ''),"
-                " motivazione, seriale FROM requests"
-                " WHERE id_operazione = ? AND cert_der IS NOT NULL",
-                (id_op,),
-            ).fetchone()
-            if row is not None:
-                rows.append(tuple(row))
-        return rows
+        query = (
+            "SELECT id_operazione, cert_der, stato, COALESCE(data_annullamento, ''),"
+            " motivazione, seriale, emittente FROM requests"
+            " WHERE id_operazione = ? AND cert_der IS NOT NULL"
+        )
+        found = (self._conn.execute(query, (id_op,)).fetchone() for id_op in id_operazioni)
+        return [tuple(row) for row in found if row is not None]

@@ -29,6 +29,7 @@ __all__ = [
     "InputRecord",
     "JournalChange",
     "NewRequest",
+    "OcspRow",
     "input_record",
     "journal_event",
     "request_record",
@@ -50,7 +51,7 @@ BY_KEY = "substr(spki_sha256, 1, 16) = ? AND +spki_sha256 = ? AND spki_sha256 !=
 REQUEST_COLUMNS = (
     "id_operazione, codice_fiscale, profilo, stato, data_richiesta, esito, file_origine, "
     "data_scadenza, seriale, impronta_sha256, spki_sha256, motivazione, data_annullamento, "
-    "nota, operatore"
+    "nota, operatore, emittente"
 )
 
 # A request's facts as text, in ``records.REQUEST_TEXT_FIELDS`` order (times are stored
@@ -58,7 +59,7 @@ REQUEST_COLUMNS = (
 REQUEST_TEXT = (
     "SELECT id_operazione, codice_fiscale, profilo, stato, data_richiesta,"
     " COALESCE(data_scadenza, ''), esito, COALESCE(seriale, ''), impronta_sha256,"
-    " motivazione, COALESCE(data_annullamento, ''), file_origine"
+    " motivazione, COALESCE(data_annullamento, ''), file_origine, emittente"
     " FROM requests"
 )
 
@@ -67,6 +68,9 @@ EVENT_COLUMNS = "seq, data, id_operazione, da_stato, a_stato, motivazione, file_
 
 # The columns ``input_record`` reads, in its order.
 INPUT_COLUMNS = "claim, file, tipo, sha256, receipt, quarantined, done"
+
+#: (id, cert_der, stato, data_annullamento, motivazione, seriale, emittente): a response to sign
+OcspRow = tuple[str, bytes, str, str, str, str, str]
 
 # A journal row before it is chained: (data, id, from, to, motivazione, file), times and
 # states as the journal writes them.
@@ -90,6 +94,7 @@ def request_record(row: sqlite3.Row | tuple[Any, ...]) -> RequestRecord:
         annullamento,
         nota,
         operatore,
+        emittente,
     ) = tuple(row)
     return RequestRecord(
         id_operazione=id_op,
@@ -107,6 +112,7 @@ def request_record(row: sqlite3.Row | tuple[Any, ...]) -> RequestRecord:
         data_annullamento=parse_utc(annullamento) if annullamento else None,
         nota=nota,
         operatore=operatore,
+        emittente=emittente,
     )
 
 
@@ -155,6 +161,7 @@ class NewRequest:
     # Reserved before signing: the certificate will carry exactly these.
     seriale: str = ""
     data_scadenza: datetime | None = None
+    emittente: str = ""  # the issuer that will sign it (accepted requests)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,8 @@ from typing import Any
 
 from .clock import format_utc
 from .codes import refusal
+from .issuers import IssuerEntry
+from .publication import FIRST_ISSUER
 from .states import Stato, check_transition
 from .store_inputs import OriginalRecord
 from .store_journal import JournalChain
@@ -121,7 +123,7 @@ class Transaction:
         self._conn.executemany(
             "INSERT INTO requests (id_operazione, codice_fiscale, profilo, stato, data_richiesta,"
             " esito, file_origine, claim, input_sha256, spki_sha256, csr_der, seriale,"
-            " data_scadenza) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " data_scadenza, emittente) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     r.id_operazione,
@@ -137,6 +139,7 @@ class Transaction:
                     r.csr_der,
                     r.seriale or None,
                     format_utc(r.data_scadenza) if r.data_scadenza else None,
+                    r.emittente or FIRST_ISSUER,
                 )
                 for r in requests
             ],
@@ -312,6 +315,14 @@ class Transaction:
 
     def reset_ocsp(self) -> None:
         self._conn.execute("UPDATE requests SET ocsp_until = '' WHERE ocsp_until != ''")
+
+    def add_issuer(self, entry: IssuerEntry, now: datetime) -> None:
+        """A new issuing CA (``certdesk rollover``), whose files are in ``state/ca/``
+        already: from this commit on, the daemon signs with it from ``active_from``."""
+        self._conn.execute(
+            "INSERT INTO emittenti (nome, generazione, attivo_dal, creato) VALUES (?, ?, ?, ?)",
+            (entry.name, entry.generation, format_utc(entry.active_from), format_utc(now)),
+        )
 
     def next_crl_number(self) -> int:
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'crl_number'").fetchone()

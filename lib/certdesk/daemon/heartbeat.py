@@ -3,7 +3,10 @@
 Nothing secret: pid, host, version, times and counters. Readers treat the daemon as dead
 when ``updated`` is older than a few ``heartbeat_seconds`` or ``state`` is ``stopped``.
 ``state`` is ``paused`` while a fault of the machine (a full disk) holds it, and ``pausa``
-says which: ``{"codice", "messaggio", "dal"}`` (null otherwise).
+says which: ``{"codice", "messaggio", "dal"}`` (null otherwise). ``avvisi`` lists what the
+daemon warns of while it works normally: ``[{"codice": "EMITTENTE_IN_SCADENZA",
+"messaggio"}]`` while the active issuing CA has less validity left than a new
+certificate's (``certdesk rollover`` is due).
 Writing it never stops the daemon: a failure (a full disk) is logged once and retried.
 """
 
@@ -39,6 +42,7 @@ class Heartbeat:
         self.waiting = 0  # candidates in inbox/ at the last scan
         self.counts: Counter[str] = Counter()
         self.pause: dict[str, str] | None = None
+        self.avvisi: list[dict[str, str]] = []
         self._written = 0.0
         self._failing = False
 
@@ -80,6 +84,7 @@ class Heartbeat:
             "inbox": self.waiting,
             "counts": {"input": 0, "ok": 0, "ko": 0, **self.counts},
             "pausa": self.pause,
+            "avvisi": self.avvisi,
         }
         data = (json.dumps(document, indent=2) + "\n").encode("utf-8")
         self._written = time.monotonic()

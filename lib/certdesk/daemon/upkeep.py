@@ -43,7 +43,8 @@ class Upkeep:
         return False
 
     def periodic(self) -> None:
-        """Expiry, the CRL before its nextUpdate, a checkpoint of the store."""
+        """Expiry, a rollover's new issuer, the CRLs before their nextUpdate, the issuer's
+        validity (a warning), a checkpoint of the store."""
         self.last_periodic = time.monotonic()
         try:
             self.engine.periodic()

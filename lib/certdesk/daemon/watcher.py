@@ -375,6 +375,7 @@ class Daemon:
         every = options.busy_periodic_seconds if ready else options.rescan_seconds
         if now - self._upkeep.last_periodic >= every:
             self._upkeep.periodic()
+            self.heartbeat.avvisi = self.engine.warnings  # EMITTENTE_IN_SCADENZA
         if ready and now - self._upkeep.last_columnar >= options.columnar_seconds:
             self._upkeep.catch_up_columnar()
         self.heartbeat.maybe_write()

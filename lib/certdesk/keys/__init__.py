@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 
 from ..config import Config
 from ..home import Home
-from .files import PASSPHRASE_ENV, FileKeys, resolve_passphrase
+from ..publication import FIRST_ISSUER
+from .files import PASSPHRASE_ENV, FileKeys, issuer_folder, resolve_passphrase
 from .kinds import Role, generate_key, signature_hash
 from .pin import PIN_ENV, resolve_pin
 
@@ -30,6 +31,7 @@ __all__ = [
     "KeyProvider",
     "Role",
     "generate_key",
+    "issuer_folder",
     "provider_for",
     "resolve_secret",
     "signature_hash",
@@ -71,13 +73,15 @@ def resolve_secret(
 
 
 def provider_for(
-    home: Home, config: Config, secret: bytes, source: str = "", *, writable: bool = False
-) -> KeyProvider:
+    home: Home, config: Config, secret: bytes, source: str = "", *, writable: bool = False,
+    issuer: str = FIRST_ISSUER,
+) -> KeyProvider:  # fmt: skip
     """The provider ``config`` names, opened with ``secret`` (``source``: where it came
-    from, for messages); ``writable`` to generate keys (init)."""
+    from, for messages); ``writable`` to generate keys (init, rollover). Its ``issuing``
+    key is the one of the issuing CA ``issuer`` (``publication.issuer_name``)."""
     if config.keys.provider == "pkcs11":
         # Imported here: python-pkcs11 is needed only by a home whose keys are in a token.
         from .token import TokenKeys
 
-        return TokenKeys(home, config.keys, secret, source, writable=writable)
-    return FileKeys(home, secret)
+        return TokenKeys(home, config.keys, secret, source, writable=writable, issuer=issuer)
+    return FileKeys(home, secret, issuer_folder(home, issuer))

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 
 from ..codes import refusal
 from ..home import Home
+from ..publication import FIRST_ISSUER
 from .kinds import Role, generate_key
 
 __all__ = [
@@ -22,12 +23,19 @@ __all__ = [
     "PASSPHRASE_ENV",
     "FileKeys",
     "check_private_mode",
+    "issuer_folder",
     "resolve_passphrase",
     "write_private",
 ]
 
 PASSPHRASE_ENV = "CERTDESK_CA_PASSPHRASE"
 KEY_FILE_MODE = 0o600
+
+
+def issuer_folder(home: Home, issuer: str) -> Path:
+    """Where an issuing CA's files are in ``state/ca/``: the first one's (``init``) in
+    ``state/ca/`` itself, as before any rollover; a later one's in ``state/ca/<name>/``."""
+    return home.ca_dir if issuer == FIRST_ISSUER else home.ca_dir / issuer
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -82,24 +90,28 @@ def resolve_passphrase(
 
 
 class FileKeys:
-    """``state/ca/<role>.key.pem``, encrypted with ``passphrase``."""
+    """``state/ca/<role>.key.pem``, encrypted with ``passphrase``; a later issuing CA's
+    key (``certdesk rollover``) is ``issuing.key.pem`` in its own ``folder``."""
 
     # A forked signing process may use the loaded key as it is (it is plain memory).
     inheritable = True
 
-    def __init__(self, home: Home, passphrase: bytes) -> None:
+    def __init__(self, home: Home, passphrase: bytes, folder: Path | None = None) -> None:
         self._home = home
         self._passphrase = passphrase
+        self._folder = folder or home.ca_dir
 
     def _path(self, role: Role) -> Path:
-        return self._home.ca_dir / f"{role}.key.pem"
+        # The root's key is the home's one, whichever issuer this provider is for.
+        folder = self._home.ca_dir if role == "root" else self._folder
+        return folder / f"{role}.key.pem"
 
     def present(self, role: Role) -> bool:
         return self._path(role).exists()
 
     def create(self, role: Role, kind: str) -> CertificateIssuerPrivateKeyTypes:
         if self.present(role):
-            raise refusal("CA_ESISTENTE", cartella=self._home.ca_dir)
+            raise refusal("CA_ESISTENTE", cartella=self._path(role).parent)
         key = generate_key(kind)
         encryption = serialization.BestAvailableEncryption(self._passphrase)
         pem = key.private_bytes(

@@ -24,6 +24,7 @@ from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 from ..codes import refusal
 from ..config import KeySettings
 from ..home import Home
+from ..publication import FIRST_ISSUER
 from .kinds import Role
 from .pin import PIN_ENV
 from .token_keys import TokenEcKey, TokenRsaKey
@@ -40,15 +41,22 @@ class TokenKeys:
     inheritable = False
 
     def __init__(
-        self, home: Home, settings: KeySettings, pin: bytes, source: str, *, writable: bool
-    ) -> None:
+        self, home: Home, settings: KeySettings, pin: bytes, source: str, *, writable: bool,
+        issuer: str = FIRST_ISSUER,
+    ) -> None:  # fmt: skip
         # The signing processes are not told where the PIN came from: they name both.
         self.link = TokenLink(home, settings, pin, source or f"{PIN_ENV} o keys.pin_file")
         self.link.writable = writable  # generating keys needs a read-write session
+        self._issuer = issuer
 
     def _label(self, role: Role) -> str:
         settings = self.link.settings
-        return settings.root_key_label if role == "root" else settings.issuing_key_label
+        if role == "root":
+            return settings.root_key_label
+        # A later issuing CA (certdesk rollover) has a key of its own beside the first's.
+        if self._issuer == FIRST_ISSUER:
+            return settings.issuing_key_label
+        return f"{settings.issuing_key_label}-{self._issuer}"
 
     def _objects(self, role: Role, kind: ObjectClass) -> list[pkcs11.Object]:
         query = {Attribute.CLASS: kind, Attribute.LABEL: self._label(role)}

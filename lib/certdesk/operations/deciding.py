@@ -21,6 +21,7 @@ from ..faults import machine_fault
 from ..intake import Claim, InputFile, read_input
 from ..issuance import Accept, KeyFacts, Refuse, Repeat, decide_request
 from ..policy import InspectedRequest, inspect_request
+from ..publication import FIRST_ISSUER
 from ..receipts import Receipt, Tipo, refusal_receipt
 from ..records import RequestRecord
 from ..signing import CheckJob, CheckResult, PendingChecks, SignJob
@@ -160,8 +161,9 @@ def sign_job(record: RequestRecord, spki_der: bytes) -> SignJob:
     its DataRichiesta, so the certificate ends exactly at the reserved DataScadenza (also
     when a restart signs it later)."""
     return SignJob(
-        record.codice_fiscale, spki_der, record.data_richiesta, int(record.seriale, 16)
-    )
+        record.codice_fiscale, spki_der, record.data_richiesta, int(record.seriale, 16),
+        record.emittente or FIRST_ISSUER,
+    )  # fmt: skip
 
 
 class _Chunk:
@@ -174,6 +176,9 @@ class _Chunk:
         now = parts.clock()
         self.now = now
         self.stamp = parse_utc(format_utc(now))  # what the store gives back: whole seconds
+        # The issuer is chosen with the serial and recorded with it: a restart signs a
+        # request left IN_GENERAZIONE with the same issuer, even after a rollover.
+        self.issuer = parts.issuer_for(self.stamp)
         self.keys: dict[str, str] = {}  # key hash -> codice fiscale, accepted in the chunk
         self.inputs: dict[str, RequestRecord] = {}  # input hash -> accepted in the chunk
         self.rows: list[NewRequest] = []
@@ -225,7 +230,8 @@ class _Chunk:
             file_origine=checked.item.name,
             spki_sha256=inspected.spki_sha256,
             seriale=format(leaf_serial(), "x"),
-            data_scadenza=self.parts.ca.leaf_not_after(self.stamp),
+            data_scadenza=self.issuer.leaf_not_after(self.stamp),
+            emittente=self.issuer.name,
         )
         self._row(record, checked.item, checked.data.sha256, inspected.csr_der)
         self.keys[inspected.spki_sha256] = record.codice_fiscale
@@ -247,6 +253,7 @@ class _Chunk:
                 csr_der=csr_der,
                 seriale=record.seriale,
                 data_scadenza=record.data_scadenza,
+                emittente=record.emittente,
             )
         )
 

@@ -38,6 +38,7 @@ from ..authority import IssuedCertificate, leaf_serial
 from ..codes import refusal
 from ..faults import machine_fault
 from ..intake import Claim
+from ..publication import FIRST_ISSUER
 from ..receipts import Outcome, Receipt, Tipo, refusal_receipt, request_receipt
 from ..records import RequestRecord
 from ..signing import PendingSignatures
@@ -260,7 +261,8 @@ def _reserve_missing_serials(
         replace(
             r,
             seriale=r.seriale or format(leaf_serial(), "x"),
-            data_scadenza=r.data_scadenza or parts.ca.leaf_not_after(r.data_richiesta),
+            data_scadenza=r.data_scadenza
+            or parts.issuers.get(r.emittente or FIRST_ISSUER).leaf_not_after(r.data_richiesta),
         )
         for r in records
     ]

@@ -3,6 +3,7 @@ the archive of originals."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,6 +12,7 @@ from ..archive import Archive
 from ..authority import CertificateAuthority
 from ..config import Config
 from ..home import Home
+from ..issuers import Issuers
 from ..outbox_ledger import refresh_ledger
 from ..publish import Publisher
 from ..revocation_publisher import RevocationPublisher
@@ -18,6 +20,8 @@ from ..signing import Signer
 from ..store import Store
 
 __all__ = ["Parts"]
+
+log = logging.getLogger("certdesk")
 
 
 @dataclass
@@ -33,10 +37,39 @@ class Parts:
     publisher: Publisher
     revocation: RevocationPublisher
     clock: Callable[[], datetime]
+    issuers: Issuers
     archive: Archive = field(init=False)  # the packs of originals, on the same store
+    # The daemon's warnings (``upkeep.check_issuer_validity``): {"codice", "messaggio"}.
+    warnings: list[dict[str, str]] = field(default_factory=list)
+    # A rollover found (maybe while deciding) whose files are not published yet.
+    unpublished_issuers: bool = False
 
     def __post_init__(self) -> None:
         self.archive = Archive(self.home, self.store, self.clock)
+
+    def issuer_for(self, now: datetime) -> CertificateAuthority:
+        """The issuing CA that signs what is decided at ``now``, after reading the store's
+        list again: a ``certdesk rollover`` reaches a running daemon at its next chunk."""
+        self.refresh_issuers()
+        return self.issuers.active(now)
+
+    def publish_issuers(self, *, every: bool = False) -> None:
+        """``outbox/ca/`` for every live issuer: the ones not published yet (a rollover
+        the daemon just found), or with ``every`` all of them (a start, a republish)."""
+        for ca in self.issuers.live(self.clock()):
+            files = self.publisher.outbox.issuer(ca.name)
+            if every or not files.certificate.exists():
+                self.publisher.write_ca(ca.root_pem(), ca.issuing_pem(), ca.name)
+        self.unpublished_issuers = False
+
+    def refresh_issuers(self) -> bool:
+        """Take the issuers the store lists; True when a rollover added one."""
+        added = self.issuers.update(self.store.issuers())
+        self.unpublished_issuers |= bool(added)
+        for entry in added:
+            log.info("new issuing CA %s (certdesk rollover): it signs new certificates from %s",
+                     entry.name, entry.active_from.isoformat())  # fmt: skip
+        return bool(added)
 
     def chunk_size(self) -> int:
         """Requests per transaction and signing round trip (``[daemon] batch_size``):

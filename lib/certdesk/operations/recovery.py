@@ -40,7 +40,8 @@ def recover(parts: Parts) -> list[Outcome]:
     parts.archive.forget()  # every pack's end read from the store again
     publisher.ensure_layout()
     publisher.remove_stale_asides()
-    publisher.write_ca(parts.ca.root_pem(), parts.ca.issuing_pem())
+    parts.refresh_issuers()
+    parts.publish_issuers(every=True)
     publisher.catch_up_journal(parts.store)
     outcomes = finish_interrupted(parts, at_start=True)
     leftovers = [c for c in list_claims(parts.home) if parts.store.input(c.claim) is None]

@@ -17,11 +17,20 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ..archive_retention import prune
-from .parts import Parts
+from ..clock import format_utc
+from ..codes import message
+from ..issuers import short_of_validity
+from .parts import Parts, log
 
 __all__ = [
-    "catch_up_columnar", "idle_work", "periodic", "prune_archive", "republish", "sweep_expired",
-]  # fmt: skip
+    "catch_up_columnar",
+    "check_issuer_validity",
+    "idle_work",
+    "periodic",
+    "prune_archive",
+    "republish",
+    "sweep_expired",
+]
 
 # CRL entries built ahead per idle slice: tens of milliseconds of work.
 _CRL_ENTRIES_SLICE = 2000
@@ -43,9 +52,33 @@ def sweep_expired(parts: Parts) -> int:
 
 def periodic(parts: Parts) -> None:
     sweep_expired(parts)
-    parts.revocation.publish_crl_if_due(now=parts.clock())
+    parts.refresh_issuers()
+    parts.publish_issuers()  # a rollover found since: its certificate and chain
+    parts.revocation.publish_crl_if_due(now=parts.clock())  # and its first CRL
+    check_issuer_validity(parts)
     prune_archive(parts)
     parts.store.checkpoint()
+
+
+def check_issuer_validity(parts: Parts) -> list[dict[str, str]]:
+    """The warning (``EMITTENTE_IN_SCADENZA``) while the active issuing CA has less
+    validity left than a new certificate's: leaves are then cut at its end. Logged when
+    it appears; the daemon's heartbeat and the panels show ``parts.warnings``."""
+    now = parts.clock()
+    ca = parts.issuers.active(now)
+    left = short_of_validity(ca, now)
+    warnings: list[dict[str, str]] = []
+    if left is not None:
+        text = message(
+            "EMITTENTE_IN_SCADENZA", emittente=ca.name, giorni=left.days,
+            scadenza=format_utc(ca.not_after),
+        )  # fmt: skip
+        warnings.append({"codice": "EMITTENTE_IN_SCADENZA", "messaggio": text})
+    if warnings != parts.warnings:
+        for warning in warnings:
+            log.warning("%s: %s", warning["codice"], warning["messaggio"])
+        parts.warnings = warnings
+    return warnings
 
 
 def prune_archive(parts: Parts) -> int:
@@ -68,6 +101,11 @@ def idle_work(parts: Parts, *, ahead: bool = True) -> int:
     ``ahead`` (a daemon that stays), the next CRL's entries not built yet (after a
     start). Returns how much it did; 0 when nothing is left."""
     now = parts.clock()
+    # A rollover the daemon found (maybe while deciding): its files before its responses.
+    parts.refresh_issuers()
+    if parts.unpublished_issuers:
+        parts.publish_issuers()
+        parts.revocation.publish_crl_if_due(now=now)
     done = parts.revocation.refresh_ocsp(limit=parts.chunk_size(), now=now)
     if not done and ahead:
         done = parts.revocation.prepare_crl(limit=_CRL_ENTRIES_SLICE, now=now)
@@ -85,7 +123,8 @@ def republish(parts: Parts) -> dict[str, int]:
     """Rebuild every file of ``outbox/`` from the store (certificates byte for byte)."""
     publisher, store = parts.publisher, parts.store
     publisher.ensure_layout()
-    publisher.write_ca(parts.ca.root_pem(), parts.ca.issuing_pem())
+    parts.refresh_issuers()
+    parts.publish_issuers(every=True)
     certificates = 0
     for id_op, der in store.iter_certificates():
         pem = x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)

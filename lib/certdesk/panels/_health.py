@@ -73,6 +73,9 @@ class DaemonHealth:
     updated: datetime | None = None
     version: str | None = None
     pause: DaemonPause | None = None
+    # (codice, messaggio) of what a working daemon warns of (``avvisi`` in daemon.json):
+    # EMITTENTE_IN_SCADENZA, a rollover is due.
+    warnings: tuple[tuple[str, str], ...] = ()
 
 
 def _pid_exists(pid: int) -> bool:
@@ -171,7 +174,16 @@ def daemon_health(home: Path, *, now: datetime | None = None) -> DaemonHealth:
     if pause is not None:
         return DaemonHealth(True, f"il daemon è in pausa ({pause.cause})", pid, updated,
                             version, pause)
-    return DaemonHealth(True, "il daemon è attivo", pid, updated, version)
+    return DaemonHealth(True, "il daemon è attivo", pid, updated, version,
+                        warnings=_warnings(beat))
+
+
+def _warnings(beat: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    avvisi = beat.get("avvisi")
+    if not isinstance(avvisi, list):  # an older daemon's heartbeat has none
+        return ()
+    return tuple((str(a.get("codice") or ""), str(a.get("messaggio") or ""))
+                 for a in avvisi if isinstance(a, dict))  # fmt: skip
 
 
 def health_banner(health: DaemonHealth) -> str:
@@ -186,6 +198,7 @@ def health_banner(health: DaemonHealth) -> str:
         return (
             '<div class="certdesk-daemon certdesk-daemon-ok" style="color:#1b5e20">'
             f"● Daemon attivo (pid {health.pid}, ultimo segnale alle {when})</div>"
+            + "".join(_warning_banner(code, text) for code, text in health.warnings)
         )
     # a daemon that paused for a full disk may then fail to write even its heartbeat
     last = f" L'ultimo battito diceva: {_pause_text(health.pause)}." if health.pause else ""
@@ -195,6 +208,14 @@ def health_banner(health: DaemonHealth) -> str:
         f"⚠ Daemon non attivo: {html.escape(health.reason)}. Le richieste restano in "
         "<code>inbox/</code> e saranno elaborate quando il daemon ripartirà "
         f"(<code>make run</code>).{last}</div>"
+    )
+
+
+def _warning_banner(code: str, text: str) -> str:
+    return (
+        '<div class="certdesk-daemon certdesk-daemon-warning" style="color:#8a6d00;'
+        'background:#fff3cd;padding:4px 8px;border-radius:4px">'
+        f"⚠ <code>{html.escape(code)}</code>: {html.escape(text)}</div>"
     )
 
 

@@ -1,6 +1,8 @@
 """The health endpoint: is what relying parties get fresh? (for monitoring)
 
-- the CRL: published, and its nextUpdate not passed (read at each request);
+- the CRLs: each live issuer's (the first's, and after a rollover every later one's
+  whose certificate has not ended) published, its nextUpdate not passed (read at each
+  request); ``crl`` is the first issuer's, ``crls`` every live issuer's by name;
 - the OCSP responses: the daemon re-signs each at half its validity, so the ones signed
   longest ago go stale first. A scan of ``outbox/ocsp/`` (one stat a file: about a
   second per million responses, in a thread, at most once per ``SCAN_SECONDS``, only when
@@ -25,7 +27,8 @@ from datetime import datetime, timedelta
 
 from ..clock import format_utc
 from ..outbox import Outbox
-from .published import CrlFile, PublishedFile, read_response, response_of
+from .issuers import IssuerDirectory
+from .published import CrlFile, read_response, response_of
 from .serials import SerialIndex
 
 __all__ = ["Freshness"]
@@ -47,7 +50,7 @@ class _Scan:
 @dataclass
 class Freshness:
     outbox: Outbox
-    crl: PublishedFile[CrlFile]
+    issuers: IssuerDirectory
     serials: SerialIndex
     clock: Callable[[], datetime]
     refused: int = 0
@@ -62,20 +65,16 @@ class Freshness:
 
     async def report(self) -> tuple[bool, dict[str, object]]:
         now = self.clock()
-        crl = self.crl.read()
-        crl_fresh = crl is not None and crl.next_update is not None and now < crl.next_update
+        crls = self._crls(now)
+        crl_fresh = all(c["fresh"] for c in crls.values())
         scan = await self._responses()
         recent = self.last_refused is not None and now - self.last_refused[0] < STALE_MEMORY
         ocsp_fresh = scan.stale == 0 and scan.damaged == 0 and not recent
         document: dict[str, object] = {
             "status": "fresh" if crl_fresh and ocsp_fresh else "stale",
             "checked_at": format_utc(now),
-            "crl": {
-                "published": crl is not None,
-                "this_update": _text(crl.this_update if crl else None),
-                "next_update": _text(crl.next_update if crl else None),
-                "fresh": crl_fresh,
-            },
+            "crl": crls[self.issuers.first.name],
+            "crls": crls,
             "ocsp": {
                 "responses": scan.responses,
                 "oldest_next_update": _text(scan.oldest_next_update),
@@ -87,6 +86,19 @@ class Freshness:
             },
         }
         return crl_fresh and ocsp_fresh, document
+
+    def _crls(self, now: datetime) -> dict[str, dict[str, object]]:
+        """Each live issuer's CRL: the first's always; a later one's while its certificate
+        has not ended (after that the daemon stops refreshing it, and nobody needs it)."""
+        crls: dict[str, dict[str, object]] = {}
+        for issuer in self.issuers.all():
+            certificate = issuer.certificate.read()
+            first = issuer is self.issuers.first
+            if not first and (certificate is None or certificate.not_after <= now):
+                continue
+            crl = issuer.crl.read()
+            crls[issuer.name] = _crl_state(crl, now)
+        return crls
 
     async def _responses(self) -> _Scan:
         if self._scan is not None and time.monotonic() - self._scan[0] < SCAN_SECONDS:
@@ -136,6 +148,16 @@ class Freshness:
                     continue
                 counted[0] += 1
                 yield mtime, serial
+
+
+def _crl_state(crl: CrlFile | None, now: datetime) -> dict[str, object]:
+    fresh = crl is not None and crl.next_update is not None and now < crl.next_update
+    return {
+        "published": crl is not None,
+        "this_update": _text(crl.this_update if crl else None),
+        "next_update": _text(crl.next_update if crl else None),
+        "fresh": fresh,
+    }
 
 
 def _text(moment: datetime | None) -> str | None:

@@ -8,6 +8,7 @@ request). Paths are those of the URLs certificates name (``publication.PublicUrl
     GET  <crl>                       application/pkix-crl (DER)
     GET  <ca_issuers>, <root>        application/pkix-cert (DER)
     GET  <chain>                     application/pem-certificate-chain
+    GET  <base>/ca/<genN>/issuing.crl, issuing.cer, chain.pem   a later issuer's (rollover)
     GET  <health>                    application/json; 200 fresh, 503 stale
 
 An OCSP answer carries RFC 5019's headers (Last-Modified = thisUpdate, Expires =
@@ -29,8 +30,9 @@ from urllib.parse import quote, unquote
 from aiohttp import web
 from aiohttp.web_request import BaseRequest
 
-from ..publication import PublicUrls
+from ..publication import PublicUrls, is_issuer_name
 from .freshness import Freshness
+from .issuers import IssuerDirectory
 from .ocsp_wire import GET_MAX_BASE64, INTERNAL_ERROR, decode_get_path
 from .published import CaCertificate, Chain, CrlFile, PublishedFile, etag_of
 from .responder import OcspAnswer, Responder
@@ -59,15 +61,21 @@ class Publication:
         urls: PublicUrls,
         responder: Responder,
         freshness: Freshness,
-        files: tuple[PublishedFile[CrlFile], PublishedFile[CaCertificate],
-                     PublishedFile[CaCertificate], PublishedFile[Chain]],
+        issuers: IssuerDirectory,
+        root: PublishedFile[CaCertificate],
         *,
         timeout: float,
     ) -> None:  # fmt: skip
         self.responder = responder
         self.freshness = freshness
-        self._crl, self._issuing, self._root, self._chain = files
+        self._issuers = issuers
+        first = issuers.first
+        self._crl, self._issuing, self._root, self._chain = (
+            first.crl, first.certificate, root, first.chain
+        )
         self.timeout = timeout
+        # A later issuer's files (certdesk rollover): <base>/ca/<genN>/<file>.
+        self._issuer_prefix = urls.path(f"{urls.base}/ca/")
         self._static: dict[str, _Route] = {
             urls.path(urls.crl): self._serve_crl,
             urls.path(urls.ca_issuers): self._serve_issuing,
@@ -104,7 +112,23 @@ class Publication:
             if method in ("GET", "HEAD"):
                 return await self._ocsp_get(request)
             return _allow("GET, HEAD")
+        if path.startswith(self._issuer_prefix):
+            return await self._issuer_file(request, path[len(self._issuer_prefix) :])
         return _plain(404, "not found")
+
+    async def _issuer_file(self, request: BaseRequest, tail: str) -> web.StreamResponse:
+        """A later issuer's CRL, certificate or chain, at its own path."""
+        name, _, file = tail.partition("/")
+        issuer = self._issuers.get(name) if is_issuer_name(name) else None
+        if issuer is None or file not in ("issuing.crl", "issuing.cer", "chain.pem"):
+            return _plain(404, "not found")
+        if request.method not in ("GET", "HEAD"):
+            return _allow("GET, HEAD")
+        if file == "issuing.crl":
+            return self._crl_response(request, issuer.crl.read())
+        if file == "issuing.cer":
+            return _certificate(request, issuer.certificate.read())
+        return _chain(request, issuer.chain.read())
 
     async def _ocsp_get(self, request: BaseRequest) -> web.StreamResponse:
         raw = request.raw_path.partition("?")[0]
@@ -150,7 +174,9 @@ class Publication:
         return _body(request, answer.der, _OCSP_RESPONSE, headers, tag)
 
     async def _serve_crl(self, request: BaseRequest) -> web.StreamResponse:
-        crl = self._crl.read()
+        return self._crl_response(request, self._crl.read())
+
+    def _crl_response(self, request: BaseRequest, crl: CrlFile | None) -> web.StreamResponse:
         if crl is None:
             return _plain(404, "no CRL published yet")
         now = self.responder.clock()
@@ -172,11 +198,7 @@ class Publication:
         return _certificate(request, self._root.read())
 
     async def _serve_chain(self, request: BaseRequest) -> web.StreamResponse:
-        chain = self._chain.read()
-        if chain is None:
-            return _plain(404, "no CA published yet")
-        headers = {"Cache-Control": _cache(CA_MAX_AGE, revalidate=False), "ETag": chain.etag}
-        return _body(request, chain.pem, "application/pem-certificate-chain", headers, "chain")
+        return _chain(request, self._chain.read())
 
     async def _serve_health(self, request: BaseRequest) -> web.StreamResponse:
         fresh, document = await self.freshness.report()
@@ -196,6 +218,13 @@ async def _read_body(request: BaseRequest, limit: int) -> bytes | None:
         if size > limit:
             return None
     return b"".join(chunks)
+
+
+def _chain(request: BaseRequest, chain: Chain | None) -> web.StreamResponse:
+    if chain is None:
+        return _plain(404, "no CA published yet")
+    headers = {"Cache-Control": _cache(CA_MAX_AGE, revalidate=False), "ETag": chain.etag}
+    return _body(request, chain.pem, "application/pem-certificate-chain", headers, "chain")
 
 
 def _certificate(request: BaseRequest, ca: CaCertificate | None) -> web.StreamResponse:

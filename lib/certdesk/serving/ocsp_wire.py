@@ -98,16 +98,26 @@ class IssuerKeys:
 
     def issued(self, cert_id: CertId) -> bool:
         """Whether ``cert_id`` names this issuer."""
-        hashes = self._hashes.get(cert_id.hash_name)
+        hashes = self._of(cert_id.hash_name)
+        return hashes is not None and hashes == (cert_id.issuer_name_hash, cert_id.issuer_key_hash)
+
+    def key_hash(self, hash_name: str = "sha1") -> bytes:
+        """The issuer's key hash, as a pre-signed response's (SHA-1) CertID has it."""
+        hashes = self._of(hash_name)
+        assert hashes is not None, hash_name
+        return hashes[1]
+
+    def _of(self, hash_name: str) -> tuple[bytes, bytes] | None:
+        hashes = self._hashes.get(hash_name)
         if hashes is None:
-            if cert_id.hash_name not in hashlib.algorithms_available:
-                return False
+            if hash_name not in hashlib.algorithms_available:
+                return None
             hashes = (
-                hashlib.new(cert_id.hash_name, self._name).digest(),
-                hashlib.new(cert_id.hash_name, self._key).digest(),
+                hashlib.new(hash_name, self._name).digest(),
+                hashlib.new(hash_name, self._key).digest(),
             )
-            self._hashes[cert_id.hash_name] = hashes
-        return hashes == (cert_id.issuer_name_hash, cert_id.issuer_key_hash)
+            self._hashes[hash_name] = hashes
+        return hashes
 
 
 def _public_key_bits(key: object) -> bytes:

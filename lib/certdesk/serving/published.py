@@ -61,6 +61,7 @@ class Response:
     this_update: datetime
     next_update: datetime
     revocation_reason: str  # "" unless revoked with a reason
+    issuer_key_hash: bytes = b""  # the CertID's (SHA-1): which of our issuers signed it
 
 
 def read_response(outbox: Outbox, serial: int) -> bytes | None:
@@ -98,6 +99,7 @@ def response_of(der: bytes) -> Response | None:
             this_update=parsed.this_update_utc,
             next_update=next_update,
             revocation_reason=reason.name if reason is not None else "",
+            issuer_key_hash=parsed.issuer_key_hash,
         )
     except (ValueError, NotImplementedError):  # damaged, or several responses in one
         return None
@@ -154,12 +156,13 @@ class CaCertificate:
     der: bytes
     etag: str
     keys: IssuerKeys
+    not_after: datetime
 
     @classmethod
     def of(cls, pem: bytes) -> CaCertificate:
         cert = x509.load_pem_x509_certificate(pem)
         der = cert.public_bytes(serialization.Encoding.DER)
-        return cls(der, etag_of(der), IssuerKeys(cert))
+        return cls(der, etag_of(der), IssuerKeys(cert), cert.not_valid_after_utc)
 
 
 @dataclass(frozen=True, slots=True)

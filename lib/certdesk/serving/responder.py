@@ -8,7 +8,9 @@ It never signs. For a request about one certificate of the issuing CA it answers
   a new certificate's first response right after its receipt), when the one there went
   stale (a daemon that stopped refreshing: never stale data), or when the CA is not
   published yet;
-- ``unauthorized`` for a serial this CA did not issue, another issuer, a hash it cannot
+- ``unauthorized`` for a serial this CA did not issue, an issuer that is not one of the
+  issuing CAs ``outbox/ca/`` publishes (after a rollover, every live one: the request's
+  issuer hashes pick it), a serial that another of them signed, a hash it cannot
   compute, or an expired certificate whose last response went stale;
 - ``malformedRequest`` for bytes that are not one OCSP request about one certificate;
 - ``internalError`` when the file there is not a response for that serial (logged).
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..outbox import Outbox
+from .issuers import IssuerDirectory
 from .ocsp_wire import (
     INTERNAL_ERROR,
     MALFORMED_REQUEST,
@@ -30,7 +33,7 @@ from .ocsp_wire import (
     UNAUTHORIZED,
     read_request,
 )
-from .published import CaCertificate, PublishedFile, Response, read_response, response_of
+from .published import Response, read_response, response_of
 from .serials import SerialIndex
 
 __all__ = ["OcspAnswer", "Responder"]
@@ -52,13 +55,13 @@ class Responder:
     def __init__(
         self,
         outbox: Outbox,
-        issuer: PublishedFile[CaCertificate],
+        issuers: IssuerDirectory,
         serials: SerialIndex,
         clock: Callable[[], datetime],
         on_stale: Callable[[int], None],
     ) -> None:
         self.outbox = outbox
-        self.issuer = issuer
+        self.issuers = issuers
         self.serials = serials
         self.clock = clock
         self._on_stale = on_stale
@@ -69,10 +72,10 @@ class Responder:
         if cert_id is None:
             return OcspAnswer(MALFORMED_REQUEST, "malformedRequest")
         serial = cert_id.serial
-        issuer = self.issuer.read()
-        if issuer is None:  # no CA published yet (a first start)
+        if self.issuers.first.certificate.read() is None:  # no CA published yet (a first start)
             return OcspAnswer(TRY_LATER, "tryLater", serial)
-        if not issuer.keys.issued(cert_id):
+        issuer = self.issuers.issuer_of(cert_id)
+        if issuer is None:
             return OcspAnswer(UNAUTHORIZED, "unauthorized", serial)
         data = read_response(self.outbox, serial)
         if data is None:
@@ -81,6 +84,9 @@ class Responder:
         if response is None or response.serial != serial:
             log.error("outbox/ocsp: the file of serial %x is not its OCSP response", serial)
             return OcspAnswer(INTERNAL_ERROR, "internalError", serial)
+        if response.issuer_key_hash != issuer.keys.key_hash():
+            # Serials are unique across our issuers: this one is another issuer's.
+            return OcspAnswer(UNAUTHORIZED, "unauthorized", serial)
         now = self.clock()
         if now >= response.next_update:
             return self._stale(serial, now)

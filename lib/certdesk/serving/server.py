@@ -38,7 +38,8 @@ from ..publication import PublicUrls
 from .accesslog import AccessLines, AccessLog
 from .freshness import Freshness
 from .handler import Publication
-from .published import CaCertificate, Chain, CrlFile, PublishedFile
+from .issuers import IssuerDirectory
+from .published import CaCertificate, PublishedFile
 from .responder import Responder
 from .serials import SerialIndex
 
@@ -66,14 +67,12 @@ def build_publication(
     outbox: Outbox, urls: PublicUrls, *, timeout: float, clock: Callable[[], datetime] = now_utc
 ) -> Publication:
     """The request handler for ``outbox``, answering at the paths of ``urls``."""
-    crl = PublishedFile(outbox.crl, CrlFile.of)
-    issuing = PublishedFile(outbox.issuing_certificate, CaCertificate.of)
+    issuers = IssuerDirectory(outbox)
     root = PublishedFile(outbox.root_certificate, CaCertificate.of)
-    chain = PublishedFile(outbox.chain, Chain.of)
     serials = SerialIndex(outbox.ledger)
-    freshness = Freshness(outbox, crl, serials, clock)
-    responder = Responder(outbox, issuing, serials, clock, freshness.refused_stale)
-    return Publication(urls, responder, freshness, (crl, issuing, root, chain), timeout=timeout)
+    freshness = Freshness(outbox, issuers, serials, clock)
+    responder = Responder(outbox, issuers, serials, clock, freshness.refused_stale)
+    return Publication(urls, responder, freshness, issuers, root, timeout=timeout)
 
 
 class _Busy(asyncio.Protocol):
