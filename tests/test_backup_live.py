@@ -36,15 +36,23 @@ def _journal_ids(path: Path) -> set[str]:
 def test_backup_under_load_restores_the_same_ca_and_issuing_goes_on(
     tmp_path: Path, home: Path
 ) -> None:
+    first = REQUESTS // 2
     with DaemonProcess(home, workers=2) as daemon:
-        for n in range(REQUESTS):
+        for n in range(first):
             drop(home, f"load{n:03d}.csr", make_csr(n % PEOPLE, n // PEOPLE))
         # cancellations filed while the backlog is issued: the first of three people
         wait_for(lambda: len(certificates(home)) >= 40, 120, "the first certificates")
         for person in range(3):
             run_certdesk(home, "cancel", "--codice-fiscale", codice_fiscale(person),
                          "--motivazione", "CHIAVE_SMARRITA")  # fmt: skip
-        wait_for(lambda: len(certificates(home)) >= 120, 180, "more certificates")
+        # the rest of the backlog once a cancellation is applied (the daemon may take
+        # them after the requests dropped before), and the backup while it is issued
+        wait_for(lambda: any(r["Stato"] == "ANNULLATO" for r in ledger_rows(home)), 180,
+                 "a cancellation applied")  # fmt: skip
+        for n in range(first, REQUESTS):
+            drop(home, f"load{n:03d}.csr", make_csr(n % PEOPLE, n // PEOPLE))
+        issued = len(certificates(home))
+        wait_for(lambda: len(certificates(home)) >= issued + 20, 180, "more certificates")
         backup = tmp_path / "backup"
         run_certdesk(home, "backup", str(backup))  # mid-backlog, the daemon issuing
         for n in range(LATE):  # accepted after the backup: lost with the disk
@@ -64,8 +72,11 @@ def test_backup_under_load_restores_the_same_ca_and_issuing_goes_on(
     assert "intact" in run_certdesk(new, "verify-ledger").stdout
     restored = {r["IdOperazione"]: r for r in ledger_rows(new)}
     settled = {k: v for k, v in known.items() if v[0] != "IN_GENERAZIONE"}
-    assert set(restored) == set(settled)
+    assert set(restored) == set(known)
     for id_op, row in restored.items():
+        if id_op not in settled:  # caught half-way: signed by the restore, a new serial
+            assert row["Stato"] == "ATTIVATO" and row["Seriale"] != known[id_op][1]
+            continue
         assert (row["Stato"], row["Seriale"]) == known[id_op]
         if row["Stato"] in ("ATTIVATO", "ANNULLATO"):
             assert (new / "outbox" / "certs" / f"{id_op}.pem").read_bytes() == (

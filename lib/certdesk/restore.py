@@ -15,7 +15,8 @@ In this order, nothing in ``NEW`` until the end:
    (recovery does so for any request without one). Every other serial is new anyway: it
    holds the time in milliseconds and 112 random bits.
 4. The CA loaded from the restored files (a probe signature: for a token, the token
-   must hold the keys the certificates name), then ``outbox/`` republished from the
+   must hold the keys the certificates name), the requests caught IN_GENERAZIONE signed
+   (``Engine.recover``, with their new serials), then ``outbox/`` republished from the
    store (``Engine.republish``: certificates, receipts, ledger, journal, CRL, OCSP).
 5. ``.NEW.restoring`` renamed to ``NEW`` (rename replaces an empty folder).
 """
@@ -113,9 +114,13 @@ def _renumber(home: Home, next_id: int, witnessed: int) -> int:
 
 def _republish(home: Home, passphrase_file: Path | None) -> dict[str, int]:
     """The CA proved with its restored keys (``open_engine`` loads it with a probe
-    signature), then every file of ``outbox/`` made from the store."""
+    signature), what the snapshot caught half-way finished, then every file of
+    ``outbox/`` made from the store."""
     engine = open_engine(home, passphrase_file=passphrase_file, workers=1)
     try:
+        # the requests the snapshot caught IN_GENERAZIONE are signed now (new serials, as
+        # a daemon's start would): the ledger lists settled requests only
+        engine.recover()
         return engine.republish()
     finally:
         engine.close()
