@@ -28,7 +28,9 @@ def listed_issuers(home: Path) -> dict[str, str]:
         conn.close()
 
 
-def start_rollover(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def start_rollover(
+    home: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     """``certdesk rollover`` in its own session (so a kill reaches nothing else)."""
     full = {**os.environ, "CERTDESK_CA_PASSPHRASE": PASSPHRASE, **(env or {})}
     return subprocess.Popen(

@@ -16,10 +16,10 @@ from cryptography import x509
 from daemon_support import make_csr, wait_for
 from pkcs11_support import PIN, Token, open_token, pkcs11_home, requires_softhsm
 from rollover_support import kill_9, listed_issuers, start_rollover, store_locked
+from serve_support import cancel
 
 from ca_helpers import pkilint_findings
 from conftest import drop, ledger_rows, receipt, run_certdesk
-from serve_support import cancel
 
 pytestmark = requires_softhsm
 
