@@ -17,6 +17,10 @@ In this order, nothing in ``NEW`` until the end:
 4. The CA loaded from the restored files (a probe signature: for a token, the token
    must hold the keys the certificates name), then ``outbox/`` republished from the
    store (``Engine.republish``: certificates, receipts, ledger, journal, CRL, OCSP).
+   Republishing loads every live issuer the store lists (``Issuers.live``: each one's
+   key proved by a probe signature before its chain and CRL are written), so a token
+   that lacks the key of any of them (``<issuing_key_label>-genN`` after a rollover)
+   refuses the restore, TOKEN_NON_DISPONIBILE, and leaves nothing.
 5. ``.NEW.restoring`` renamed to ``NEW`` (rename replaces an empty folder).
 """
 
