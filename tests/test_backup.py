@@ -125,7 +125,9 @@ def test_a_damaged_backup_is_refused_by_verify_and_by_restore(
     assert not new.exists() and not list(tmp_path.glob(".restored*"))
 
 
-def test_a_restore_is_the_same_ca_and_issues_on(worked: Path, backup: Path, tmp_path: Path) -> None:
+def test_a_restore_is_the_same_ca_and_issues_on(
+    worked: Path, backup: Path, tmp_path: Path
+) -> None:
     new = tmp_path / "restored"
     new.mkdir()  # an empty folder is fine, as an absent one
     out = run_certdesk(new, "restore", str(backup)).stdout
@@ -318,9 +320,8 @@ def test_a_pack_deleted_by_retention_during_the_backup_is_restored_as_deleted(
     def retention_meanwhile(home: Home, work: Path) -> object:
         store = sqlite3.connect(home.database)
         with store:
-            store.execute(
-                "UPDATE originals SET pruned = '2026-12-01T00:00:00Z' WHERE pack LIKE 'archive/%'"
-            )
+            store.execute("UPDATE originals SET pruned = '2026-12-01T00:00:00Z'"
+                          " WHERE pack LIKE 'archive/%'")
         store.close()
         for pack in packs:
             pack.unlink()
