@@ -18,6 +18,7 @@ from pkcs11_support import Token, open_token, pkcs11_home, requires_softhsm
 from rollover_support import listed_issuers
 from serve_support import cancel
 
+from ca_helpers import pkilint_findings
 from conftest import drop, ledger_rows, receipt, run_certdesk
 
 LATER = "2031-01-01T00:00:00Z"
@@ -32,6 +33,8 @@ def _openssl(*args: str | Path) -> str:
 def _crl_serials(crl: Path, issuer: Path) -> set[int]:
     assert "verify OK" in _openssl("crl", "-inform", "DER", "-in", crl, "-CAfile", issuer,
                                    "-noout", "-verify")  # fmt: skip
+    # numbered from the restore's time in milliseconds: still a clean CRL
+    assert pkilint_findings("lint_crl", "-t", "CRL", "-p", "PKIX", crl) == []
     return {r.serial_number for r in x509.load_der_x509_crl(crl.read_bytes())}
 
 
