@@ -151,6 +151,37 @@ def test_a_restore_is_the_same_ca_and_issues_on(
     assert added[0]["IdOperazione"] > max(before)
 
 
+def _crl_number(path: Path) -> int:
+    from cryptography import x509
+
+    crl = x509.load_der_x509_crl(path.read_bytes())
+    return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+
+
+def test_restored_crl_numbers_pass_every_number_the_lost_machine_published(
+    worked: Path, backup: Path, tmp_path: Path
+) -> None:
+    """After the backup the lost machine files annullamenti, each a CRL with a higher
+    number than the backup knew; the restored CA's CRLs still number above them all
+    (RFC 5280 §5.2.3), and keep increasing."""
+    crl = worked / "outbox" / "ca" / "issuing.crl"
+    at_backup = _crl_number(crl)
+    for row in [r for r in ledger_rows(worked) if r["Stato"] == "ATTIVATO"][:2]:
+        run_certdesk(worked, "cancel", "--codice-fiscale", row["CodiceFiscale"],
+                     "--id-operazione", row["IdOperazione"], "--motivazione",
+                     "ATTIVITA_CESSATA")  # fmt: skip
+        run_certdesk(worked, "watch", "--once", "--workers", "1")
+    lost = _crl_number(crl)
+    assert lost >= at_backup + 2  # published after the backup, lost with the disk
+    new = tmp_path / "restored"
+    run_certdesk(new, "restore", str(backup))
+    restored = _crl_number(new / "outbox" / "ca" / "issuing.crl")
+    assert restored > lost
+    assert restored > int(time.time() * 1000) - 600_000  # the restore's time, in ms
+    run_certdesk(new, "republish")
+    assert _crl_number(new / "outbox" / "ca" / "issuing.crl") > restored
+
+
 def test_restore_refuses_a_home_that_is_not_empty(backup: Path, worked: Path) -> None:
     _one_line_error(run_certdesk(worked, "restore", str(backup), check=False), "HOME_NON_VUOTA")
 

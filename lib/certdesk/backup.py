@@ -181,16 +181,32 @@ def _copy_files(home: Home, work: Path) -> list[FileEntry]:
 
 
 def _keys(config: Config, work: Path) -> dict[str, str]:
-    """Where the keys are: files (copied, encrypted) or a token (its labels only)."""
+    """Where the keys are: files (copied, encrypted) or a token (its labels only: the
+    first issuer's, and ``issuing_key_label_genN`` for each issuer a rollover added, as
+    the snapshot lists them)."""
     keys = {"provider": config.keys.provider}
     if config.keys.provider == "pkcs11":
         _refuse_key_material(work / "state/ca")
+        label = config.keys.issuing_key_label
         keys |= {
             "token_label": config.keys.token_label, "module": config.keys.module,
-            "root_key_label": config.keys.root_key_label,
-            "issuing_key_label": config.keys.issuing_key_label,
+            "root_key_label": config.keys.root_key_label, "issuing_key_label": label,
         }  # fmt: skip
+        keys |= {f"issuing_key_label_{name}": f"{label}-{name}" for name in _rolled(work)}
     return keys
+
+
+def _rolled(work: Path) -> list[str]:
+    """The issuers a rollover added, in the snapshot's copy of the store."""
+    copy = sqlite3.connect(work / DATABASE)
+    try:
+        table = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'emittenti'"
+        if copy.execute(table).fetchone() is None:  # a store older than rollovers
+            return []
+        rows = copy.execute("SELECT nome FROM emittenti ORDER BY generazione").fetchall()
+        return [row[0] for row in rows]
+    finally:
+        copy.close()
 
 
 def _entry(work: Path, name: str) -> FileEntry:

@@ -10,6 +10,8 @@ In this order, nothing in ``NEW`` until the end:
    head): a damaged backup is BACKUP_NON_VALIDO and leaves nothing.
 3. The IdOperazione counter moved past every number the witness names (a request
    accepted after the backup, lost with the disk, keeps its IdOperazione to itself).
+   The CRL counter moved up to the restore's time in milliseconds
+   (``crl_number_floor``): past every CRL number the lost machine published.
    The serials reserved for requests the snapshot caught IN_GENERAZIONE are dropped:
    the lost machine may have signed with them, so the restored daemon reserves new ones
    (recovery does so for any request without one). Every other serial is new anyway: it
@@ -18,6 +20,10 @@ In this order, nothing in ``NEW`` until the end:
    must hold the keys the certificates name), the requests caught IN_GENERAZIONE signed
    (``Engine.recover``, with their new serials), then ``outbox/`` republished from the
    store (``Engine.republish``: certificates, receipts, ledger, journal, CRL, OCSP).
+   Republishing loads every live issuer the store lists (``Issuers.live``: each one's
+   key proved by a probe signature before its chain and CRL are written), so a token
+   that lacks the key of any of them (``<issuing_key_label>-genN`` after a rollover)
+   refuses the restore, TOKEN_NON_DISPONIBILE, and leaves nothing.
 5. ``.NEW.restoring`` renamed to ``NEW`` (rename replaces an empty folder).
 """
 
@@ -26,10 +32,12 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from .backup_check import check_entry, check_entry_copy, check_listed, check_store
 from .backup_manifest import Manifest, copy_hashed, read_manifest
+from .clock import now_utc
 from .codes import refusal
 from .fsutil import fsync_dir
 from .home import Home
@@ -37,7 +45,7 @@ from .runtime import open_engine
 from .store import Store
 from .witness import witness_next_id
 
-__all__ = ["RestoreResult", "restore_backup"]
+__all__ = ["RestoreResult", "crl_number_floor", "restore_backup"]
 
 
 @dataclass(frozen=True)
@@ -98,15 +106,32 @@ def _copy_out(source: Path, manifest: Manifest, work: Path) -> None:
         fsync_dir(folder)
 
 
+def crl_number_floor(now: datetime) -> int:
+    """Where a restored home's CRL numbers start again: ``now`` in milliseconds since
+    1970 (RFC 5280 §5.2.3 wants each issuer's CRL numbers increasing; 41 bits of the
+    20 octets allowed).
+
+    The lost machine may have published CRLs after the backup, with numbers the backup
+    never saw. Every home's counter stays below its clock in milliseconds: it starts at
+    1, grows by one per CRL (each costs a signature and a synced write, well over a
+    millisecond), and a restore sets it to this floor, itself below the clock. So every
+    number the lost machine published is below the time it was lost, and below this
+    floor, provided the restoring machine's clock is not behind the lost one's by more
+    than the time between the loss and the restore (keep clocks on NTP)."""
+    return int(now.timestamp() * 1000)
+
+
 def _renumber(home: Home, next_id: int, witnessed: int) -> int:
     """The IdOperazione counter past the witness's greatest number (never moved back),
-    and no serial reserved before the backup signed again."""
+    no serial reserved before the backup signed again, the CRL counter past every number
+    the lost machine can have published."""
     store = Store(home.database)
     try:
         with store.transaction() as txn:
             if witnessed > next_id:
                 txn.set_meta("next_id", str(witnessed))
             txn.forget_reservations()
+            txn.raise_crl_number(crl_number_floor(now_utc()))
     finally:
         store.close()
     return max(next_id, witnessed)

@@ -324,6 +324,16 @@ class Transaction:
             (entry.name, entry.generation, format_utc(entry.active_from), format_utc(now)),
         )
 
+    def raise_crl_number(self, floor: int) -> int:
+        """The CRL counter moved up to ``floor``, never down (a restore: see
+        ``restore.crl_number_floor``); the next CRL is numbered above it. Returns it."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'crl_number'").fetchone()
+        number = max(int(row[0]) if row else 0, floor)
+        self._conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('crl_number', ?)", (str(number),)
+        )
+        return number
+
     def next_crl_number(self) -> int:
         row = self._conn.execute("SELECT value FROM meta WHERE key = 'crl_number'").fetchone()
         number = int(row[0]) + 1 if row else 1
