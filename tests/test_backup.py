@@ -336,3 +336,44 @@ def test_a_pack_deleted_by_retention_during_the_backup_is_restored_as_deleted(
     run_certdesk(restored, "restore", str(dest))
     result = run_certdesk(restored, "archivio", accepted["IdOperazione"], check=False)
     _one_line_error(result, "ORIGINALE_ELIMINATO")
+
+
+def test_requests_caught_in_generazione_are_signed_by_the_restore_with_new_serials(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backup whose snapshot holds requests accepted but not signed (a daemon between
+    its two commits, or stopped by a fault of the machine): the lost machine may have
+    signed them with their reserved serials, so the restore signs them with new ones,
+    and the restored ledger lists settled requests only (verify-ledger intact)."""
+    from certdesk.home import Home
+    from certdesk.intake import claim
+    from certdesk.runtime import open_engine
+    from certdesk.signing import InProcessSigner
+
+    monkeypatch.setenv("CERTDESK_CA_PASSPHRASE", PASSPHRASE)
+    engine = open_engine(Home.at(home), workers=1)
+    engine.signer.close()
+
+    class _Dies(InProcessSigner):
+        def submit(self, jobs):  # type: ignore[no-untyped-def]
+            raise MemoryError  # a fault of the machine: the requests stay IN_GENERAZIONE
+
+    engine.signer = _Dies(engine.ca)
+    for n in range(3):
+        drop(home, f"p{n}.csr", make_csr(30 + n))
+    claims = [c for n in range(3) if (c := claim(engine.home, f"p{n}.csr")) is not None]
+    with pytest.raises(MemoryError):
+        engine.process(claims)
+    reserved = {r.id_operazione: r.seriale for r in engine.store.pending_generation()}
+    engine.close()
+    assert len(reserved) == 3 and all(reserved.values())
+    dest = tmp_path / "b"
+    _backup(home, dest)
+    assert json.loads((dest / "manifest.json").read_text())["counts"]["IN_GENERAZIONE"] == 3
+    new = tmp_path / "restored"
+    run_certdesk(new, "restore", str(dest))
+    assert "intact" in run_certdesk(new, "verify-ledger").stdout
+    rows = {r["IdOperazione"]: r for r in ledger_rows(new)}
+    for id_op, serial in reserved.items():
+        assert rows[id_op]["Stato"] == "ATTIVATO" and rows[id_op]["Seriale"] != serial
+        assert (new / "outbox" / "certs" / f"{id_op}.pem").exists()
