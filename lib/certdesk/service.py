@@ -131,8 +131,8 @@ class Engine:
     def check_issuer_validity(self) -> list[dict[str, str]]:
         return upkeep.check_issuer_validity(self._parts)
 
-    def republish(self) -> dict[str, int]:
-        return upkeep.republish(self._parts)
+    def republish(self, *, ocsp_ahead: bool = True) -> dict[str, int]:
+        return upkeep.republish(self._parts, ocsp_ahead=ocsp_ahead)
 
     def close(self) -> None:
         self._parts.signer.close()

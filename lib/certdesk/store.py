@@ -371,6 +371,12 @@ class Store(InputFacts):
         ).fetchall()
         return [tuple(r) for r in rows]
 
+    def revoked_ids(self, valid_at: datetime) -> list[str]:
+        """The IdOperazioni of the cancelled certificates still valid at ``valid_at``."""
+        return [r[0] for r in self._conn.execute(
+            "SELECT id_operazione FROM requests WHERE stato = 'ANNULLATO' AND data_scadenza > ?"
+            " ORDER BY id_operazione", (format_utc(valid_at),))]
+
     def ocsp_rows(self, id_operazioni: Sequence[str]) -> list[OcspRow]:
         """The same rows as ``ocsp_due`` for the given certificates."""
         query = (

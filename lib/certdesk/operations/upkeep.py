@@ -119,8 +119,16 @@ def catch_up_columnar(parts: Parts) -> int:
     return parts.catch_up_columnar()
 
 
-def republish(parts: Parts) -> dict[str, int]:
-    """Rebuild every file of ``outbox/`` from the store (certificates byte for byte)."""
+_OCSP_SLICE = 5000  # responses signed and written per durability barrier
+
+
+def republish(parts: Parts, *, ocsp_ahead: bool = True) -> dict[str, int]:
+    """Rebuild every file of ``outbox/`` from the store (certificates byte for byte).
+
+    Every OCSP response is signed again; without ``ocsp_ahead`` only those of cancelled
+    certificates (a relying party must never get tryLater for one), and the valid ones
+    are left due for the daemon's idle work, as for a certificate just issued: a restore
+    of a million-request home would otherwise sign hundreds of thousands first."""
     publisher, store = parts.publisher, parts.store
     publisher.ensure_layout()
     parts.refresh_issuers()
@@ -141,6 +149,11 @@ def republish(parts: Parts) -> dict[str, int]:
     parts.revocation.publish_crl(parts.clock())
     with store.transaction() as txn:
         txn.reset_ocsp()
-    while parts.revocation.refresh_ocsp(limit=5000, now=parts.clock()):
-        pass
+    if ocsp_ahead:
+        while parts.revocation.refresh_ocsp(limit=_OCSP_SLICE, now=parts.clock()):
+            pass
+    else:
+        revoked = store.revoked_ids(parts.clock())
+        for start in range(0, len(revoked), _OCSP_SLICE):
+            parts.revocation.publish_ocsp(revoked[start:start + _OCSP_SLICE], now=parts.clock())
     return {"certificates": certificates, "receipts": receipts}
