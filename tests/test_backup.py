@@ -382,3 +382,16 @@ def test_requests_caught_in_generazione_are_signed_by_the_restore_with_new_seria
     for id_op, serial in reserved.items():
         assert rows[id_op]["Stato"] == "ATTIVATO" and rows[id_op]["Seriale"] != serial
         assert (new / "outbox" / "certs" / f"{id_op}.pem").exists()
+
+
+def test_a_store_older_than_the_packs_is_backed_up_as_it_is(worked: Path, tmp_path: Path) -> None:
+    """A home upgraded but not yet opened by the new daemon (its store without the
+    originals' table, at version 5): the backup takes it as it is, whole."""
+    conn = sqlite3.connect(worked / "state" / "certdesk.sqlite3")
+    with conn:
+        conn.execute("DROP TABLE originals")
+        conn.execute("PRAGMA user_version = 5")
+    conn.close()
+    dest = tmp_path / "old"
+    _backup(worked, dest)
+    assert "intact" in _backup(worked, dest, "--verify").stdout

@@ -140,6 +140,8 @@ def _mark_packs_pruned_meanwhile(work: Path) -> None:
     answers ORIGINALE_ELIMINATO for its originals, never a missing file."""
     copy = sqlite3.connect(work / DATABASE)
     try:
+        if copy.execute("SELECT 1 FROM sqlite_master WHERE name = 'originals'").fetchone() is None:
+            return  # a store older than the packs (not migrated yet): its originals are folders
         packs = [row[0] for row in copy.execute(
             "SELECT DISTINCT pack FROM originals WHERE pruned IS NULL AND pack != ''")]
         gone = [pack for pack in packs if not (work / "state" / pack).is_file()]
