@@ -124,8 +124,10 @@ def backup_case(
     verify_backup(dest)
     verify_s = time.perf_counter() - started
     started = time.perf_counter()
-    os.environ.setdefault("CERTDESK_CA_PASSPHRASE", PASSPHRASE)  # the restore proves the keys
-    restore_backup(dest, Home.at(work / "restored-big"))  # outbox/ republished: all of it
+    # outbox/ is not republished: the populated store's certificates are opaque bytes of
+    # a real certificate's size, which a republish cannot parse (its parts are timed by
+    # the scale and panels cases: ledger.csv, ledger.parquet/, the CRL)
+    restore_backup(dest, Home.at(work / "restored-big"), republish=False)
     restore_s = time.perf_counter() - started
     shutil.rmtree(work / "restored-big")
     shutil.rmtree(dest)
@@ -152,8 +154,8 @@ def backup_rows_text(b: BackupBench) -> list[str]:
         f"backup of {b.requests:,} requests: {b.backup_s:.1f} s, {mb:,.0f} MB, "
         f"{mb / b.backup_s:,.0f} MB/s (store snapshot {b.snapshot_s:.1f} s)",
         f"backup --verify: {b.verify_s:.1f} s, {mb / b.verify_s:,.0f} MB/s",
-        f"restore (checked copy, CA proved, outbox/ republished): {b.restore_s:.1f} s, "
-        f"{mb / b.restore_s:,.0f} MB/s",
+        f"restore of the state (checked copy, counters; outbox/ not republished): "
+        f"{b.restore_s:.1f} s, {mb / b.restore_s:,.0f} MB/s",
         *small,
         "drop → receipt without a backup: p50 {:.0f} ms, p99 {:.0f} ms, max {:.0f} ms".format(
             *b.idle
