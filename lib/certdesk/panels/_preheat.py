@@ -14,6 +14,8 @@ the pool was empty) the call returns at once.
 from __future__ import annotations
 
 import os
+import tempfile
+from pathlib import Path
 
 __all__ = ["PREHEAT_ENV", "wait_for_viewer"]
 
@@ -27,4 +29,20 @@ def wait_for_viewer() -> None:
         return
     from voila.utils import wait_for_request  # type: ignore[import-untyped]
 
+    _warm_up()
     wait_for_request()
+
+
+def _warm_up() -> None:
+    """What a process pays at its first query, paid here on data of its own: DuckDB
+    writing and reading a Parquet file, its result made a pandas frame (a first panel
+    took a few tenths of a second more than the next; docs/benchmarks.md). Nothing of
+    the home is read, so nothing of it can be stale when the page comes."""
+    import duckdb
+
+    with tempfile.TemporaryDirectory(prefix="certdesk-warm-") as folder:
+        path = Path(folder) / "warm.parquet"
+        with duckdb.connect() as con:
+            con.execute(f"COPY (SELECT 1 AS n, 'x' AS s) TO '{path}' (FORMAT parquet)")
+            con.execute(f"SELECT count(*), max(s) FROM read_parquet('{path}')").fetchall()
+            con.sql(f"SELECT * FROM read_parquet('{path}')").to_arrow_table().to_pandas()
