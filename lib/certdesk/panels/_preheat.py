@@ -34,10 +34,10 @@ def wait_for_viewer() -> None:
 
 
 def _warm_up() -> None:
-    """What a process pays at its first query, paid here on data of its own: DuckDB
-    writing and reading a Parquet file, its result made a pandas frame (a first panel
-    took a few tenths of a second more than the next; docs/benchmarks.md). Nothing of
-    the home is read, so nothing of it can be stale when the page comes."""
+    """What a process pays at its first query (DuckDB's Parquet reader and writer, a
+    result made a pandas frame), paid here on data of its own, so that the page's first
+    panel does not. Nothing of the home is read: nothing of it can be stale when the
+    page comes."""
     import duckdb
 
     with tempfile.TemporaryDirectory(prefix="certdesk-warm-") as folder:
