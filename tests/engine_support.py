@@ -4,11 +4,15 @@ of a codice fiscale with a key, made with cryptography."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from stdnum.it import codicefiscale
+
+from certdesk.records import RequestRecord
 
 
 def cf_n(n: int) -> str:
@@ -36,3 +40,38 @@ def spki_der(key: rsa.RSAPrivateKey) -> bytes:
     return key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+
+
+def leave_in_generazione(home: Path, requests: dict[str, bytes]) -> list[RequestRecord]:
+    """Drop ``requests`` (name -> CSR) and let an engine accept them and reserve their
+    serials, but never sign them (its signer fails as a fault of the machine does): what
+    a ``kill -9`` between a batch's two commits leaves. Returns the pending requests.
+    The CA's passphrase comes from the environment, as for the CLI."""
+    from certdesk.home import Home
+    from certdesk.intake import claim
+    from certdesk.runtime import open_engine
+    from certdesk.signing import InProcessSigner
+
+    engine = open_engine(Home.at(home), workers=1)
+    try:
+        engine.signer.close()
+
+        class _Dies(InProcessSigner):
+            def submit(self, jobs):  # type: ignore[no-untyped-def]
+                raise MemoryError  # a fault of the machine: the requests stay IN_GENERAZIONE
+
+        engine.signer = _Dies(engine.ca)
+        for name, data in requests.items():
+            aside = home / "inbox" / f".{name}.tmp"
+            aside.write_bytes(data)
+            aside.rename(home / "inbox" / name)
+        claims = [c for name in requests if (c := claim(engine.home, name)) is not None]
+        try:
+            engine.process(claims)
+        except MemoryError:
+            pass
+        else:
+            raise AssertionError("the failing signer signed")
+        return engine.store.pending_generation()
+    finally:
+        engine.close()

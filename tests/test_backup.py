@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from daemon_support import CLI, make_csr, wait_for
+from engine_support import leave_in_generazione
 from pkcs11_support import Token, open_token, pkcs11_home, requires_softhsm
 
 from conftest import PASSPHRASE, drop, ledger_rows, run_certdesk
@@ -350,27 +351,9 @@ def test_requests_caught_in_generazione_are_signed_by_the_restore_with_new_seria
     its two commits, or stopped by a fault of the machine): the lost machine may have
     signed them with their reserved serials, so the restore signs them with new ones,
     and the restored ledger lists settled requests only (verify-ledger intact)."""
-    from certdesk.home import Home
-    from certdesk.intake import claim
-    from certdesk.runtime import open_engine
-    from certdesk.signing import InProcessSigner
-
     monkeypatch.setenv("CERTDESK_CA_PASSPHRASE", PASSPHRASE)
-    engine = open_engine(Home.at(home), workers=1)
-    engine.signer.close()
-
-    class _Dies(InProcessSigner):
-        def submit(self, jobs):  # type: ignore[no-untyped-def]
-            raise MemoryError  # a fault of the machine: the requests stay IN_GENERAZIONE
-
-    engine.signer = _Dies(engine.ca)
-    for n in range(3):
-        drop(home, f"p{n}.csr", make_csr(30 + n))
-    claims = [c for n in range(3) if (c := claim(engine.home, f"p{n}.csr")) is not None]
-    with pytest.raises(MemoryError):
-        engine.process(claims)
-    reserved = {r.id_operazione: r.seriale for r in engine.store.pending_generation()}
-    engine.close()
+    pending = leave_in_generazione(home, {f"p{n}.csr": make_csr(30 + n) for n in range(3)})
+    reserved = {r.id_operazione: r.seriale for r in pending}
     assert len(reserved) == 3 and all(reserved.values())
     dest = tmp_path / "b"
     _backup(home, dest)

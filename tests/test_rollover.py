@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from daemon_support import DaemonProcess, make_csr, wait_for, wait_receipt
+from engine_support import leave_in_generazione
 from serve_support import Served, cancel, free_port, openssl_ocsp_url, publish_on
 
 from ca_helpers import pkilint_findings
 from certdesk.clock import now_utc
 from certdesk.home import Home
+from certdesk.intake import claim
 from certdesk.rollover import roll
 from certdesk.runtime import open_engine
-from certdesk.signing import InProcessSigner
 from conftest import ledger_rows, pkilint_cert, run_certdesk
 
 
@@ -141,24 +142,8 @@ def test_a_backlog_reserved_under_the_old_issuer_is_signed_by_it_after_the_switc
     IN_GENERAZIONE with their serial and issuer; a rollover happens; the restart signs
     them with the issuer they were reserved under."""
     monkeypatch.setenv("CERTDESK_CA_PASSPHRASE", "test-passphrase-not-secret")
-    engine = open_engine(Home.at(home), workers=1)
-    engine.signer.close()
-
-    class _Dies(InProcessSigner):
-        def submit(self, jobs):  # type: ignore[no-untyped-def]
-            raise MemoryError  # a fault of the machine: the requests stay IN_GENERAZIONE
-
-    engine.signer = _Dies(engine.ca)
-    for n in range(3):
-        _drop(home, f"b{n}.csr", make_csr(10 + n))
-    from certdesk.intake import claim
-
-    claims = [c for n in range(3) if (c := claim(engine.home, f"b{n}.csr")) is not None]
-    with pytest.raises(MemoryError):
-        engine.process(claims)
-    pending = engine.store.pending_generation()
+    pending = leave_in_generazione(home, {f"b{n}.csr": make_csr(10 + n) for n in range(3)})
     assert len(pending) == 3 and {r.emittente for r in pending} == {"gen1"}
-    engine.close()
     roll(Home.at(home), None, None)
     restarted = open_engine(Home.at(home), workers=1)
     try:
