@@ -240,13 +240,9 @@ def _check_chain(issuing: x509.Certificate, root: x509.Certificate, file: str) -
         raise refusal("CERIMONIA_NON_VALIDA", "certificato", file=file, motivo=why)
 
 
-def import_issuing(home: Home, provider: KeyProvider, data: bytes, file: str) -> None:
-    """In the issuing home (``init --import-issuing FILE``): install the certificates
-    ``sign-issuing`` made, once they prove to be for this home's key, under a root."""
-    if (home.ca_dir / "issuing.pem").exists():
-        raise refusal("CA_ESISTENTE", cartella=home.ca_dir)
-    if not (home.ca_dir / "issuing.csr.pem").exists():
-        raise refusal("CERIMONIA_NON_VALIDA", "nessuna_attesa", cartella=home.root)
+def _signed_pair(data: bytes, file: str) -> tuple[x509.Certificate, x509.Certificate]:
+    """What ``sign-issuing`` writes: the issuing certificate, then the root that signed
+    it (PEM), checked as a chain; CERIMONIA_NON_VALIDA otherwise."""
     try:
         certificates = x509.load_pem_x509_certificates(data)
     except ValueError as exc:
@@ -256,6 +252,17 @@ def import_issuing(home: Home, provider: KeyProvider, data: bytes, file: str) ->
         raise refusal("CERIMONIA_NON_VALIDA", "certificato", file=file, motivo=why)
     issuing, root = certificates
     _check_chain(issuing, root, file)
+    return issuing, root
+
+
+def import_issuing(home: Home, provider: KeyProvider, data: bytes, file: str) -> None:
+    """In the issuing home (``init --import-issuing FILE``): install the certificates
+    ``sign-issuing`` made, once they prove to be for this home's key, under a root."""
+    if (home.ca_dir / "issuing.pem").exists():
+        raise refusal("CA_ESISTENTE", cartella=home.ca_dir)
+    if not (home.ca_dir / "issuing.csr.pem").exists():
+        raise refusal("CERIMONIA_NON_VALIDA", "nessuna_attesa", cartella=home.root)
+    issuing, root = _signed_pair(data, file)
     if _spki(issuing.public_key()) != _spki(provider.load("issuing").public_key()):
         raise refusal("CERIMONIA_NON_VALIDA", "non_corrisponde", file=file)
     _write(home, "root.pem", root)
@@ -304,15 +311,7 @@ def check_rolled(
     """What ``sign-issuing`` made for a rollover's request: the new issuing certificate,
     for ``key``, signed by this home's own root (the same root: older certificates'
     chains stay valid)."""
-    try:
-        certificates = x509.load_pem_x509_certificates(data)
-    except ValueError as exc:
-        raise refusal("CERIMONIA_NON_VALIDA", "certificato", file=file, motivo=exc) from None
-    if len(certificates) != 2:
-        why = f"{len(certificates)} certificati invece di 2"
-        raise refusal("CERIMONIA_NON_VALIDA", "certificato", file=file, motivo=why)
-    issuing, root = certificates
-    _check_chain(issuing, root, file)
+    issuing, root = _signed_pair(data, file)
     ours = x509.load_pem_x509_certificate((home.ca_dir / "root.pem").read_bytes())
     if root != ours:
         digest = ours.fingerprint(hashes.SHA256()).hex()
