@@ -12,12 +12,12 @@ API to verify PKCS#7/CMS, so the structure is read with ``asn1crypto`` (the ASN.
 parser pyHanko and certvalidator build on); DER parsed by hand is what we avoid.
 
 Choices:
-- BER is accepted as asn1crypto reads it (indefinite lengths, constructed OCTET STRING
-  chunks, as ``openssl cms -stream`` and streaming signers write), nested at most 10
-  indefinite levels deep (asn1crypto's limit). ``-outform DER`` without ``-stream`` is
-  plain DER. What is signed does not depend on that encoding: the content octets, or the
-  signed attributes, which are verified as received (their content octets under a SET
-  tag, RFC 5652 §5.4), as OpenSSL does.
+- BER is accepted as asn1crypto reads it: indefinite lengths, nested at most 10 deep,
+  and OCTET STRINGs in chunks within them (as ``openssl cms -stream`` and streaming
+  signers write; chunks under a definite length are "non_der"). ``-outform DER`` without
+  ``-stream`` is plain DER. What is signed does not depend on that encoding: the content
+  octets, or the signed attributes, verified as received (their content octets under a
+  SET tag, RFC 5652 §5.4), as OpenSSL does.
 - No signed attributes (``-noattr``) is accepted: the signature is then over the content
   itself, so a changed content is refused by ``verify_with`` ("firma"), not "impronta".
 - RSA-PSS takes its parameters from the SignerInfo; their hash must be the digest
