@@ -22,6 +22,7 @@ COLUMNS = (
     "DataScadenza", "Esito", "Seriale", "ImprontaSHA256", "Motivazione", "DataAnnullamento",
     "FileOrigine",
     "Emittente",
+    "Canale",
 )  # fmt: skip
 TIMES = ("DataRichiesta", "DataScadenza", "DataAnnullamento")
 DICTIONARIES = ("Stato", "Motivazione")

@@ -115,6 +115,7 @@ def ledger_row(id_op: str, cf: str, stato: str, richiesta: dt.datetime, *,
         "DataAnnullamento": annullamento,
         "FileOrigine": f"{id_op}.csr",
         "Emittente": "gen1" if stato in ("ATTIVATO", "SCADUTO", "ANNULLATO") else "",
+        "Canale": "",
     }
 
 

@@ -68,7 +68,7 @@ def test_a_backup_holds_the_store_keys_config_and_originals(worked: Path, backup
     assert "state/passphrase" not in paths and manifest["passphrase_included"] is False
     journal = (worked / "outbox" / "journal.csv").read_text().splitlines()
     assert manifest["head_seq"] == len(journal) - 1
-    assert manifest["head_hash"] == journal[-1].rsplit(",", 1)[1]
+    assert manifest["head_hash"] == journal[-1].split(",")[7]  # Hash, then Canale
     assert manifest["counts"]["ANNULLATO"] == 1 and manifest["counts"]["RIFIUTATO"] == 1
     # private: the folder 0700, every file 0600; no -wal or -shm beside the store's copy
     assert backup.stat().st_mode & 0o777 == 0o700

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from certdesk import client
 from certdesk.home import Home
+from certdesk.intake import Claim
 from certdesk.intake import recordable_name as daemon_recordable_name
 from certdesk.names import NAME_MAX, raw_name, receipt_name, recordable_name
 from certdesk.publish import Publisher
@@ -142,7 +143,8 @@ def test_a_recorded_name_is_the_escape_or_its_cut(raw: bytes) -> None:
 @example(b"-\xff" * 120 + b".json")
 def test_client_and_daemon_agree_on_every_receipt(raw: bytes) -> None:
     home = Path("/srv/certdesk")
-    daemon_path = Publisher(Home.at(home)).receipt_path(daemon_recordable_name(os.fsdecode(raw)))
+    recorded = daemon_recordable_name(os.fsdecode(raw))
+    daemon_path = Publisher(Home.at(home)).receipt_path(Claim("20261201T000000000000-0", recorded))
     assert client.receipt_path(home, os.fsdecode(raw)) == daemon_path
     assert client.receipt_path(home, raw) == daemon_path
     assert daemon_path.parent == home / "outbox" / "receipts"

@@ -532,7 +532,7 @@ def test_a_stop_signal_during_a_part_is_the_daemons_not_pyarrows(tmp_path: Path)
         signal.signal(signal.SIGTERM, lambda *_: got.append("SIGTERM"))
         row = ("20261201-000000001", "RSSMRA80A01H501U", "utente", "x.pem", "ATTIVATO",
                "2026-12-01T11:38:00Z", "2027-12-01T11:38:00Z", "OK", "ab", "cd", "", "",
-               "f.csr", "gen1")
+               "f.csr", "gen1", "")
         text = "".join(csv_line(row) for row in [row] * 200_000).encode()
         threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGTERM)).start()
         end = time.monotonic() + 5

@@ -130,6 +130,6 @@ def test_ledger_catch_up_after_a_crash_appends_only_the_missing_tail(engine: Eng
     assert taken is not None
     engine.process([taken])
     whole = ledger.read_bytes()
-    assert whole.endswith(b',"a, ""b""\\x0ac.csr",gen1\n')
+    assert whole.endswith(b',"a, ""b""\\x0ac.csr",gen1,\n')
     assert ledger_after(b"".join(whole.splitlines(keepends=True)[:-1])) == (True, whole)
     assert ledger_after(whole) == (True, whole)

@@ -12,6 +12,7 @@ import pytest
 
 from certdesk import fsutil
 from certdesk.home import Home
+from certdesk.intake import Claim
 from certdesk.publish import Publisher
 from certdesk.records import JOURNAL_COLUMNS, LEDGER_COLUMNS
 from certdesk.store import Store
@@ -59,9 +60,13 @@ def test_publish_batch_renames_receipts_after_certificates(
     try:
         publisher.publish_batch(
             store,
-            certificates=[("20260101-000000001", b"pem 1"), ("20260101-000000002", b"pem 2")],
+            certificates=[
+                ("20260101-000000001", b"pem 1", ""), ("20260101-000000002", b"pem 2", "")
+            ],
             ledger=[],
-            receipts=[("a.csr", {"esito": "OK"}), ("b.csr", {"esito": "KO"})],
+            receipts=[
+                (Claim("c1", "a.csr"), {"esito": "OK"}), (Claim("c2", "b.csr"), {"esito": "KO"})
+            ],
         )
     finally:
         store.close()

@@ -228,6 +228,7 @@ def test_a_new_store_gets_the_schema_and_the_latest_version(
         "requests", "events", "inputs", "meta", "requests_ocsp", "requests_codice_fiscale",
         "requests_spki_prefix", "requests_claim", "requests_stato_scadenza",
         "requests_revoked", "inputs_pending", "originals", "originals_pack", "emittenti",
+        "canali", "requests_canale",
     }  # fmt: skip
     # schema.sql is the whole schema: its statements, as sqlite_master stores them.
     stored = {sql for _, _, _, sql in _schema(path) if sql is not None}

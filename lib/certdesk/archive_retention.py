@@ -31,7 +31,7 @@ __all__ = ["Pruned", "prune"]
 log = logging.getLogger("certdesk")
 
 _PACK = re.compile(r"(\d{8})\.pack")
-_CLAIM = re.compile(r"(\d{8})T\d{12}-[0-9a-f]{8}")
+_CLAIM = re.compile(r"(\d{8})T\d{12}-[0-9a-f]{8}(?:\.@?[a-z0-9-]+)?")  # then its channel
 _FOLDERS_PER_PASS = 2000
 
 

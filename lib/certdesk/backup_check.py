@@ -20,7 +20,7 @@ from .backup import DATABASE, snapshot_facts
 from .backup_manifest import MANIFEST, FileEntry, Manifest, hash_file, read_manifest
 from .codes import refusal
 from .errors import CertdeskError
-from .records import GENESIS_HASH, chain_hash, printable
+from .records import GENESIS_HASH, chain_hash, journal_hashed, printable
 from .store_rows import EVENT_COLUMNS
 
 __all__ = [
@@ -134,10 +134,9 @@ def _check_chain(folder: Path, conn: sqlite3.Connection) -> tuple[int, str]:
     cursor = conn.execute(f"SELECT {EVENT_COLUMNS} FROM events ORDER BY seq")
     previous, expected_seq = GENESIS_HASH, 1
     while rows := cursor.fetchmany(10_000):
-        for seq, *fields, origine, digest in rows:
-            if seq != expected_seq or chain_hash(
-                previous, (str(seq), *fields, printable(origine))
-            ) != digest:
+        for seq, *fields, origine, digest, canale in rows:
+            hashed = journal_hashed((str(seq), *fields, printable(origine)), canale)
+            if seq != expected_seq or chain_hash(previous, hashed) != digest:
                 raise _store_damaged(folder, f"la catena del journal si rompe alla riga {seq}")
             previous, expected_seq = digest, seq + 1
     return expected_seq - 1, previous if expected_seq > 1 else ""

@@ -13,13 +13,13 @@ from zoneinfo import ZoneInfo
 
 from . import __version__
 from .cli_backup import add_backup_commands, cmd_backup, cmd_restore, report_witness
-from .client import file_cancellation, wait_for_receipt
+from .cli_cancel import add_cancel_command, cmd_cancel
+from .cli_channels import add_channel_commands, cmd_canale
 from .codes import refusal
 from .daemon.options import add_watch_arguments
 from .errors import CertdeskError
 from .home import Home
 from .outbox import Outbox
-from .reasons import Motivazione
 from .records import LEDGER_COLUMNS, RequestRecord
 from .serving.options import add_listen_argument, add_serve_arguments
 from .states import Stato
@@ -126,14 +126,7 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--stato", choices=[s.value for s in Stato])
     status.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
-    cancel = commands.add_parser("cancel", help="file an annullamento request into inbox/")
-    cancel.add_argument("--codice-fiscale", required=True)
-    cancel.add_argument("--id-operazione", action="append", default=[])
-    cancel.add_argument("--motivazione", required=True, choices=[m.value for m in Motivazione])
-    cancel.add_argument("--nota", default="")
-    cancel.add_argument("--operatore", default=os.environ.get("USER", ""))
-    cancel.add_argument("--wait", action="store_true", help="wait for the receipt")
-    cancel.add_argument("--timeout", type=float, default=60.0)
+    add_cancel_command(commands)
 
     _add_archivio(commands)
     _add_rollover_command(commands)
@@ -146,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
         help="also name the requests a surviving journal.csv shows and the store lost",
     )  # fmt: skip
     add_backup_commands(commands)
+    add_channel_commands(commands)
     republish = commands.add_parser("republish", help="rebuild outbox/ from the state store")
     republish.add_argument("--passphrase-file", type=Path)
     commands.add_parser("admin", help="serve the admin notebooks with Voila (token required)")
@@ -277,26 +271,6 @@ def _print_table(records: Sequence[RequestRecord]) -> None:
         print("(nessun certificato)")
 
 
-def _cmd_cancel(home: Home, args: argparse.Namespace) -> int:
-    path = file_cancellation(
-        home.root,
-        codice_fiscale=args.codice_fiscale,
-        id_operazione=args.id_operazione,
-        motivazione=args.motivazione,
-        nota=args.nota,
-        operatore=args.operatore,
-    )
-    print(path.name)
-    if not args.wait:
-        return 0
-    receipt = wait_for_receipt(home.root, path.name, timeout=args.timeout)
-    if receipt is None:
-        raise refusal("RICEVUTA_NON_ARRIVATA", file=path.name, secondi=args.timeout)
-    json.dump(receipt, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
-    return 0 if receipt.get("esito") == "OK" else 1
-
-
 def _cmd_archivio(home: Home, args: argparse.Namespace) -> int:
     from .archive_read import find_original, resolve_claim, write_original
     from .runtime import open_store
@@ -373,13 +347,14 @@ _COMMANDS = {
     "serve": _cmd_serve,
     "run": _cmd_run,
     "status": _cmd_status,
-    "cancel": _cmd_cancel,
+    "cancel": cmd_cancel,
     "archivio": _cmd_archivio,
     "verify-ledger": _cmd_verify,
     "republish": _cmd_republish,
     "admin": _cmd_admin,
     "backup": cmd_backup,
     "restore": cmd_restore,
+    "canale": cmd_canale,
 }
 
 

@@ -2,7 +2,9 @@
 
 A client never touches the state store or the CA key: it writes a request into
 ``inbox/`` (aside under a dot-name, fsynced, then renamed, so the daemon never sees a
-half-written file) and waits for ``outbox/receipts/<name>.json``.
+half-written file) and waits for ``outbox/receipts/<name>.json``; through a channel
+(``canale``), into that channel's inbox, and its receipt in that channel's outbox
+(``channels``: ``inbox/<canale>/``, or the administrators' ``state/admin/inbox/``).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .home import Home
 from .outbox import Outbox
 from .reasons import Motivazione
 
@@ -28,12 +31,14 @@ def unique_name(prefix: str, suffix: str) -> str:
     return f"{prefix}-{stamp}-{secrets.token_hex(4)}{suffix}"
 
 
-def drop_file(home: Path, name: str, data: bytes) -> Path:
-    """Write ``data`` into ``home/inbox/name`` atomically (write aside, fsync, rename)."""
+def drop_file(home: Path, name: str, data: bytes, *, canale: str = "") -> Path:
+    """Write ``data`` into ``home/inbox/name`` (or the inbox of ``canale``) atomically
+    (write aside, fsync, rename)."""
     if "/" in name or name.startswith(".") or name in ("", "..") or "\0" in name:
         raise ValueError(f"not a plain file name: {name!r}")
-    inbox = home / "inbox"
-    inbox.mkdir(parents=True, exist_ok=True)
+    inbox = Home(Path(home)).channel_inbox(canale)
+    if not canale:
+        inbox.mkdir(parents=True, exist_ok=True)  # a channel's inbox is canale add's
     aside = inbox / f".{name}.{secrets.token_hex(4)}.tmp"
     with open(aside, "wb") as fh:
         fh.write(data)
@@ -53,8 +58,10 @@ def file_cancellation(
     nota: str = "",
     operatore: str = "",
     name: str | None = None,
+    canale: str = "",
 ) -> Path:
-    """File an annullamento request into ``inbox/`` exactly as the contract describes it."""
+    """File an annullamento request into ``inbox/`` (or the inbox of ``canale``) exactly
+    as the contract describes it."""
     code = motivazione.value if isinstance(motivazione, Motivazione) else str(motivazione)
     request: dict[str, Any] = {
         "tipo": "annullamento",
@@ -65,24 +72,27 @@ def file_cancellation(
         "operatore": operatore,
     }
     data = json.dumps(request, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
-    return drop_file(home, name or unique_name("annullamento", ".json"), data)
+    return drop_file(home, name or unique_name("annullamento", ".json"), data, canale=canale)
 
 
-def receipt_path(home: Path, input_name: str | bytes) -> Path:
-    """Where the daemon writes the receipt of ``inbox/input_name``, for every name: ``str``
-    as ``os.listdir``/``os.fsdecode`` give it (a byte that is not UTF-8 as a lone
-    surrogate), or the raw ``bytes``. See ``certdesk.names``."""
-    return Outbox.of(home).receipt_of(input_name)
+def receipt_path(home: Path, input_name: str | bytes, *, canale: str = "") -> Path:
+    """Where the daemon writes the receipt of ``inbox/input_name`` (or of the inbox of
+    ``canale``), for every name: ``str`` as ``os.listdir``/``os.fsdecode`` give it (a byte
+    that is not UTF-8 as a lone surrogate), or the raw ``bytes``. See ``certdesk.names``."""
+    if not canale:
+        return Outbox.of(home).receipt_of(input_name)
+    return Outbox(Home(Path(home)).channel_outbox(canale)).receipt_of(input_name)
 
 
 def wait_for_receipt(
-    home: Path, input_name: str | bytes, *, timeout: float = 60.0, interval: float = 0.05
-) -> dict[str, Any] | None:
+    home: Path, input_name: str | bytes, *, timeout: float = 60.0, interval: float = 0.05,
+    canale: str = "",
+) -> dict[str, Any] | None:  # fmt: skip
     """The receipt of ``input_name`` once the daemon wrote it, or None after ``timeout``.
 
     Receipts appear atomically (renamed into place), so a file that exists is complete.
     """
-    path = receipt_path(home, input_name)
+    path = receipt_path(home, input_name, canale=canale)
     deadline = time.monotonic() + timeout
     while True:
         try:

@@ -4,8 +4,8 @@ A receipt's ``messaggio``, the command line's ``certdesk: CODE: sentence`` and t
 take their sentence from here, so the esercente reads one voice whichever module refused.
 The entries are ``ErrorCode`` values (``codes_entry`` says what each holds), written in
 modules by docs/contract.md section 9: ``codes_inputs`` (the table: the refusals a receipt
-can carry), ``codes_cli`` (the command line's codes) and ``codes_backup`` (backup and
-restore's).
+can carry), ``codes_cli`` (the command line's codes), ``codes_backup`` (backup and
+restore's) and ``codes_channels`` (channels and signed annullamenti).
 
 A site raises ``refusal(code, [case,] **facts)``; a module whose contract is a narrower
 class (``policy`` raises ``RequestRejected`` only) uses ``refusal_as``::
@@ -25,6 +25,7 @@ from types import MappingProxyType
 from typing import TypeVar
 
 from .codes_backup import BACKUP_CODES
+from .codes_channels import CHANNEL_CODES
 from .codes_cli import CLI_CODES
 from .codes_entry import ErrorCode
 from .codes_inputs import INPUT_CODES
@@ -59,7 +60,7 @@ def _entry(code: str) -> ErrorCode:
     try:
         return REGISTRY[code]
     except KeyError:
-        where = "certdesk.codes_inputs, certdesk.codes_cli or certdesk.codes_backup"
+        where = "certdesk.codes_inputs, codes_cli, codes_backup or codes_channels"
         raise KeyError(f"unregistered error code {code!r}: add it to {where}") from None
 
 
@@ -72,4 +73,6 @@ def _registry(entries: tuple[ErrorCode, ...]) -> Mapping[str, ErrorCode]:
     return MappingProxyType(table)
 
 
-REGISTRY: Mapping[str, ErrorCode] = _registry((*INPUT_CODES, *CLI_CODES, *BACKUP_CODES))
+REGISTRY: Mapping[str, ErrorCode] = _registry(
+    (*INPUT_CODES, *CLI_CODES, *BACKUP_CODES, *CHANNEL_CODES)
+)

@@ -16,6 +16,7 @@ import stat
 import time
 from dataclasses import dataclass
 
+from .channels import channel_of_claim, claim_suffix
 from .codes import refusal, refusal_as
 from .errors import InputRejected
 from .faults import machine_fault
@@ -37,11 +38,16 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Claim:
-    claim: str  # folder under state/work/, time-ordered
-    name: str  # the name the file had in inbox/
+    claim: str  # folder under state/work/, time-ordered, ending with its channel's suffix
+    name: str  # the name the file had in its inbox
 
     def path(self, home: Home) -> str:
         return f"{home.work}/{self.claim}/{self.name}"
+
+    @property
+    def canale(self) -> str:
+        """The channel the input came through (``channels``)."""
+        return channel_of_claim(self.claim)
 
 
 @dataclass(frozen=True)
@@ -55,32 +61,36 @@ class InputFile:
 _second_text: tuple[int, str] = (-1, "")
 
 
-def _new_claim_id() -> str:
+def _new_claim_id(canale: str = "") -> str:
     """``20261127T231500123456-1f2e3d4c``: time-ordered to the microsecond, then 32 random
-    bits (uniqueness, not secrecy). Called per file, so the date text is made once a second."""
+    bits (uniqueness, not secrecy), then the channel's suffix (``.acme``; none for the
+    top-level inbox/). Called per file, so the date text is made once a second."""
     global _second_text
     now = time.time_ns()
     second, micro = divmod(now // 1000, 1_000_000)
     if _second_text[0] != second:
         _second_text = (second, time.strftime("%Y%m%dT%H%M%S", time.gmtime(second)))
-    return f"{_second_text[1]}{micro:06d}-{random.getrandbits(32):08x}"
+    return f"{_second_text[1]}{micro:06d}-{random.getrandbits(32):08x}{claim_suffix(canale)}"
 
 
-def claim(home: Home, name: str, *, inbox_fd: int | None = None) -> Claim | None:
-    """Move ``inbox/name`` under ``state/work/``; None if another taker got it first.
+def claim(
+    home: Home, name: str, *, inbox_fd: int | None = None, canale: str = ""
+) -> Claim | None:
+    """Move ``name`` out of the inbox of ``canale`` (``inbox/`` by default) under
+    ``state/work/``; None if another taker got it first.
 
     The entry is renamed, never opened: a symlink moves as a link, a FIFO is not read.
     A name that is not plain UTF-8 (undecodable bytes, a backslash, a C1 control) is claimed
     under its ``recordable_name``, the injective text it is recorded as. With ``inbox_fd``
     (the daemon's), the name is taken from that folder whatever ``inbox/`` now names.
     """
-    claim_id = _new_claim_id()
+    claim_id = _new_claim_id(canale)
     folder = f"{home.work}/{claim_id}"
     os.mkdir(folder, 0o700)
     kept = recordable_name(name)
     try:
         if inbox_fd is None:
-            os.rename(f"{home.inbox}/{name}", f"{folder}/{kept}")
+            os.rename(f"{home.channel_inbox(canale)}/{name}", f"{folder}/{kept}")
         else:
             os.rename(name, f"{folder}/{kept}", src_dir_fd=inbox_fd)
     except FileNotFoundError:

@@ -108,6 +108,22 @@ def _v7_issuers(conn: sqlite3.Connection) -> None:
     conn.execute(index_statements()["requests_revoked"])
 
 
+def _v8_channels(conn: sqlite3.Connection) -> None:
+    """8. Integrator channels: each request and each journal row names its channel
+    (``canale``; every existing one came through the top-level inbox/, ``''``: a constant
+    default, no rewrite of either table), and the channels made by ``certdesk canale`` are
+    listed (``canali``); a partial index finds a channel's own rows (``requests_canale``)."""
+    for table in ("requests", "events"):
+        columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if "canale" not in columns:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN canale TEXT NOT NULL DEFAULT ''")
+    conn.execute(index_statements()["requests_canale"].replace("INDEX", "INDEX IF NOT EXISTS", 1))
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS canali (\n    nome TEXT PRIMARY KEY,\n"
+        "    gruppo TEXT NOT NULL,\n    creato TEXT NOT NULL,\n    ritirato TEXT\n)"
+    )
+
+
 # Step n is MIGRATIONS[n - 1]; a store at version n has had steps 1 to n.
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v1_index_by_claim,
@@ -117,6 +133,7 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _v5_index_by_key_prefix,
     _v6_originals_in_packs,
     _v7_issuers,
+    _v8_channels,
 )
 
 

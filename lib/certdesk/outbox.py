@@ -15,6 +15,8 @@ an :class:`Outbox` for a path, and no other module joins a name to an outbox fol
     outbox/ocsp/<serial-hex>.der          pre-signed OCSP response (``certdesk.revocation``)
     outbox/ledger.parquet/<IdOperazione>.parquet   the ledger as Parquet parts
     outbox/daemon.json                    the daemon's heartbeat
+    outbox/<canale>/certs/, receipts/, ledger.csv
+                                          a channel's own (``Outbox.of_channel``)
 
 Files appear atomically: each is written aside, under a hidden ``.<name>.<...>.tmp`` in
 its own folder, then renamed; a start-up deletes the asides a killed writer left.
@@ -63,6 +65,12 @@ class Outbox:
         it is: a client's paths are the ones it was given)."""
         return cls((home if isinstance(home, Home) else Home(Path(home))).outbox)
 
+    @classmethod
+    def of_channel(cls, home: Home, canale: str) -> Outbox:
+        """Where the receipts of ``canale`` go, with a named channel's certificates and
+        ledger: ``outbox/`` itself for the default channel (``channels``)."""
+        return cls(home.channel_outbox(canale))
+
     # -- folders ---------------------------------------------------------------------
     @cached_property
     def certs(self) -> Path:
@@ -94,6 +102,11 @@ class Outbox:
     def folders(self) -> tuple[Path, ...]:
         """``outbox/`` and each folder in it, parents first."""
         return (self.root, self.certs, self.receipts, self.ca, self.ocsp, self.columnar_ledger)
+
+    @cached_property
+    def channel_folders(self) -> tuple[Path, ...]:
+        """A channel's outbox: itself, its certificates and its receipts."""
+        return (self.root, self.certs, self.receipts)
 
     # -- files of their own ------------------------------------------------------------
     @cached_property

@@ -52,6 +52,17 @@ _TAIL_BYTES = 64 * 1024
 _ID_OPERAZIONE = re.compile(r"\d{8}-\d{9}")
 
 
+class LedgerRows(Protocol):
+    """What a ``LedgerFile`` reads of the store: every row (``Store``), or one channel's
+    (``store_channels.ChannelRows``)."""
+
+    def iter_request_texts(self, after: str = "") -> Iterator[list[RequestText]]: ...
+
+    def request_text(self, id_op: str) -> RequestText | None: ...
+
+    def get(self, id_op: str) -> RequestRecord | None: ...
+
+
 class LedgerWriter(Protocol):
     """What :func:`refresh_ledger` asks of the publisher (``certdesk.publish.Publisher``):
     its rebuild, its update (in place, else a rebuild) and the release of the old file."""
@@ -108,7 +119,7 @@ class LedgerFile:
         if text:
             append_durably(self.path, text.encode("utf-8"))
 
-    def rebuild(self, store: Store) -> None:
+    def rebuild(self, store: LedgerRows) -> None:
         """Rewrite ledger.csv from the store: streamed, then renamed into place.
 
         The rows come straight from SQLite as the text the ledger holds (times are stored
@@ -118,7 +129,7 @@ class LedgerFile:
         write_csv_durably(aside, LEDGER_HEADER, _ledger_rows(store.iter_request_texts()))
         self._replace(aside)
 
-    def catch_up(self, store: Store) -> bool:
+    def catch_up(self, store: LedgerRows) -> bool:
         """After a crash, append the rows the store has beyond ledger.csv's last one, in
         constant time instead of a rebuild's (seconds at a million rows).
 
@@ -137,7 +148,7 @@ class LedgerFile:
             os.fsync(fh.fileno())
         return True
 
-    def patch(self, store: Store, id_operazioni: Iterable[str]) -> bool:
+    def patch(self, store: LedgerRows, id_operazioni: Iterable[str]) -> bool:
         """Rewrite the rows of ``id_operazioni`` (an annullamento, an expiry), in constant
         time per row instead of per ledger row; a row not in the file (a batch that failed
         before its append) is inserted where it belongs. False when only a rebuild can do
@@ -203,7 +214,7 @@ class LedgerFile:
         os.replace(aside, self.path)
         fsync_dir(self.outbox.root)
 
-    def _last_row_id(self, store: Store) -> str | None:
+    def _last_row_id(self, store: LedgerRows) -> str | None:
         """The IdOperazione of ledger.csv's last row ("" for a header alone), when that row
         is whole and equal to the store's; None when that cannot be shown."""
         try:

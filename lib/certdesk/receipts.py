@@ -29,7 +29,7 @@ __all__ = [
 
 
 class Tipo(enum.Enum):
-    """What an input is, from its name: ``*.csr``, ``*.json``, anything else."""
+    """What an input is, from its name: ``*.csr``, ``*.json`` or ``*.p7m``, anything else."""
 
     RICHIESTA = "richiesta"
     ANNULLAMENTO = "annullamento"
@@ -40,7 +40,7 @@ class Tipo(enum.Enum):
         lower = name.lower()
         if lower.endswith(".csr"):
             return cls.RICHIESTA
-        if lower.endswith(".json"):
+        if lower.endswith((".json", ".p7m")):  # a .p7m: an annullamento signed (CMS)
             return cls.ANNULLAMENTO
         return cls.SCONOSCIUTO
 

@@ -29,6 +29,7 @@ __all__ = [
     "chain_hash",
     "csv_line",
     "issuer_shown",
+    "journal_hashed",
     "journal_line",
     "ledger_fields",
     "ledger_line",
@@ -52,6 +53,9 @@ LEDGER_COLUMNS = (
     # Appended last (issue 17), so programs that read columns by position keep working:
     # the issuing CA that signed the certificate (gen1, gen2...; empty without one).
     "Emittente",
+    # Appended last (issue 18): the channel the request came through (``channels``; empty
+    # for the top-level inbox/).
+    "Canale",
 )
 JOURNAL_COLUMNS = (
     "Seq",
@@ -62,6 +66,9 @@ JOURNAL_COLUMNS = (
     "Motivazione",
     "FileOrigine",
     "Hash",
+    # After the hash (issue 18), so rows written before channels keep their text: the
+    # channel of the request; the hash covers it when it is not empty (``journal_hashed``).
+    "Canale",
 )
 GENESIS_HASH = "0" * 64
 
@@ -107,6 +114,7 @@ class RequestRecord:
     nota: str = ""
     operatore: str = ""
     emittente: str = ""  # the issuing CA chosen with the serial (``issuers``)
+    canale: str = ""  # the channel it came through (``channels``)
 
     @property
     def certificato(self) -> str:
@@ -133,6 +141,7 @@ REQUEST_TEXT_FIELDS = (
     "data_annullamento",
     "file_origine",
     "emittente",
+    "canale",
 )
 RequestText = tuple[str, ...]
 
@@ -150,9 +159,9 @@ def issuer_shown(stato: str, emittente: str) -> str:
 
 def ledger_fields(text: RequestText) -> tuple[str, ...]:
     """A request's ``ledger.csv`` fields from its text: ``ledger_line`` without a record."""
-    id_op, cf, profilo, stato, *middle, file_origine, emittente = text
+    id_op, cf, profilo, stato, *middle, file_origine, emittente, canale = text
     return (id_op, cf, profilo, certificate_name(id_op, stato), stato, *middle,
-            printable(file_origine), issuer_shown(stato, emittente))  # fmt: skip
+            printable(file_origine), issuer_shown(stato, emittente), canale)  # fmt: skip
 
 
 def _time(moment: datetime | None) -> str:
@@ -176,6 +185,7 @@ def ledger_line(record: RequestRecord) -> str:
             _time(record.data_annullamento),
             printable(record.file_origine),
             issuer_shown(record.stato.value, record.emittente),
+            record.canale,
         ]
     )
 
@@ -192,6 +202,7 @@ class JournalEvent:
     motivazione: str
     file_origine: str
     hash: str
+    canale: str = ""
 
     def fields(self) -> list[str]:
         return [
@@ -205,10 +216,16 @@ class JournalEvent:
         ]
 
 
+def journal_hashed(fields: Sequence[str], canale: str) -> tuple[str, ...]:
+    """What a journal row's hash covers: its fields before the hash, then its channel when
+    it has one; a row of the default channel is hashed as every row before channels was."""
+    return (*fields, canale) if canale else tuple(fields)
+
+
 def chain_hash(previous_hash: str, fields: Sequence[str]) -> str:
     """SHA-256 over the previous row's hash and this row's CSV text (without its hash)."""
     return hashlib.sha256((previous_hash + "\n" + csv_line(fields)).encode("utf-8")).hexdigest()
 
 
 def journal_line(event: JournalEvent) -> str:
-    return csv_line([*event.fields(), event.hash])
+    return csv_line([*event.fields(), event.hash, event.canale])

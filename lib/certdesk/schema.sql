@@ -29,7 +29,9 @@ CREATE TABLE requests (
 -- The issuing CA that signs (or signed) the request's certificate, chosen with its serial
 -- (issuers.py): every request of a store made before rollovers belongs to the first.
 -- Written as ALTER TABLE ADD COLUMN leaves it in a migrated store (migrations.py, step 6).
-, emittente TEXT NOT NULL DEFAULT 'gen1');
+-- Then the channel the request came through (channels.py): '' for the top-level inbox/,
+-- which every request of a store made before channels came through (step 8).
+, emittente TEXT NOT NULL DEFAULT 'gen1', canale TEXT NOT NULL DEFAULT '');
 -- The OCSP responses to sign next, the stalest first (Store.ocsp_due). Partial: only
 -- certificates that are valid or cancelled have a response to keep fresh.
 CREATE INDEX requests_ocsp ON requests (ocsp_until)
@@ -46,6 +48,10 @@ CREATE INDEX requests_codice_fiscale ON requests (codice_fiscale);
 -- Partial: a request refused before its key was read has none.
 CREATE INDEX requests_spki_prefix ON requests (substr(spki_sha256, 1, 16))
     WHERE spki_sha256 != '';
+-- A channel's own rows, for its outbox/<canale>/ledger.csv (outbox_channels.py).
+-- Partial: the default channel's requests, every request of a home without channels,
+-- are in no page of it.
+CREATE INDEX requests_canale ON requests (canale, id_operazione) WHERE canale != '';
 -- What a claimed input became (a start-up after a crash).
 CREATE INDEX requests_claim ON requests (claim);
 -- Certificates past their expiry (by state, then date) and requests left being issued.
@@ -68,7 +74,8 @@ CREATE TABLE events (
     motivazione TEXT NOT NULL,
     file_origine TEXT NOT NULL,
     hash TEXT NOT NULL
-);
+-- The request's channel, which the hash covers when it is not '' (records.journal_hashed).
+, canale TEXT NOT NULL DEFAULT '');
 
 -- Every claimed input file and its receipt.
 CREATE TABLE inputs (
@@ -107,6 +114,16 @@ CREATE TABLE emittenti (
     generazione INTEGER NOT NULL UNIQUE,
     attivo_dal TEXT NOT NULL,
     creato TEXT NOT NULL
+);
+
+-- The integrators' channels made by certdesk canale add (the default channel, '', and the
+-- administrators', '@admin', are every home's and are not listed): the Unix group that
+-- owns their folders ('' for none), and when each was retired.
+CREATE TABLE canali (
+    nome TEXT PRIMARY KEY,
+    gruppo TEXT NOT NULL,
+    creato TEXT NOT NULL,
+    ritirato TEXT
 );
 
 -- Counters and marks: next_id, crl_number, ledger_current, crl_next_update.

@@ -52,6 +52,7 @@ from .publication import FIRST_ISSUER
 from .records import JournalEvent, RequestRecord, RequestText, printable
 from .states import Stato
 from .store_bulk import HistoricalRequest, load_history
+from .store_channels import ChannelEntry, ChannelFacts
 from .store_inputs import InputFacts, OriginalRecord
 from .store_rows import (
     BY_CF,
@@ -70,6 +71,7 @@ from .store_txn import Transaction
 
 __all__ = [
     "Activation",
+    "ChannelEntry",
     "HistoricalRequest",
     "InputRecord",
     "NewRequest",
@@ -83,7 +85,7 @@ __all__ = [
 _CACHE_KIB = 32 * 1024
 
 
-class Store(InputFacts):
+class Store(InputFacts, ChannelFacts):
     """A connection to the state store; one per process, used from one thread at a time.
     Its facts about kept originals are ``store_archive.ArchiveFacts``'."""
 
@@ -232,9 +234,10 @@ class Store(InputFacts):
         ).fetchone()
         return row
 
-    def iter_certificates(self) -> Iterator[tuple[str, bytes]]:
+    def iter_certificates(self) -> Iterator[tuple[str, bytes, str]]:
+        """(IdOperazione, DER, canale) of every certificate."""
         cursor = self._conn.execute(
-            "SELECT id_operazione, cert_der FROM requests WHERE cert_der IS NOT NULL"
+            "SELECT id_operazione, cert_der, canale FROM requests WHERE cert_der IS NOT NULL"
             " ORDER BY id_operazione"
         )
         while rows := cursor.fetchmany(1_000):
@@ -337,7 +340,7 @@ class Store(InputFacts):
             (after_seq,),
         )
         while rows := cursor.fetchmany(10_000):
-            yield [(str(r[0]), *r[1:6], printable(r[6]), r[7]) for r in rows]
+            yield [(str(r[0]), *r[1:6], printable(r[6]), r[7], r[8]) for r in rows]
 
     def last_event_seq(self) -> int:
         row = self._conn.execute("SELECT MAX(seq) FROM events").fetchone()

@@ -182,7 +182,7 @@ class _Batch:
         if not journal:
             return
         for da, a in _ARRIVAL[r.stato]:
-            self._changes.append((richiesta, id_op, da, a, "", origine))
+            self._changes.append((richiesta, id_op, da, a, "", origine, ""))
         if (change := _later_change(r, scadenza, annullamento)) is not None:
             later.append(change)
         if r.receipt is not None:
@@ -222,9 +222,9 @@ def _later_change(
         if annullamento is None:
             raise ValueError(f"{r.id_operazione}: ANNULLATO without a data_annullamento")
         return (annullamento, r.id_operazione, "ATTIVATO", "ANNULLATO", r.motivazione,
-                r.file_origine)  # fmt: skip
+                r.file_origine, "")  # fmt: skip
     if r.stato is Stato.SCADUTO:
         if scadenza is None:
             raise ValueError(f"{r.id_operazione}: SCADUTO without a data_scadenza")
-        return (scadenza, r.id_operazione, "ATTIVATO", "SCADUTO", "", r.file_origine)
+        return (scadenza, r.id_operazione, "ATTIVATO", "SCADUTO", "", r.file_origine, "")
     return None

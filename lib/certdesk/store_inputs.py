@@ -51,12 +51,13 @@ class InputFacts:
         ).fetchall()
         return [rec for (claim,) in rows if (rec := self.input(claim)) is not None]
 
-    def iter_receipts(self) -> Iterator[tuple[str, dict[str, Any]]]:
+    def iter_receipts(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(claim, file, receipt) of every input answered."""
         cursor = self._conn.execute(
-            "SELECT file, receipt FROM inputs WHERE receipt IS NOT NULL ORDER BY claim"
+            "SELECT claim, file, receipt FROM inputs WHERE receipt IS NOT NULL ORDER BY claim"
         )
         while rows := cursor.fetchmany(10_000):
-            yield from ((r[0], json.loads(r[1])) for r in rows)
+            yield from ((r[0], r[1], json.loads(r[2])) for r in rows)
 
     def original(self, claim: str) -> OriginalRecord | None:
         row = self._conn.execute(

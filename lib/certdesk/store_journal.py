@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from .records import GENESIS_HASH, chain_hash, printable
+from .records import GENESIS_HASH, chain_hash, journal_hashed, printable
 from .store_rows import JournalChange
 
 __all__ = ["JournalChain"]
@@ -29,7 +29,7 @@ class JournalChain:
         changes: Sequence[JournalChange],
         published: list[tuple[str, ...]] | None = None,
     ) -> None:
-        """Journal rows for (data, id, from, to, motivazione, file) changes, chained in
+        """Journal rows for (data, id, from, to, motivazione, file, canale) changes, chained in
         order; times and states as the journal writes them. Each row's ``journal.csv``
         fields (as ``Store.iter_journal_rows`` gives them) go to ``published`` if given."""
         if self._head is None:
@@ -39,12 +39,16 @@ class JournalChain:
             self._next_seq, self._head = (row[0] + 1, row[1]) if row else (1, GENESIS_HASH)
         rows = []
         head, seq = self._head, self._next_seq
-        for data, id_op, da, a, motivazione, origine in changes:
+        for data, id_op, da, a, motivazione, origine, canale in changes:
             fields = (str(seq), data, id_op, da, a, motivazione, printable(origine))
-            head = chain_hash(head, fields)
-            rows.append((seq, data, id_op, da, a, motivazione, origine, head))
+            head = chain_hash(head, journal_hashed(fields, canale))
+            rows.append((seq, data, id_op, da, a, motivazione, origine, head, canale))
             if published is not None:
-                published.append((*fields, head))
+                published.append((*fields, head, canale))
             seq += 1
-        self._conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        self._conn.executemany(
+            "INSERT INTO events (seq, data, id_operazione, da_stato, a_stato, motivazione,"
+            " file_origine, hash, canale) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         self._head, self._next_seq = head, seq

@@ -51,7 +51,7 @@ BY_KEY = "substr(spki_sha256, 1, 16) = ? AND +spki_sha256 = ? AND spki_sha256 !=
 REQUEST_COLUMNS = (
     "id_operazione, codice_fiscale, profilo, stato, data_richiesta, esito, file_origine, "
     "data_scadenza, seriale, impronta_sha256, spki_sha256, motivazione, data_annullamento, "
-    "nota, operatore, emittente"
+    "nota, operatore, emittente, canale"
 )
 
 # A request's facts as text, in ``records.REQUEST_TEXT_FIELDS`` order (times are stored
@@ -59,12 +59,14 @@ REQUEST_COLUMNS = (
 REQUEST_TEXT = (
     "SELECT id_operazione, codice_fiscale, profilo, stato, data_richiesta,"
     " COALESCE(data_scadenza, ''), esito, COALESCE(seriale, ''), impronta_sha256,"
-    " motivazione, COALESCE(data_annullamento, ''), file_origine, emittente"
+    " motivazione, COALESCE(data_annullamento, ''), file_origine, emittente, canale"
     " FROM requests"
 )
 
 # The columns ``journal_event`` reads, in its order.
-EVENT_COLUMNS = "seq, data, id_operazione, da_stato, a_stato, motivazione, file_origine, hash"
+EVENT_COLUMNS = (
+    "seq, data, id_operazione, da_stato, a_stato, motivazione, file_origine, hash, canale"
+)
 
 # The columns ``input_record`` reads, in its order.
 INPUT_COLUMNS = "claim, file, tipo, sha256, receipt, quarantined, done"
@@ -72,9 +74,9 @@ INPUT_COLUMNS = "claim, file, tipo, sha256, receipt, quarantined, done"
 #: (id, cert_der, stato, data_annullamento, motivazione, seriale, emittente): a response to sign
 OcspRow = tuple[str, bytes, str, str, str, str, str]
 
-# A journal row before it is chained: (data, id, from, to, motivazione, file), times and
-# states as the journal writes them.
-JournalChange = tuple[str, str, str, str, str, str]
+# A journal row before it is chained: (data, id, from, to, motivazione, file, canale),
+# times and states as the journal writes them.
+JournalChange = tuple[str, str, str, str, str, str, str]
 
 
 def request_record(row: sqlite3.Row | tuple[Any, ...]) -> RequestRecord:
@@ -95,6 +97,7 @@ def request_record(row: sqlite3.Row | tuple[Any, ...]) -> RequestRecord:
         nota,
         operatore,
         emittente,
+        canale,
     ) = tuple(row)
     return RequestRecord(
         id_operazione=id_op,
@@ -113,12 +116,13 @@ def request_record(row: sqlite3.Row | tuple[Any, ...]) -> RequestRecord:
         nota=nota,
         operatore=operatore,
         emittente=emittente,
+        canale=canale,
     )
 
 
 def journal_event(row: tuple[Any, ...]) -> JournalEvent:
-    seq, data, id_op, da, a, motivazione, origine, digest = row
-    return JournalEvent(seq, parse_utc(data), id_op, da, a, motivazione, origine, digest)
+    seq, data, id_op, da, a, motivazione, origine, digest, canale = row
+    return JournalEvent(seq, parse_utc(data), id_op, da, a, motivazione, origine, digest, canale)
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,7 @@ class NewRequest:
     seriale: str = ""
     data_scadenza: datetime | None = None
     emittente: str = ""  # the issuer that will sign it (accepted requests)
+    canale: str = ""  # the channel it came through (``channels.channel_of_claim``)
 
 
 @dataclass(frozen=True)
@@ -173,3 +178,4 @@ class Activation:
     seriale: str  # must be the serial reserved for the request
     impronta_sha256: str
     cert_der: bytes
+    canale: str = ""  # the request's channel, for its journal row

@@ -35,20 +35,20 @@ class Transaction:
         self._id_dirty = False
 
     # -- journal ---------------------------------------------------------------------
-    def _append_event(
-        self, now: datetime, id_op: str, da: Stato | None, a: Stato, motivazione: str, origine: str
-    ) -> None:
-        self._append_events(now, [(id_op, da, a, motivazione, origine)])
+    def _append_event(self, now: datetime, id_op: str, da: Stato | None, a: Stato,
+                      motivazione: str, origine: str, canale: str) -> None:  # fmt: skip
+        self._append_events(now, [(id_op, da, a, motivazione, origine, canale)])
 
     def _append_events(
-        self, now: datetime, changes: Sequence[tuple[str, Stato | None, Stato, str, str]]
+        self, now: datetime, changes: Sequence[tuple[str, Stato | None, Stato, str, str, str]]
     ) -> None:
-        """Journal rows for (id, from, to, motivazione, file) changes, chained in order."""
+        """Journal rows for (id, from, to, motivazione, file, canale) changes, chained in
+        order."""
         data = format_utc(now)
         self._journal.append(
             [
-                (data, id_op, da.value if da else "", a.value, motivazione, origine)
-                for id_op, da, a, motivazione, origine in changes
+                (data, id_op, da.value if da else "", a.value, motivazione, origine, canale)
+                for id_op, da, a, motivazione, origine, canale in changes
             ]
         )
 
@@ -91,13 +91,14 @@ class Transaction:
         input_sha256: str,
         spki_sha256: str = "",
         csr_der: bytes | None = None,
+        canale: str = "",
     ) -> str:
         check_transition(None, stato)
         id_op = self.allocate_id(now)
         self._conn.execute(
             "INSERT INTO requests (id_operazione, codice_fiscale, profilo, stato, data_richiesta,"
-            " esito, file_origine, claim, input_sha256, spki_sha256, csr_der)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " esito, file_origine, claim, input_sha256, spki_sha256, csr_der, canale)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 id_op,
                 codice_fiscale,
@@ -110,9 +111,10 @@ class Transaction:
                 input_sha256,
                 spki_sha256,
                 csr_der,
+                canale,
             ),
         )
-        self._append_event(now, id_op, None, stato, "", file_origine)
+        self._append_event(now, id_op, None, stato, "", file_origine, canale)
         return id_op
 
     def record_requests(self, now: datetime, requests: Sequence[NewRequest]) -> None:
@@ -123,7 +125,8 @@ class Transaction:
         self._conn.executemany(
             "INSERT INTO requests (id_operazione, codice_fiscale, profilo, stato, data_richiesta,"
             " esito, file_origine, claim, input_sha256, spki_sha256, csr_der, seriale,"
-            " data_scadenza, emittente) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " data_scadenza, emittente, canale)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     r.id_operazione,
@@ -140,12 +143,14 @@ class Transaction:
                     r.seriale or None,
                     format_utc(r.data_scadenza) if r.data_scadenza else None,
                     r.emittente or FIRST_ISSUER,
+                    r.canale,
                 )
                 for r in requests
             ],
         )
         self._append_events(
-            now, [(r.id_operazione, None, r.stato, "", r.file_origine) for r in requests]
+            now,
+            [(r.id_operazione, None, r.stato, "", r.file_origine, r.canale) for r in requests],
         )
 
     def reserve_serials(self, reservations: Sequence[tuple[str, str, datetime]]) -> None:
@@ -191,21 +196,22 @@ class Transaction:
         self._append_events(
             now,
             [
-                (a.id_op, Stato.IN_GENERAZIONE, Stato.ATTIVATO, "", a.file_origine)
+                (a.id_op, Stato.IN_GENERAZIONE, Stato.ATTIVATO, "", a.file_origine, a.canale)
                 for a in activations
             ],
         )
 
-    def _current(self, id_op: str) -> tuple[Stato, str]:
+    def _current(self, id_op: str) -> tuple[Stato, str, str]:
+        """A request's state, file and channel, as its next journal row needs them."""
         row = self._conn.execute(
-            "SELECT stato, file_origine FROM requests WHERE id_operazione = ?", (id_op,)
+            "SELECT stato, file_origine, canale FROM requests WHERE id_operazione = ?", (id_op,)
         ).fetchone()
         if row is None:
             raise refusal("ID_OPERAZIONE_SCONOSCIUTO", id_operazione=id_op)
-        return Stato(row[0]), row[1]
+        return Stato(row[0]), row[1], row[2]
 
     def fail(self, id_op: str, *, now: datetime, esito: str) -> None:
-        current, origine = self._current(id_op)
+        current, origine, canale = self._current(id_op)
         check_transition(current, Stato.RIFIUTATO, id_op)
         # No certificate carries the serial reserved for it: the ledger shows none.
         self._conn.execute(
@@ -213,28 +219,28 @@ class Transaction:
             " WHERE id_operazione = ?",
             (Stato.RIFIUTATO.value, esito, id_op),
         )
-        self._append_event(now, id_op, current, Stato.RIFIUTATO, "", origine)
+        self._append_event(now, id_op, current, Stato.RIFIUTATO, "", origine, canale)
 
     def cancel(
         self, id_op: str, *, now: datetime, motivazione: str, nota: str, operatore: str
     ) -> None:
-        current, origine = self._current(id_op)
+        current, origine, canale = self._current(id_op)
         check_transition(current, Stato.ANNULLATO, id_op)
         self._conn.execute(
             "UPDATE requests SET stato = ?, motivazione = ?, data_annullamento = ?, nota = ?,"
             " operatore = ?, ocsp_until = '' WHERE id_operazione = ?",
             (Stato.ANNULLATO.value, motivazione, format_utc(now), nota, operatore, id_op),
         )
-        self._append_event(now, id_op, current, Stato.ANNULLATO, motivazione, origine)
+        self._append_event(now, id_op, current, Stato.ANNULLATO, motivazione, origine, canale)
         self.mark_ledger(current=False)
 
     def expire(self, id_op: str, *, now: datetime) -> None:
-        current, origine = self._current(id_op)
+        current, origine, canale = self._current(id_op)
         check_transition(current, Stato.SCADUTO, id_op)
         self._conn.execute(
             "UPDATE requests SET stato = ? WHERE id_operazione = ?", (Stato.SCADUTO.value, id_op)
         )
-        self._append_event(now, id_op, current, Stato.SCADUTO, "", origine)
+        self._append_event(now, id_op, current, Stato.SCADUTO, "", origine, canale)
         self.mark_ledger(current=False)
 
     # -- inputs ----------------------------------------------------------------------
@@ -322,6 +328,19 @@ class Transaction:
         self._conn.execute(
             "INSERT INTO emittenti (nome, generazione, attivo_dal, creato) VALUES (?, ?, ?, ?)",
             (entry.name, entry.generation, format_utc(entry.active_from), format_utc(now)),
+        )
+
+    def add_channel(self, nome: str, gruppo: str, now: datetime) -> None:
+        """A channel made by ``certdesk canale add`` (its folders are made already)."""
+        self._conn.execute(
+            "INSERT INTO canali (nome, gruppo, creato) VALUES (?, ?, ?)",
+            (nome, gruppo, format_utc(now)),
+        )
+
+    def retire_channel(self, nome: str, now: datetime) -> None:
+        self._conn.execute(
+            "UPDATE canali SET ritirato = ? WHERE nome = ? AND ritirato IS NULL",
+            (format_utc(now), nome),
         )
 
     def raise_crl_number(self, floor: int) -> int:

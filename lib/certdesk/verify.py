@@ -14,6 +14,7 @@ from .records import (
     LEDGER_COLUMNS,
     chain_hash,
     csv_line,
+    journal_hashed,
     journal_line,
     ledger_line,
 )
@@ -54,8 +55,8 @@ def verify_journal(path: Path, store: Store) -> int:
             raise _tampered(
                 "colonne", row=line, colonne=len(row), attese=len(JOURNAL_COLUMNS), **where
             )
-        *fields, digest = row
-        if chain_hash(previous, fields) != digest:
+        *fields, digest, canale = row
+        if chain_hash(previous, journal_hashed(fields, canale)) != digest:
             raise _tampered("catena", row=line, seq=row[0], **where)
         event = next(events, None)
         if event is None or journal_line(event) != csv_line(row):

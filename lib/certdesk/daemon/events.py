@@ -1,8 +1,10 @@
 """Filesystem events as hints: they wake the daemon, the folder on disk decides.
 
-``Wakeup`` turns watchdog's events into hints about names (moved in, being written);
-``InboxWatch`` runs the observer on ``inbox/``, restarts it if its thread dies, and routes
-watchdog's own warnings into the daemon's log, an inotify queue overflow waking a rescan.
+``Wakeup`` turns watchdog's events into hints about entries (moved in, being written),
+named by their keys (``folders.key_of``); ``InboxWatch`` runs the observer on every inbox
+(``inbox/``, the administrators', each channel's), restarts it if its thread dies, and
+routes watchdog's own warnings into the daemon's log, an inotify queue overflow waking a
+rescan.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class Wakeup(FileSystemEventHandler):
 
     def __init__(self, inbox: str, *, track_writes: bool) -> None:
         self._inbox = inbox
+        self._folders: dict[str, str] = {inbox: ""}  # an inbox's folder -> its keys' prefix
         self._track_writes = track_writes
         self._lock = threading.Lock()
         self._moved_in: set[str] = set()
@@ -51,12 +54,19 @@ class Wakeup(FileSystemEventHandler):
         self.overflows = 0
         self.event = threading.Event()
 
+    def add_inbox(self, folder: str, canale: str) -> None:
+        """Events in ``folder`` are about entries of ``canale``."""
+        with self._lock:
+            self._folders[folder] = f"{canale}/"
+
     def _name(self, path: str | bytes) -> str | None:
+        """The key of the entry an event's path names, or None outside the inboxes."""
         text = os.fsdecode(path)
         if not text:
             return None
         folder, name = os.path.split(text)
-        return name if os.path.abspath(folder) == self._inbox else None
+        prefix = self._folders.get(os.path.abspath(folder))
+        return None if prefix is None else prefix + name
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         try:
@@ -124,13 +134,13 @@ class _WatchdogLog(logging.Handler):
 
 
 class InboxWatch:
-    """The observer on ``inbox/``; without one (``--once``) only rescans find files."""
+    """The observer on every inbox; without one (``--once``) only rescans find files."""
 
     def __init__(
         self, inbox: str, wakeup: Wakeup, stopping: threading.Event, *, polling: bool,
         rescan_seconds: float,
     ) -> None:  # fmt: skip
-        self._inbox = inbox
+        self._folders = [inbox]
         self._wakeup = wakeup
         self._stopping = stopping
         self._polling = polling
@@ -193,10 +203,17 @@ class InboxWatch:
             # created one, so it is taken at once.
             else InotifyObserver(generate_full_events=True)
         )
-        observer.schedule(self._wakeup, self._inbox, recursive=False)
+        for folder in self._folders:
+            observer.schedule(self._wakeup, folder, recursive=False)
         observer.daemon = True
         observer.start()
         self._observer = observer
+
+    def add(self, folder: str) -> None:
+        """Watch one more inbox (a channel made while the daemon runs)."""
+        self._folders.append(folder)
+        if self._observer is not None:
+            self._observer.schedule(self._wakeup, folder, recursive=False)
 
     def _stop(self) -> None:
         observer, self._observer = self._observer, None

@@ -18,8 +18,10 @@
   below the reserve, is a pause, never a decision: the daemon claims nothing more, says so
   once in its log and heartbeat, and when the fault is gone it finishes what was claimed
   exactly as a restart would (``Engine.recover()``), then goes on;
-- ``inbox/`` is listed and claimed through the descriptor opened at start; if ``inbox/``,
-  ``outbox/`` or ``state/`` is no longer the folder it was, the daemon stops (exit 1);
+- every inbox (``inbox/``, the administrators' ``state/admin/inbox/``, each channel's
+  ``inbox/<canale>/``, opened when ``certdesk canale add`` makes it) is listed and claimed
+  through the descriptor opened then; if one of them, ``outbox/`` or ``state/`` is no
+  longer the folder it was, the daemon stops (exit 1);
 - SIGTERM/SIGINT: the batch in hand is finished, then the daemon exits 0.
 """
 
@@ -33,13 +35,14 @@ from collections.abc import Iterator, Sequence
 
 from watchdog.observers.api import BaseObserver
 
+from certdesk.channels import ADMIN_CHANNEL
 from certdesk.faults import MachineFault, machine_fault
 from certdesk.intake import Claim, claim, list_claims
 from certdesk.outbox import Outbox
 from certdesk.service import Engine, Outcome
 
 from .events import InboxWatch, Wakeup
-from .folders import FolderReplaced, HomeFolders
+from .folders import FolderReplaced, HomeFolders, split_key
 from .heartbeat import Heartbeat
 from .lock import DaemonLock
 from .logs import log_outcome, printable
@@ -80,6 +83,7 @@ class Daemon:
             inbox, self._wakeup, self._stop,
             polling=options.polling, rescan_seconds=options.rescan_seconds,
         )  # fmt: skip
+        self._watch_inbox(ADMIN_CHANNEL)
         self._readiness = Readiness(
             self._wakeup,
             settle_seconds=options.settle_seconds,
@@ -123,20 +127,33 @@ class Daemon:
             self._folders = HomeFolders(self.home)
         return self._folders
 
-    def _claim(self, name: str) -> Claim | None:
+    def _watch_inbox(self, canale: str) -> None:
+        folder = str(self.home.channel_inbox(canale).absolute())
+        self._wakeup.add_inbox(folder, canale)
+        self._watch.add(folder)
+
+    def _open_channels(self) -> None:
+        """Take the inboxes of channels made since the last look (``certdesk canale``)."""
+        names = [c.nome for c in self.engine.store.channels()]
+        for canale in self._open_folders().refresh(names):
+            log.info("watching the inbox of channel %s", canale)
+            self._watch_inbox(canale)
+
+    def _claim(self, key: str) -> Claim | None:
         folders = self._open_folders()
+        canale, name = split_key(key)
         try:
-            return claim(self.home, name, inbox_fd=folders.inbox_fd)
+            return claim(self.home, name, inbox_fd=folders.fd_of(canale), canale=canale)
         except OSError as exc:
             if machine_fault(exc):
                 raise  # the claim folder could not be made: a pause, not this file's fault
             try:
-                self._readiness.cannot_claim(name, folders.lstat(name))
+                self._readiness.cannot_claim(key, folders.lstat(key))
             except OSError:
                 return None
             log.error(
-                "cannot take %s out of inbox/ (%s): left in place until it changes",
-                printable(name),
+                "cannot take %s out of its inbox (%s): left in place until it changes",
+                printable(key),
                 exc.strerror or exc,
             )
             return None
@@ -357,6 +374,7 @@ class Daemon:
         """One turn: look at inbox/, process what is ready, do the periodic work.
         Returns whether anything was ready, and when a waiting file may become ready."""
         options = self.options
+        self._open_channels()
         self._open_folders().check()
         if not options.once:
             self._watch.keep_alive()

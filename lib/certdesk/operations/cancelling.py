@@ -4,10 +4,12 @@ The crash-safe order of a run:
 
 1. its inputs were claimed (renamed into ``state/work/``);
 2. each is read and parsed (``cancellation.load_cancellation_document``,
-   ``parse_cancellation``); one transaction records every input and, in order, applies
-   each annullamento the rule accepts (``cancellation.decide_cancellation``), so each
-   sees the ones before it (a person's first cancellation stays the cumulative one), and
-   sets every receipt;
+   ``parse_cancellation``; a ``.p7m`` is opened first, ``operations.signed``); one
+   transaction records every input and, in order, applies each annullamento the rule
+   accepts (``cancellation.decide_cancellation``) over the certificates its sender may
+   cancel (``channels.Authority``: its channel's, every one for the administrators', the
+   signer's own for a ``.p7m``), so each sees the ones before it (a person's first
+   cancellation stays the cumulative one), and sets every receipt;
 3. if anything was cancelled: one CRL, one batch of OCSP responses, one ledger update and
    the journal for the whole run (at a million rows each costs a second);
 4. the receipts appear, then the originals are appended to the day's packs in
@@ -27,6 +29,8 @@ from ..cancellation import (
     load_cancellation_document,
     parse_cancellation,
 )
+from ..channels import Authority
+from ..cms_proof import SignedMessage, looks_like_cms
 from ..codes import refusal_as
 from ..errors import InputRejected
 from ..intake import Claim, read_input
@@ -34,6 +38,7 @@ from ..receipts import Outcome, Receipt, Tipo, cancellation_receipt, refusal_rec
 from ..states import Stato
 from ..store import Transaction
 from .parts import Parts
+from .signed import holder_authority, open_signed_cancellation
 
 __all__ = ["cancel_run", "finish"]
 
@@ -47,11 +52,13 @@ class _Read:
     sha256: str
     document: dict[str, object] | None
     error: InputRejected | None
+    signed: SignedMessage | None = None  # a .p7m: the signature its authority rests on
 
 
 def cancel_run(parts: Parts, items: Sequence[Claim]) -> list[Outcome]:
     now = parts.clock()
     read = [_read(parts, item) for item in items]
+    retired = parts.store.retired_channels()
     cancelled: list[str] = []
     answered: list[tuple[Claim, Receipt]] = []
     with parts.store.transaction() as txn:
@@ -60,7 +67,7 @@ def cancel_run(parts: Parts, items: Sequence[Claim]) -> list[Outcome]:
                 claim=entry.item.claim, file=entry.item.name, tipo=entry.tipo.value,
                 sha256=entry.sha256, now=now,
             )  # fmt: skip
-            receipt = _answer(parts, txn, entry, now)
+            receipt = _answer(parts, txn, entry, now, retired)
             cancelled.extend(receipt.cancelled)
             txn.set_receipt(entry.item.claim, receipt.to_document())
             answered.append((entry.item, receipt))
@@ -78,19 +85,26 @@ def finish(parts: Parts, answered: Sequence[tuple[Claim, Receipt]]) -> list[Outc
     """Receipts (after what they report is durable), then the archive with "done"."""
     parts.publisher.sync_folders()
     for item, receipt in answered:
-        parts.publisher.write_receipt(item.name, receipt.to_document(), sync=False)
+        parts.publisher.write_receipt(item, receipt.to_document(), sync=False)
     parts.publisher.sync_folders()
     parts.archive.keep([(item, receipt.quarantined) for item, receipt in answered])
     return [receipt.outcome for _, receipt in answered]
 
 
-def _answer(parts: Parts, txn: Transaction, entry: _Read, now: datetime) -> Receipt:
+def _answer(
+    parts: Parts, txn: Transaction, entry: _Read, now: datetime, retired: dict[str, str]
+) -> Receipt:
     """In ``txn``: apply one annullamento, or refuse the input."""
+    canale = entry.item.canale
+    if canale in retired:
+        ritirato = retired[canale]
+        error = refusal_as(InputRejected, "CANALE_RITIRATO", canale=canale, ritirato=ritirato)
+        return refusal_receipt(entry.item.name, entry.tipo, error)
     if entry.document is None:
         assert entry.error is not None
         return refusal_receipt(entry.item.name, entry.tipo, entry.error)
     try:
-        ids = _cancel(parts, txn, entry.document, now)
+        ids = _cancel(parts, txn, entry, now)
     except InputRejected as exc:
         return refusal_receipt(entry.item.name, entry.tipo, exc)
     records = [parts.store.get(i) for i in ids]  # as this transaction sees them
@@ -103,29 +117,45 @@ def _read(parts: Parts, item: Claim) -> _Read:
     data = read_input(parts.home, item)
     if isinstance(data, InputRejected):
         return _Read(item, tipo, "", None, data)
+    signed = None
     try:
         # A private key is refused (and kept in quarantine) whatever its name says.
         if tipo is Tipo.SCONOSCIUTO or b"PRIVATE KEY-----" in data.data:
             raise _unknown(data.data)
-        document = load_cancellation_document(data.data)
+        if item.name.lower().endswith(".p7m") or looks_like_cms(data.data):
+            document, signed = open_signed_cancellation(data.data)
+        else:
+            document = load_cancellation_document(data.data)
         if document.get("tipo") != "annullamento":
             tipo = Tipo.SCONOSCIUTO
             raise refusal_as(InputRejected, "INPUT_TIPO_SCONOSCIUTO", "json")
     except InputRejected as exc:
         return _Read(item, tipo, data.sha256, None, exc)
-    return _Read(item, tipo, data.sha256, document, None)
+    return _Read(item, tipo, data.sha256, document, None, signed)
 
 
-def _cancel(
-    parts: Parts, txn: Transaction, document: dict[str, object], now: datetime
-) -> list[str]:
-    """In ``txn``: apply one annullamento; the IdOperazione it cancelled."""
+def _cancel(parts: Parts, txn: Transaction, entry: _Read, now: datetime) -> list[str]:
+    """In ``txn``: apply one annullamento; the IdOperazione it cancelled.
+
+    The rules see only what the sender may cancel: another channel's certificates of the
+    same person are neither cancelled nor disclosed, and "first" means the first within
+    the sender's authority (which, for the administrators, is the person's first)."""
     store = parts.store
-    request = parse_cancellation(document)
-    named = {i: store.get(i) for i in request.id_operazione}
-    mine = store.find(codice_fiscale=request.codice_fiscale)  # a person has a handful
+    assert entry.document is not None
+    request = parse_cancellation(entry.document)
+    canale = entry.item.canale
+    if entry.signed is not None:
+        authority = holder_authority(store, entry.signed, request, canale)
+    else:
+        authority = Authority.of_channel(canale)
+    named = {}
+    for id_op in request.id_operazione:
+        record = store.get(id_op)
+        named[id_op] = record if record is not None and authority.may_cancel(record) else None
+    # a person has a handful of requests
+    mine = authority.visible(store.find(codice_fiscale=request.codice_fiscale))
     active = [r for r in mine if r.stato is Stato.ATTIVATO]
-    first = is_first_cancellation(r.stato for r in mine)
+    first = entry.signed is None and is_first_cancellation(r.stato for r in mine)
     targets = decide_cancellation(request, named, active, first=first)
     for record in targets:
         txn.cancel(

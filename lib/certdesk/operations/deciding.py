@@ -180,17 +180,29 @@ class _Chunk:
         # request left IN_GENERAZIONE with the same issuer, even after a rollover.
         self.issuer = parts.issuer_for(self.stamp)
         self.keys: dict[str, str] = {}  # key hash -> codice fiscale, accepted in the chunk
-        self.inputs: dict[str, RequestRecord] = {}  # input hash -> accepted in the chunk
+        # "<canale>/<input hash>" -> accepted in the chunk (a retry is one of its channel)
+        self.inputs: dict[str, RequestRecord] = {}
         self.rows: list[NewRequest] = []
+        self.retired = parts.store.retired_channels()  # inputs through them are refused
 
     def decide(self, checked: Unusable | Checked) -> Decided:
+        canale = checked.item.canale
+        if canale in self.retired:
+            sha = checked.sha256 if isinstance(checked, Unusable) else checked.data.sha256
+            error = refusal_as(
+                InputRejected, "CANALE_RITIRATO", canale=canale, ritirato=self.retired[canale]
+            )
+            return self._refuse(checked.item, sha, error, None)
         if isinstance(checked, Unusable):
             return self._refuse(checked.item, checked.sha256, checked.error, None)
         store, inspected, sha = self.parts.store, checked.inspected, checked.data.sha256
         spki = inspected.spki_sha256
+        earlier = store.live_request_with_input(sha, spki)
+        if earlier is not None and earlier.canale != canale:
+            earlier = None  # a retry is answered in its own channel: another's is not shown
         decision = decide_request(
             inspected.codice_fiscale.value,
-            same_input=store.live_request_with_input(sha, spki) or self.inputs.get(sha),
+            same_input=earlier or self.inputs.get(f"{canale}/{sha}"),
             key=KeyFacts(store.key_uses(spki), self.keys.get(spki)),
         )
         if isinstance(decision, Repeat):
@@ -211,6 +223,7 @@ class _Chunk:
             data_richiesta=self.stamp,
             esito=error.code,
             file_origine=item.name,
+            canale=item.canale,
         )
         self._row(record, item, sha, None)
         receipt = refusal_receipt(item.name, Tipo.RICHIESTA, error, record)
@@ -232,10 +245,11 @@ class _Chunk:
             seriale=format(leaf_serial(), "x"),
             data_scadenza=self.issuer.leaf_not_after(self.stamp),
             emittente=self.issuer.name,
+            canale=checked.item.canale,
         )
         self._row(record, checked.item, checked.data.sha256, inspected.csr_der)
         self.keys[inspected.spki_sha256] = record.codice_fiscale
-        self.inputs[checked.data.sha256] = record
+        self.inputs[f"{record.canale}/{checked.data.sha256}"] = record
         return Accepted(checked.item, record, sign_job(record, inspected.spki_der))
 
     def _row(self, record: RequestRecord, item: Claim, sha: str, csr_der: bytes | None) -> None:
@@ -254,6 +268,7 @@ class _Chunk:
                 seriale=record.seriale,
                 data_scadenza=record.data_scadenza,
                 emittente=record.emittente,
+                canale=record.canale,
             )
         )
 

@@ -75,7 +75,7 @@ class _Settled:
 
     receipts: list[tuple[Claim, Receipt]]
     rows: list[RequestRecord]  # ledger rows, in IdOperazione order
-    certificates: list[tuple[str, bytes]] = field(default_factory=list)
+    certificates: list[tuple[str, bytes, str]] = field(default_factory=list)  # id, PEM, canale
 
 
 # -- signing and activating ------------------------------------------------------------------
@@ -98,12 +98,12 @@ def _activate(
     txn: Transaction,
     entries: Sequence[tuple[RequestRecord, str]],
     issued: Sequence[IssuedCertificate | None],
-) -> tuple[list[RequestRecord], list[tuple[str, bytes]], list[Receipt]]:
+) -> tuple[list[RequestRecord], list[tuple[str, bytes, str]], list[Receipt]]:
     """In ``txn``: ATTIVATO (or RIFIUTATO when signing failed) and the receipt of each
     (request, claim); the settled records, the certificates and the receipts."""
     now = parts.clock()
     settled: list[RequestRecord] = []
-    certificates: list[tuple[str, bytes]] = []
+    certificates: list[tuple[str, bytes, str]] = []
     receipts: list[Receipt] = []
     activations: list[Activation] = []
     for (record, _claim), cert in zip(entries, issued, strict=True):
@@ -121,13 +121,14 @@ def _activate(
                 Activation(
                     id_op=record.id_operazione, file_origine=record.file_origine,
                     seriale=cert.serial_hex, impronta_sha256=cert.sha256, cert_der=cert.der,
+                    canale=record.canale,
                 )
             )  # fmt: skip
             updated = replace(
                 record, stato=Stato.ATTIVATO, esito="OK", seriale=cert.serial_hex,
                 data_scadenza=cert.not_after, impronta_sha256=cert.sha256,
             )  # fmt: skip
-            certificates.append((record.id_operazione, cert.pem))
+            certificates.append((record.id_operazione, cert.pem, record.canale))
             receipt = request_receipt(record.file_origine, updated)
         settled.append(updated)
         receipts.append(receipt)
@@ -170,7 +171,7 @@ def _publish(parts: Parts, settled: _Settled) -> tuple[list[Outcome], Appended]:
         parts.store,
         certificates=settled.certificates,
         ledger=settled.rows,
-        receipts=[(item.name, r.to_document()) for item, r in settled.receipts],
+        receipts=[(item, r.to_document()) for item, r in settled.receipts],
         also_durable=appended.paths,
         new_names_in=appended.new_names,
     )

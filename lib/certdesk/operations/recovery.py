@@ -114,7 +114,9 @@ def _republish_certificate(parts: Parts, record: InputRecord) -> list[str]:
     der = parts.store.certificate_der(request.id_operazione)
     if der is not None:
         pem = x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
-        parts.publisher.write_certificate(request.id_operazione, pem, sync=False)
+        parts.publisher.write_certificate(
+            request.id_operazione, pem, sync=False, canale=request.canale
+        )
     return [request.id_operazione]
 
 
@@ -157,6 +159,6 @@ def refuse_internal(parts: Parts, item: Claim, error: Exception) -> Outcome:
             claim=item.claim, file=item.name, tipo=tipo.value, sha256="", now=parts.clock()
         )
         txn.set_receipt(item.claim, receipt.to_document())
-    parts.publisher.write_receipt(item.name, receipt.to_document())
+    parts.publisher.write_receipt(item, receipt.to_document())
     parts.archive.keep([(item, True)])
     return receipt.outcome

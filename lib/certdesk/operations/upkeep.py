@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ..archive_retention import prune
 from ..clock import format_utc
 from ..codes import message
+from ..intake import Claim
 from ..issuers import short_of_validity
 from .parts import Parts, log
 
@@ -134,13 +135,14 @@ def republish(parts: Parts, *, ocsp_ahead: bool = True) -> dict[str, int]:
     parts.refresh_issuers()
     parts.publish_issuers(every=True)
     certificates = 0
-    for id_op, der in store.iter_certificates():
+    publisher.channels.forget(publisher.channels.named(store))
+    for id_op, der, canale in store.iter_certificates():
         pem = x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM)
-        publisher.write_certificate(id_op, pem, sync=False)
+        publisher.write_certificate(id_op, pem, sync=False, canale=canale)
         certificates += 1
     receipts = 0
-    for file, receipt in store.iter_receipts():
-        publisher.write_receipt(file, receipt, sync=False)
+    for claim, file, receipt in store.iter_receipts():
+        publisher.write_receipt(Claim(claim, file), receipt, sync=False)
         receipts += 1
     publisher.sync_folders()
     parts.refresh_ledger()

@@ -1,0 +1,117 @@
+"""``certdesk canale add | list | retire``: an integrator's channel made, listed, retired.
+
+A channel is two folders and a row of the store (``canali``). ``add`` makes the folders
+first, owned by the channel's Unix group when one is given, then records the channel: a
+running daemon opens the new inbox at its next look. A crash between the two leaves empty
+folders, which the same command run again adopts.
+
+Modes (docs/operations.md, "Channels"):
+
+- ``inbox/<canale>/`` 2770: the group's members drop files (and see what waits), nobody
+  else enters; setgid, so what they drop belongs to the group whoever they are;
+- ``outbox/<canale>/`` and its ``certs/``, ``receipts/`` 2750: the members read, only the
+  daemon's user writes, nobody else enters.
+
+The daemon's user must be a member of the group (``chown`` to a group needs it, as does
+nothing else). ``retire`` takes the group's write permission from the inbox: nothing new
+arrives, and whatever still does is refused with ``CANALE_RITIRATO``; the outbox stays
+readable, its receipts and certificates kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .channels import RESERVED_NAMES, is_channel_name
+from .clock import now_utc
+from .codes import refusal
+from .home import Home
+from .outbox import Outbox
+from .outbox_ledger import LEDGER_HEADER
+from .store import ChannelEntry, Store
+
+__all__ = ["ChannelFolders", "add_channel", "retire_channel"]
+
+INBOX_MODE = 0o2770
+OUTBOX_MODE = 0o2750
+RETIRED_INBOX_MODE = 0o2750
+
+
+@dataclass(frozen=True)
+class ChannelFolders:
+    inbox: Path
+    outbox: Path
+    gruppo: str
+
+
+def add_channel(home: Home, store: Store, nome: str, gruppo: str = "") -> ChannelFolders:
+    """Make channel ``nome``'s folders (owned by ``gruppo`` if given) and record it."""
+    if not is_channel_name(nome):
+        raise refusal(
+            "CANALE_NON_VALIDO", nome=nome[:40], riservati=", ".join(sorted(RESERVED_NAMES))
+        )
+    gid = _group_id(gruppo)
+    inbox, outbox = home.channel_inbox(nome), Outbox(home.channel_outbox(nome))
+    if store.channel(nome) is not None:
+        raise refusal("CANALE_ESISTENTE", nome=nome, cartella=inbox)
+    for folder in (inbox, outbox.root):
+        _make(folder, INBOX_MODE if folder == inbox else OUTBOX_MODE, gid, nome)
+    for folder in (outbox.certs, outbox.receipts):
+        _make(folder, OUTBOX_MODE, gid, nome)
+    if not outbox.ledger.exists():  # an integrator finds its ledger from the start
+        aside = Outbox.aside(outbox.ledger, "new")
+        aside.write_text(LEDGER_HEADER, encoding="utf-8")
+        os.replace(aside, outbox.ledger)
+    with store.transaction() as txn:
+        txn.add_channel(nome, gruppo, now_utc())
+    return ChannelFolders(inbox, outbox.root, gruppo)
+
+
+def retire_channel(home: Home, store: Store, nome: str) -> ChannelEntry:
+    """Stop channel ``nome`` taking inputs; its outbox stays as it is."""
+    if store.channel(nome) is None:
+        raise refusal("CANALE_SCONOSCIUTO", nome=nome[:40])
+    with contextlib.suppress(FileNotFoundError):
+        os.chmod(home.channel_inbox(nome), RETIRED_INBOX_MODE)
+    with store.transaction() as txn:
+        txn.retire_channel(nome, now_utc())
+    entry = store.channel(nome)
+    assert entry is not None
+    return entry
+
+
+def _group_id(gruppo: str) -> int:
+    """The gid of ``gruppo`` (-1 to leave the group as made: no group given)."""
+    if not gruppo:
+        return -1
+    try:
+        return grp.getgrnam(gruppo).gr_gid
+    except KeyError:
+        raise refusal("GRUPPO_SCONOSCIUTO", gruppo=gruppo[:40]) from None
+
+
+def _make(folder: Path, mode: int, gid: int, nome: str) -> None:
+    """``folder`` with ``mode`` and group ``gid``; an empty one left by an interrupted
+    ``add`` is adopted, anything else there refuses the name."""
+    try:
+        folder.mkdir(mode=0o700)
+    except FileExistsError:
+        if folder.is_symlink() or not folder.is_dir() or _has_files(folder):
+            raise refusal("CANALE_ESISTENTE", nome=nome, cartella=folder) from None
+    os.chown(folder, -1, gid)
+    os.chmod(folder, mode)  # after chown, which may clear the setgid bit
+
+
+def _has_files(folder: Path) -> bool:
+    """Anything but the empty folders and header-only ledger an interrupted add leaves."""
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink() and not any(entry.iterdir()):
+            continue
+        if entry.name == "ledger.csv" and entry.read_text(encoding="utf-8") == LEDGER_HEADER:
+            continue
+        return True
+    return False
