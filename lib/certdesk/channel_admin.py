@@ -1,9 +1,10 @@
 """``certdesk canale add | list | retire``: an integrator's channel made, listed, retired.
 
-A channel is two folders and a row of the store (``canali``). ``add`` makes the folders
-first, owned by the channel's Unix group when one is given, then records the channel: a
-running daemon opens the new inbox at its next look. A crash between the two leaves empty
-folders, which the same command run again adopts.
+A channel is two folders and a row of the store (``canali``). ``add`` records the channel
+first (so a running daemon never takes the new folder for an input), then makes the
+folders, owned by the channel's Unix group when one is given; the daemon opens the new
+inbox at its next look. A crash between the two leaves the record, and the same command
+run again makes what is missing; empty folders already there are adopted.
 
 Modes (docs/operations.md, "Channels"):
 
@@ -49,25 +50,33 @@ class ChannelFolders:
 
 
 def add_channel(home: Home, store: Store, nome: str, gruppo: str = "") -> ChannelFolders:
-    """Make channel ``nome``'s folders (owned by ``gruppo`` if given) and record it."""
+    """Record channel ``nome``, then make its folders (owned by ``gruppo`` if given).
+
+    The record comes first: a running daemon then never takes the new ``inbox/<nome>/``
+    for a folder dropped as an input. Run again after a crash between the two, it makes
+    what is missing of a channel recorded with the same group."""
     if not is_channel_name(nome):
         raise refusal(
             "CANALE_NON_VALIDO", nome=nome[:40], riservati=", ".join(sorted(RESERVED_NAMES))
         )
     gid = _group_id(gruppo)
     inbox, outbox = home.channel_inbox(nome), Outbox(home.channel_outbox(nome))
-    if store.channel(nome) is not None:
+    recorded = store.channel(nome)
+    complete = all(p.is_dir() for p in (inbox, outbox.certs, outbox.receipts))
+    if recorded is not None and (recorded.gruppo != gruppo or complete):
         raise refusal("CANALE_ESISTENTE", nome=nome, cartella=inbox)
-    for folder in (inbox, outbox.root):
-        _make(folder, INBOX_MODE if folder == inbox else OUTBOX_MODE, gid, nome)
-    for folder in (outbox.certs, outbox.receipts):
+    if recorded is None:
+        for folder in (inbox, outbox.root):
+            _check_free(folder, nome)
+        with store.transaction() as txn:
+            txn.add_channel(nome, gruppo, now_utc())
+    _make(inbox, INBOX_MODE, gid, nome)
+    for folder in (outbox.root, outbox.certs, outbox.receipts):
         _make(folder, OUTBOX_MODE, gid, nome)
     if not outbox.ledger.exists():  # an integrator finds its ledger from the start
         aside = Outbox.aside(outbox.ledger, "new")
         aside.write_text(LEDGER_HEADER, encoding="utf-8")
         os.replace(aside, outbox.ledger)
-    with store.transaction() as txn:
-        txn.add_channel(nome, gruppo, now_utc())
     return ChannelFolders(inbox, outbox.root, gruppo)
 
 
@@ -94,13 +103,18 @@ def _group_id(gruppo: str) -> int:
         raise refusal("GRUPPO_SCONOSCIUTO", gruppo=gruppo[:40]) from None
 
 
+def _check_free(folder: Path, nome: str) -> None:
+    """Refuse a name whose folder holds something: only empty folders are adopted."""
+    if folder.is_symlink() or (folder.exists() and (not folder.is_dir() or _has_files(folder))):
+        raise refusal("CANALE_ESISTENTE", nome=nome, cartella=folder)
+
+
 def _make(folder: Path, mode: int, gid: int, nome: str) -> None:
-    """``folder`` with ``mode`` and group ``gid``; an empty one left by an interrupted
-    ``add`` is adopted, anything else there refuses the name."""
+    """``folder`` with ``mode`` and group ``gid`` (an existing empty one adopted)."""
     try:
         folder.mkdir(mode=0o700)
     except FileExistsError:
-        if folder.is_symlink() or not folder.is_dir() or _has_files(folder):
+        if folder.is_symlink() or not folder.is_dir():
             raise refusal("CANALE_ESISTENTE", nome=nome, cartella=folder) from None
     os.chown(folder, -1, gid)
     os.chmod(folder, mode)  # after chown, which may clear the setgid bit

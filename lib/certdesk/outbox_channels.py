@@ -76,6 +76,13 @@ class ChannelOutboxes:
                 if is_channel_name(entry.name) and entry.is_dir(follow_symlinks=False):
                     yield from Outbox(Path(entry.path)).channel_folders
 
+    def folders_of(self, canale: str) -> tuple[Path, ...]:
+        """The folders a channel's outbox has: the administrators' receipts alone."""
+        outbox = self.outbox(canale)
+        if canale == ADMIN_CHANNEL:
+            return (outbox.receipts,)
+        return outbox.channel_folders
+
     def used(self) -> list[str]:
         """The channels other than the default whose outbox this process has written."""
         return sorted(self._ready - {DEFAULT_CHANNEL})

@@ -44,7 +44,8 @@ __all__ = ["ROWS_PER_PART", "ColumnarLedger"]
 #: Rows per part: a part is rewritten whole when one of its rows changes.
 ROWS_PER_PART = 8192
 
-FORMAT = 1
+# The parts' layout; a copy of another is rebuilt at start. 2: with ``Canale`` (issue 18).
+FORMAT = 2
 _MANIFEST = "_certdesk.json"
 _SUFFIX = ".parquet"
 

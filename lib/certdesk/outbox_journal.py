@@ -68,6 +68,16 @@ class JournalFile:
             self.advance(count)
         return count
 
+    def has_other_header(self) -> bool:
+        """The file starts with another version's header (before ``Canale`` was added):
+        its rows are written anew once, with their hashes, which did not change."""
+        try:
+            with open(self.path, "rb") as fh:
+                first = fh.readline()
+        except FileNotFoundError:
+            return False
+        return bool(first) and first != JOURNAL_HEADER.encode("utf-8")
+
     def rebuild(self, store: Store) -> None:
         """Write the journal anew from the store's events, then rename it into place."""
         aside = self.outbox.aside(self.path, "rebuild")

@@ -183,6 +183,16 @@ class LedgerFile:
         self._replace(aside)
         return True
 
+    def has_other_header(self) -> bool:
+        """The file starts with another version's header (a column added since): it is
+        rebuilt whole, once."""
+        try:
+            with open(self.path, "rb") as fh:
+                first = fh.readline()
+        except FileNotFoundError:
+            return False
+        return bool(first) and first != LEDGER_HEADER.encode("utf-8")
+
     def release_old(self) -> None:
         """Free the ledger.csv replaced last (a start-up removes one left by a crash)."""
         with contextlib.suppress(FileNotFoundError):

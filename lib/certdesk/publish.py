@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .channels import DEFAULT_CHANNEL
+from .channels import ADMIN_CHANNEL, DEFAULT_CHANNEL
 from .fsutil import (
     append_unsynced,
     atomic_write,
@@ -136,8 +136,7 @@ class Publisher:
         for folder in (self.outbox.certs, self.outbox.receipts, self.outbox.root):
             fsync_dir(folder)
         for canale in self.channels.used():
-            outbox = self.channels.outbox(canale)
-            for folder in outbox.channel_folders:
+            for folder in self.channels.folders_of(canale):
                 fsync_dir(folder)
 
     # -- ledger (certdesk.outbox_ledger) ---------------------------------------------
@@ -181,7 +180,8 @@ class Publisher:
         """Free the ledger.csv replaced last (after the receipts of its change)."""
         self.ledger_file.release_old()
         for canale in self.channels.used():
-            self.channels.ledger(canale).release_old()
+            if canale != ADMIN_CHANNEL:  # the administrators' channel has no ledger
+                self.channels.ledger(canale).release_old()
 
     # -- journal (certdesk.outbox_journal) -------------------------------------------
     def catch_up_journal(self, store: Store) -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .codes import refusal
 from .errors import CertdeskError
-from .records import GENESIS_HASH, JOURNAL_COLUMNS, chain_hash
+from .records import GENESIS_HASH, JOURNAL_COLUMNS, chain_hash, journal_hashed
 from .store import Store
 
 __all__ = ["LostRequest", "lost_requests", "witness_next_id"]
@@ -48,18 +48,23 @@ def _refused(path: Path, errore: str) -> CertdeskError:
 
 
 def _rows(path: Path) -> Iterator[Row]:
-    """The witness's rows, each checked against the chain before it is yielded."""
+    """The witness's rows, each checked against the chain before it is yielded, always
+    with their ``Canale`` (empty in a journal written before channels)."""
     try:
         with open(path, encoding="utf-8", newline="") as fh:
             reader = csv.reader(fh)
-            if tuple(next(reader, ())) != JOURNAL_COLUMNS:
+            header = tuple(next(reader, ()))
+            if header not in (JOURNAL_COLUMNS, JOURNAL_COLUMNS[:-1]):
                 raise _refused(path, "la prima riga non è l'intestazione di journal.csv")
             previous = GENESIS_HASH
             for line, row in enumerate(reader, start=2):
-                if len(row) != len(JOURNAL_COLUMNS) or chain_hash(previous, row[:-1]) != row[-1]:
+                if len(row) != len(header):
                     raise _refused(path, f"la catena degli hash si rompe alla riga {line}")
-                previous = row[-1]
-                yield tuple(row)
+                fields, digest, canale = row[:7], row[7], row[8] if len(row) > 8 else ""
+                if chain_hash(previous, journal_hashed(fields, canale)) != digest:
+                    raise _refused(path, f"la catena degli hash si rompe alla riga {line}")
+                previous = digest
+                yield (*fields, digest, canale)
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise _refused(path, str(getattr(exc, "strerror", None) or exc)) from None
 
@@ -100,7 +105,7 @@ def lost_requests(store: Store, path: Path) -> list[LostRequest]:
     lost: dict[str, LostRequest] = {}
     for row in after:
         if tuple(row[1:7]) not in kept:
-            _seq, data, id_op, _da, a, _mot, origine, _hash = row
+            _seq, data, id_op, _da, a, _mot, origine, _hash, _canale = row
             record = store.get(id_op)
             lost[id_op] = LostRequest(id_op, a, data, origine, record.stato.value if record else "")
     return list(lost.values())

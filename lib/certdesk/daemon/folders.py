@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 
-from certdesk.channels import ADMIN_CHANNEL, DEFAULT_CHANNEL
+from certdesk.channels import ADMIN_CHANNEL, DEFAULT_CHANNEL, is_channel_name
 from certdesk.codes import refusal
 from certdesk.errors import FolderReplaced
 from certdesk.home import Home
@@ -44,11 +45,13 @@ def _identity(path: os.PathLike[str] | str) -> tuple[int, int]:
 
 
 class HomeFolders:
-    def __init__(self, home: Home) -> None:
+    def __init__(self, home: Home, is_recorded: Callable[[str], bool] = lambda _: False) -> None:
         self.home = home
+        self._is_recorded = is_recorded  # a channel the store knows, by name
         self._paths = {"inbox/": home.inbox, "outbox/": home.outbox, "state/": home.state}
         self._identities = {label: _identity(path) for label, path in self._paths.items()}
         self._fds: dict[str, int] = {}
+        self._channels: set[str] = set()  # recorded in the store, opened or not yet
         self.inbox_fd = self._open(DEFAULT_CHANNEL, "inbox/")
         self._open(ADMIN_CHANNEL, "state/admin/inbox/")
 
@@ -74,6 +77,7 @@ class HomeFolders:
         """Open the inboxes of channels made since (``certdesk canale add``); the ones
         opened now. A channel whose folder is missing or not a folder is left for later."""
         opened = []
+        self._channels.update(canali)
         for canale in canali:
             if canale in self._fds:
                 continue
@@ -108,22 +112,30 @@ class HomeFolders:
     def candidates(self) -> list[str]:
         """The keys of the entries in the opened inboxes that may be inputs, sorted
         (writers' names such as ``.x.tmp`` left out; a channel's folder in ``inbox/`` is
-        the channel, not an input)."""
+        the channel, not an input, from the moment the store records the channel, which
+        ``certdesk canale add`` does before it makes the folder)."""
         keys: list[str] = []
         for canale, fd in self._fds.items():
             for name in os.listdir(fd):
                 if is_ignored_name(name):
                     continue
-                if canale == DEFAULT_CHANNEL and name in self._fds and self._is_folder(name):
+                if canale == DEFAULT_CHANNEL and self._is_channel_folder(name):
                     continue
                 keys.append(key_of(canale, name))
         return sorted(keys)
 
-    def _is_folder(self, name: str) -> bool:
+    def _is_channel_folder(self, name: str) -> bool:
+        """A folder of ``inbox/`` that is a channel's, known or just made: ``canale add``
+        records the channel before it makes the folder, so a folder seen here whose name
+        the store has is never taken for an input."""
+        if not is_channel_name(name):
+            return False
         try:
-            return stat.S_ISDIR(os.lstat(name, dir_fd=self.inbox_fd).st_mode)
+            if not stat.S_ISDIR(os.lstat(name, dir_fd=self.inbox_fd).st_mode):
+                return False
         except OSError:
             return False
+        return name in self._channels or self._is_recorded(name)
 
     def fd_of(self, canale: str) -> int:
         return self._fds[canale]

@@ -18,10 +18,9 @@
   below the reserve, is a pause, never a decision: the daemon claims nothing more, says so
   once in its log and heartbeat, and when the fault is gone it finishes what was claimed
   exactly as a restart would (``Engine.recover()``), then goes on;
-- every inbox (``inbox/``, the administrators' ``state/admin/inbox/``, each channel's
-  ``inbox/<canale>/``, opened when ``certdesk canale add`` makes it) is listed and claimed
-  through the descriptor opened then; if one of them, ``outbox/`` or ``state/`` is no
-  longer the folder it was, the daemon stops (exit 1);
+- every inbox (``inbox/``, ``state/admin/inbox/``, each channel's, opened once made) is
+  listed and claimed through its descriptor; if one of them, ``outbox/`` or ``state/`` is
+  no longer the folder it was, the daemon stops (exit 1);
 - SIGTERM/SIGINT: the batch in hand is finished, then the daemon exits 0.
 """
 
@@ -124,7 +123,8 @@ class Daemon:
     # -- processing ------------------------------------------------------------------
     def _open_folders(self) -> HomeFolders:
         if self._folders is None:
-            self._folders = HomeFolders(self.home)
+            store = self.engine.store
+            self._folders = HomeFolders(self.home, lambda name: store.channel(name) is not None)
         return self._folders
 
     def _watch_inbox(self, canale: str) -> None:

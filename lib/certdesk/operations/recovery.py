@@ -42,7 +42,11 @@ def recover(parts: Parts) -> list[Outcome]:
     publisher.remove_stale_asides()
     parts.refresh_issuers()
     parts.publish_issuers(every=True)
+    if publisher.journal_file.has_other_header():  # a home of an older version
+        publisher.rebuild_journal(parts.store)
     publisher.catch_up_journal(parts.store)
+    if publisher.ledger_file.has_other_header():
+        parts.refresh_ledger()
     outcomes = finish_interrupted(parts, at_start=True)
     leftovers = [c for c in list_claims(parts.home) if parts.store.input(c.claim) is None]
     if leftovers:
