@@ -357,3 +357,22 @@ def test_a_home_written_before_channels_is_upgraded(home: Path, csrs: CsrFactory
     assert ledger.read_text() == new_ledger and journal.read_text() == new_journal
     assert [r["Hash"] for r in _rows(journal)] == hashes
     run_certdesk(home, "verify-ledger")
+
+
+def test_a_key_blocked_through_another_channel_is_refused_without_its_id(
+    channels: Path, csrs: CsrFactory
+) -> None:
+    home = channels
+    key = csrs.key()
+    _request(home, csrs, "a", "k.csr", key=key)
+    _process(home)
+    id_op = _receipt(home, "a", "k.csr")["id_operazione"]
+    _drop(home, "a", "lost.json", _cancellation(PERSON, motivazione="CHIAVE_SMARRITA"))
+    _process(home)
+    _request(home, csrs, "a", "again.csr", key=key)
+    _request(home, csrs, "b", "again.csr", key=key)
+    _process(home)
+    mine, theirs = _receipt(home, "a", "again.csr"), _receipt(home, "b", "again.csr")
+    assert codes(mine) == codes(theirs) == ["CHIAVE_BLOCCATA"]
+    assert id_op in mine["errori"][0]["messaggio"]
+    assert id_op not in json.dumps(theirs)

@@ -164,6 +164,11 @@ INPUT_CODES: tuple[ErrorCode, ...] = (
         "Questa chiave pubblica appartiene al certificato {id_operazione}, annullato per "
         "'{motivo}': non può più essere certificata. Genera una nuova coppia di chiavi e "
         "invia una nuova richiesta.",
+        {  # the certificate came through another channel: its IdOperazione is not shown
+            "altro_canale": "Questa chiave pubblica appartiene a un certificato annullato "
+            "per '{motivo}': non può più essere certificata. Genera una nuova coppia di "
+            "chiavi e invia una nuova richiesta.",
+        },
     ),
     ErrorCode(
         "FIRMA_NON_RIUSCITA", RequestRejected, "table",

@@ -53,15 +53,19 @@ Decision = Accept | Repeat | Refuse
 
 
 def decide_request(
-    codice_fiscale: str, *, same_input: RequestRecord | None, key: KeyFacts
+    codice_fiscale: str, *, same_input: RequestRecord | None, key: KeyFacts, canale: str = ""
 ) -> Decision:
     """The decision for a request that passed its own checks. ``same_input``: an earlier
-    request of the same bytes that is being issued or is valid, if any."""
+    request of the same bytes that is being issued or is valid, if any. ``canale``: the
+    channel it came through; a blocked key's certificate is named only to its own."""
     if same_input is not None:
         return Repeat(same_input)
     for use in key.uses:
         if use.stato is Stato.ANNULLATO and Motivazione(use.motivazione).blocks_key:
             label = Motivazione(use.motivazione).label
+            if use.canale != canale:
+                return Refuse(refusal_as(RequestRejected, "CHIAVE_BLOCCATA", "altro_canale",
+                                         motivo=label))  # fmt: skip
             return Refuse(
                 refusal_as(
                     RequestRejected, "CHIAVE_BLOCCATA", id_operazione=use.id_operazione,

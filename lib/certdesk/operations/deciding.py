@@ -204,6 +204,7 @@ class _Chunk:
             inspected.codice_fiscale.value,
             same_input=earlier or self.inputs.get(f"{canale}/{sha}"),
             key=KeyFacts(store.key_uses(spki), self.keys.get(spki)),
+            canale=canale,
         )
         if isinstance(decision, Repeat):
             return Repeated(checked.item, decision.of)
