@@ -376,3 +376,27 @@ def test_a_key_blocked_through_another_channel_is_refused_without_its_id(
     assert codes(mine) == codes(theirs) == ["CHIAVE_BLOCCATA"]
     assert id_op in mine["errori"][0]["messaggio"]
     assert id_op not in json.dumps(theirs)
+
+
+def test_a_restored_home_has_its_channels_again(
+    channels: Path, csrs: CsrFactory, tmp_path: Path
+) -> None:
+    home = channels
+    _request(home, csrs, "a", "x.csr")
+    _request(home, csrs, "b", "y.csr")
+    _process(home)
+    run_certdesk(home, "canale", "retire", "b")
+    run_certdesk(home, "backup", str(tmp_path / "bk"))
+    restored = tmp_path / "restored"
+    run_certdesk(restored, "restore", str(tmp_path / "bk"))
+    assert (restored / "inbox" / "a").stat().st_mode & 0o7777 == 0o2770
+    assert (restored / "inbox" / "b").stat().st_mode & 0o7777 == 0o2750  # retired
+    for canale in ("a", "b"):
+        assert (restored / "outbox" / canale / "ledger.csv").read_bytes() == (
+            home / "outbox" / canale / "ledger.csv").read_bytes()  # fmt: skip
+        assert sorted(p.name for p in (restored / "outbox" / canale / "receipts").iterdir()) == (
+            sorted(p.name for p in (home / "outbox" / canale / "receipts").iterdir()))
+    _request(restored, csrs, "a", "after.csr")
+    _process(restored)
+    assert _receipt(restored, "a", "after.csr")["esito"] == "OK"
+    run_certdesk(restored, "verify-ledger")

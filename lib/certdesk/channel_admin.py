@@ -30,12 +30,13 @@ from pathlib import Path
 from .channels import RESERVED_NAMES, is_channel_name
 from .clock import now_utc
 from .codes import refusal
+from .errors import CertdeskError
 from .home import Home
 from .outbox import Outbox
 from .outbox_ledger import LEDGER_HEADER
 from .store import ChannelEntry, Store
 
-__all__ = ["ChannelFolders", "add_channel", "retire_channel"]
+__all__ = ["ChannelFolders", "add_channel", "remake_folders", "retire_channel"]
 
 INBOX_MODE = 0o2770
 OUTBOX_MODE = 0o2750
@@ -91,6 +92,26 @@ def retire_channel(home: Home, store: Store, nome: str) -> ChannelEntry:
     entry = store.channel(nome)
     assert entry is not None
     return entry
+
+
+def remake_folders(home: Home, store: Store) -> list[str]:
+    """Every recorded channel's folders, with its group and modes: a restored home's,
+    whose backup holds the store but no folder of ``inbox/`` or ``outbox/``. Returns the
+    groups this machine does not have (their folders stay the daemon's user's until an
+    administrator creates the group and runs ``canale add`` again)."""
+    unknown = []
+    for entry in store.channels():
+        try:
+            gid = _group_id(entry.gruppo)
+        except CertdeskError:
+            gid = -1
+            unknown.append(entry.gruppo)
+        inbox_mode = RETIRED_INBOX_MODE if entry.ritirato else INBOX_MODE
+        _make(home.channel_inbox(entry.nome), inbox_mode, gid, entry.nome)
+        outbox = Outbox(home.channel_outbox(entry.nome))
+        for folder in (outbox.root, outbox.certs, outbox.receipts):
+            _make(folder, OUTBOX_MODE, gid, entry.nome)
+    return unknown
 
 
 def _group_id(gruppo: str) -> int:

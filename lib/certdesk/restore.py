@@ -29,6 +29,7 @@ In this order, nothing in ``NEW`` until the end:
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from dataclasses import dataclass
@@ -37,13 +38,16 @@ from pathlib import Path
 
 from .backup_check import check_entry, check_entry_copy, check_listed, check_store
 from .backup_manifest import Manifest, copy_hashed, read_manifest
+from .channel_admin import remake_folders
 from .clock import now_utc
 from .codes import refusal
 from .fsutil import fsync_dir
 from .home import Home
-from .runtime import open_engine
+from .runtime import open_engine, open_store
 from .store import Store
 from .witness import witness_next_id
+
+log = logging.getLogger("certdesk")
 
 __all__ = ["RestoreResult", "crl_number_floor", "restore_backup"]
 
@@ -81,6 +85,7 @@ def restore_backup(
         staged = Home.at(work)
         staged.ensure()
         next_id = _renumber(staged, manifest.next_id, witnessed)
+        _remake_channels(staged)
         counts = _republish(staged, passphrase_file) if republish else {}
         os.rename(work, home.root)
     except BaseException:
@@ -135,6 +140,18 @@ def _renumber(home: Home, next_id: int, witnessed: int) -> int:
     finally:
         store.close()
     return max(next_id, witnessed)
+
+
+def _remake_channels(home: Home) -> None:
+    """The channels' folders, with their groups and modes (``channel_admin``)."""
+    store = open_store(home)
+    try:
+        for gruppo in remake_folders(home, store):
+            log.warning("group %s is not on this machine: its channel's folders are the "
+                        "daemon's user's until it is created and 'canale add' run again",
+                        gruppo)  # fmt: skip
+    finally:
+        store.close()
 
 
 def _republish(home: Home, passphrase_file: Path | None) -> dict[str, int]:
