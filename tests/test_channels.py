@@ -137,6 +137,13 @@ def test_requests_land_in_their_channels_outbox_and_ledger(
     journal = _rows(home / "outbox" / "journal.csv")
     assert {r["Canale"] for r in journal} == {"a", "b", ""}
     run_certdesk(home, "verify-ledger")
+    mine = home / "outbox" / "a" / "ledger.csv"
+    kept = mine.read_bytes()
+    mine.write_bytes(kept.replace(b"ATTIVATO", b"ANNULLATO"))  # a channel's ledger altered
+    result = run_certdesk(home, "verify-ledger", check=False)
+    assert result.returncode == 1 and "REGISTRO_ALTERATO" in result.stderr
+    assert "a/ledger.csv riga 2" in result.stderr
+    mine.write_bytes(kept)
     from certdesk.frame import load_ledger
 
     assert sorted(load_ledger(home)["Canale"].fillna("")) == ["", "a", "b"]  # empty: <NA>

@@ -296,13 +296,14 @@ def _cmd_archivio(home: Home, args: argparse.Namespace) -> int:
 
 def _cmd_verify(home: Home, args: argparse.Namespace) -> int:
     from .runtime import open_store
-    from .verify import verify_journal, verify_ledger
+    from .verify import verify_channel_ledgers, verify_journal, verify_ledger
 
     store = open_store(home)
     try:
         outbox = Outbox.of(home)
         journal_rows = verify_journal(outbox.journal, store)
         ledger_rows = verify_ledger(outbox.ledger, store)
+        verify_channel_ledgers(outbox.root, store)
     finally:
         store.close()
     print(f"intact: journal {journal_rows} rows chained, ledger {ledger_rows} rows match the store")

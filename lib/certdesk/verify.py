@@ -16,6 +16,7 @@ from .records import (
     csv_line,
     journal_hashed,
     journal_line,
+    ledger_fields,
     ledger_line,
 )
 from .states import Stato
@@ -110,3 +111,32 @@ def verify_ledger(path: Path, store: Store) -> int:
             "riga_assente", row=count + 2, file=path.name, id_operazione=extra.id_operazione
         )
     return count
+
+
+def verify_channel_ledgers(outbox: Path, store: Store) -> int:
+    """Check each named channel's ``outbox/<canale>/ledger.csv``: exactly the channel's
+    settled rows, as the store has them (``outbox_channels``). Returns how many rows."""
+    total = 0
+    named = {c.nome for c in store.channels()} | set(store.channels_with_requests())
+    for canale in sorted(named):
+        path = outbox / canale / "ledger.csv"
+        name = f"{canale}/ledger.csv"
+        texts = (t for chunk in store.iter_channel_texts(canale) for t in chunk
+                 if t[3] != Stato.IN_GENERAZIONE.value)  # fmt: skip
+        expected = (csv_line(ledger_fields(t)) for t in texts)
+        if not path.exists():
+            raise _tampered("mancante", row=None, file=path)
+        rows = _rows(path)
+        first = next(rows, None)
+        if first is None or tuple(first[1]) != LEDGER_COLUMNS:
+            raise _tampered("intestazione", row=1, file=name, colonne=",".join(LEDGER_COLUMNS))
+        for line, row in rows:
+            wanted = next(expected, None)
+            if wanted != csv_line(row):
+                raise _tampered("riga_in_piu", row=line, file=name, riga=line,
+                                id_operazione=row[0] if row else "?")  # fmt: skip
+            total += 1
+        if (missing := next(expected, None)) is not None:
+            raise _tampered("riga_assente", row=None, file=name,
+                            id_operazione=missing.split(",", 1)[0])  # fmt: skip
+    return total
