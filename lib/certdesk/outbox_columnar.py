@@ -195,8 +195,7 @@ class ColumnarLedger:
         aside = Outbox.aside(target, "write")
         from .ledger_arrow import write_part  # pyarrow, once the first part is written
 
-        write_part(rows, aside)
-        os.chmod(aside, 0o644)
+        write_part(rows, aside)  # with the daemon's umask, as ledger.csv (0640 under 0027)
         os.replace(aside, target)
 
     def _invalidate(self) -> None:

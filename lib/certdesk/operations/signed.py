@@ -93,8 +93,12 @@ def _signed_by_this_ca(store: Store, message: SignedMessage) -> bool:
 
 
 def _structure_refusal(exc: CmsRefused) -> Exception:
-    """P7M_NON_VALIDO with the case ``cms_proof`` found, and the facts its sentence names."""
+    """P7M_NON_VALIDO with the case ``cms_proof`` found, and the facts its sentence names;
+    FIRMA_NON_VALIDA for a document changed after signing, which ``open_signed`` already
+    finds when the signed attributes carry its digest (what ``openssl cms -sign`` writes)."""
     facts = exc.facts
+    if exc.case == "impronta":
+        return refusal("FIRMA_NON_VALIDA", "impronta")
     if exc.case == "firmatari":
         return refusal("P7M_NON_VALIDO", "firmatari", numero=facts.get("firmatari", "?"))
     if exc.case == "contenuto":
