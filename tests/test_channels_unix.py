@@ -11,9 +11,8 @@ channels is cancelled per channel (the first cancellation cumulative within its 
 only, the other channel's certificates not disclosed); a ``.p7m`` the holder signs with
 ``openssl cms`` cancels its certificate from any channel, and the wrong signer, a
 self-made certificate, a changed byte or a file that is not DER are refused with their
-codes; ``certdesk canale`` refuses what it must, and a retired channel takes nothing. One
-known gap is kept as a strict xfail: the CA's published files, which the docs call public,
-are written with the daemon's umask (0640).
+codes; ``certdesk canale`` refuses what it must, and a retired channel takes nothing. The
+CA's published files stay readable by everyone under the daemon's umask.
 
 Needs root (``groupadd``, ``useradd``); skipped otherwise. The groups and users have
 random names and are removed at the end of the module, whatever happened. pytest's own
@@ -478,17 +477,12 @@ def test_canale_refusals_and_a_retired_channel(world: World, ca_template: Path) 
     assert os.listdir(home / "inbox" / "a") == []
 
 
-# -- known gap ------------------------------------------------------------------------------------
-@pytest.mark.xfail(
-    strict=True, raises=AssertionError,
-    reason="docs/operations.md says outbox/ca/ and outbox/ocsp/ 'stay public' (certdesk serve "
-    "may run as another user), but the daemon rewrites them at start, and the CRL and OCSP "
-    "responses at every change, with its umask: 0640 under the documented UMask=0027",
-)  # fmt: skip
+# -- what is published anyway ----------------------------------------------------------------------
 def test_the_published_ca_files_stay_readable_by_everyone(
     world: World, ca_template: Path
 ) -> None:
     home = _home(world, ca_template)
     _watch(home)
-    for name in ("root.pem", "issuing.pem", "chain.pem", "issuing.crl"):
+    for name in ("root.pem", "issuing.pem", "chain.pem", "issuing.crl", "issuing.crl.pem"):
         world.a.read(home / "outbox" / "ca" / name)
+    assert (home / "outbox" / "ocsp").stat().st_mode & 0o777 in (0o755, 0o751)

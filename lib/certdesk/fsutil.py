@@ -21,12 +21,23 @@ __all__ = [
     "append_unsynced",
     "atomic_write",
     "fsync_dir",
+    "make_public_dir",
     "remove_asides",
     "rename_into_place",
     "sync_data",
     "write_aside",
     "write_csv_durably",
 ]
+
+
+def make_public_dir(folder: Path, *, parents: bool = False) -> None:
+    """``folder`` made if missing, then open to everyone (0755) whatever the umask: a folder
+    of published files (``outbox/ca/``, ``outbox/ocsp/``). An existing one keeps its mode."""
+    try:
+        folder.mkdir(parents=parents)
+    except FileExistsError:
+        return
+    os.chmod(folder, PUBLIC_DIR_MODE)
 
 
 def fsync_dir(folder: StrPath) -> None:
@@ -38,13 +49,23 @@ def fsync_dir(folder: StrPath) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o644, sync_dir: bool = True) -> None:
+PUBLIC_FILE_MODE = 0o644
+PUBLIC_DIR_MODE = 0o755
+
+
+def atomic_write(
+    path: Path, data: bytes, *, mode: int = 0o644, sync_dir: bool = True, public: bool = False
+) -> None:
     """Replace ``path`` with ``data`` so that readers see the old file or the new, never part.
 
     With ``sync_dir=False`` the caller fsyncs the folder once after a batch of writes.
+    ``public``: readable by everyone whatever the umask (what is published anyway: the CA's
+    certificates, CRLs, OCSP responses); every other file takes the daemon's umask.
     """
     aside = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    if public:
+        os.fchmod(fd, PUBLIC_FILE_MODE)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -139,7 +160,7 @@ def _dirty_bytes() -> int | None:
 _aside_numbers = itertools.count()
 
 
-def write_aside(path: StrPath, data: bytes, *, mode: int = 0o644) -> str:
+def write_aside(path: StrPath, data: bytes, *, mode: int = 0o644, public: bool = False) -> str:
     """Write ``data`` beside ``path`` under a hidden temporary name, not yet synced.
 
     ``sync_data`` then ``rename_into_place`` finish the job. Plain strings, not pathlib,
@@ -155,6 +176,8 @@ def write_aside(path: StrPath, data: bytes, *, mode: int = 0o644) -> str:
             continue
         break
     try:
+        if public:  # as atomic_write's
+            os.fchmod(fd, PUBLIC_FILE_MODE)
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]

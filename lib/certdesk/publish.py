@@ -26,6 +26,7 @@ from .fsutil import (
     append_unsynced,
     atomic_write,
     fsync_dir,
+    make_public_dir,
     remove_asides,
     rename_into_place,
     sync_data,
@@ -57,8 +58,13 @@ class Publisher:
         self.journal = self.outbox.journal
 
     def ensure_layout(self) -> None:
+        """The outbox's folders; the published ones (``ca/``, ``ocsp/``) open to everyone,
+        the rest as the daemon's umask makes them."""
         for folder in self.outbox.folders:
-            folder.mkdir(parents=True, exist_ok=True)
+            if folder in (self.outbox.ca, self.outbox.ocsp):
+                make_public_dir(folder, parents=True)
+            else:
+                folder.mkdir(parents=True, exist_ok=True)
 
     def remove_stale_asides(self) -> int:
         """Delete the ``.*.tmp`` files a killed writer left beside their targets.
@@ -127,10 +133,10 @@ class Publisher:
         ``outbox/ca/``, a later one's in ``outbox/ca/<name>/`` (``Outbox.issuer``)."""
         files = self.outbox.issuer(issuer)
         if issuer != FIRST_ISSUER:  # outbox/ca/ is made by ensure_layout, never here
-            files.folder.mkdir(exist_ok=True)
-        atomic_write(self.outbox.root_certificate, root_pem)
-        atomic_write(files.certificate, issuing_pem)
-        atomic_write(files.chain, issuing_pem + root_pem)
+            make_public_dir(files.folder)
+        atomic_write(self.outbox.root_certificate, root_pem, public=True)
+        atomic_write(files.certificate, issuing_pem, public=True)
+        atomic_write(files.chain, issuing_pem + root_pem, public=True)
 
     def sync_folders(self) -> None:
         for folder in (self.outbox.certs, self.outbox.receipts, self.outbox.root):

@@ -20,7 +20,14 @@ from cryptography import x509
 from .authority import CertificateAuthority
 from .clock import format_utc, now_utc, parse_utc
 from .config import Config
-from .fsutil import atomic_write, remove_asides, rename_into_place, sync_data, write_aside
+from .fsutil import (
+    atomic_write,
+    make_public_dir,
+    remove_asides,
+    rename_into_place,
+    sync_data,
+    write_aside,
+)
 from .home import Home
 from .issuers import Issuers
 from .outbox import Outbox
@@ -186,8 +193,8 @@ class RevocationPublisher:
         )
         files = self.outbox.issuer(ca.name)
         _ensure_issuer_folder(files.folder, self.outbox.ca)
-        atomic_write(files.crl, der)
-        atomic_write(files.crl_pem, crl_to_pem(der))
+        atomic_write(files.crl, der, public=True)
+        atomic_write(files.crl_pem, crl_to_pem(der), public=True)
 
     def prepare_crl(self, *, limit: int, now: datetime | None = None) -> int:
         """Build ahead up to ``limit`` entries of the next CRLs (idle work after a start);
@@ -235,12 +242,12 @@ class RevocationPublisher:
         ]
         responses = self._sign(jobs)
         # One durability barrier for the batch: all written aside, synced at once, renamed.
-        self.outbox.ocsp.mkdir(parents=True, exist_ok=True)
+        make_public_dir(self.outbox.ocsp, parents=True)
         pairs: list[tuple[str, str]] = []
         try:
             for row, response in zip(rows, responses, strict=True):
                 final = self.outbox.ocsp_response_fspath(int(row[5], 16))
-                pairs.append((write_aside(final, response), final))
+                pairs.append((write_aside(final, response, public=True), final))
             sync_data([aside for aside, _ in pairs])
             rename_into_place(pairs)
         except BaseException:
@@ -256,7 +263,7 @@ def _ensure_issuer_folder(folder: Path, ca: Path) -> None:
     """A later issuer's folder in ``outbox/ca/``; never ``outbox/ca/`` itself, nor its
     parents: a daemon whose outbox/ was replaced creates nothing in another folder."""
     if folder != ca:
-        folder.mkdir(exist_ok=True)
+        make_public_dir(folder)
 
 
 def _next_update_key(issuer: str) -> str:

@@ -102,7 +102,8 @@ def _structure_refusal(exc: CmsRefused) -> Exception:
     if exc.case == "firmatari":
         return refusal("P7M_NON_VALIDO", "firmatari", numero=facts.get("firmatari", "?"))
     if exc.case == "contenuto":
-        return refusal("P7M_NON_VALIDO", "contenuto", tipo=facts.get("tipo", "?"))
+        kind = facts.get("tipo") or "diverso da quello dichiarato negli attributi firmati"
+        return refusal("P7M_NON_VALIDO", "contenuto", tipo=kind)
     if exc.case == "algoritmo":
         name = facts.get("firma") or facts.get("digest") or "?"
         return refusal("P7M_NON_VALIDO", "algoritmo", algoritmo=name)
