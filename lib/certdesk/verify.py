@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .codes import message
 from .errors import LedgerTampered
+from .outbox import Outbox
 from .records import (
     GENESIS_HASH,
     JOURNAL_COLUMNS,
@@ -119,7 +120,7 @@ def verify_channel_ledgers(outbox: Path, store: Store) -> int:
     total = 0
     named = {c.nome for c in store.channels()} | set(store.channels_with_requests())
     for canale in sorted(named):
-        path = outbox / canale / "ledger.csv"
+        path = Outbox(outbox / canale).ledger
         name = f"{canale}/ledger.csv"
         texts = (t for chunk in store.iter_channel_texts(canale) for t in chunk
                  if t[3] != Stato.IN_GENERAZIONE.value)  # fmt: skip
