@@ -2,9 +2,13 @@
 
 One server per home (the CLI as a user runs it, 127.0.0.1, a token); one pass = a fresh
 browser context that opens Stato, filters it, exports the cancelled rows, closes it, then
-opens Annullamento, types a codice fiscale prefix, closes it. Every figure is timed here,
-from the Playwright call that acts to the moment the page shows its effect (polled every
-animation frame): what a person waits for, the round trip to the kernel included.
+opens Annullamento, types a codice fiscale prefix, closes it; then opens each of the two
+twice more, with the browser's cache on, and times the second visit (what an
+administrator waits for all day: the static files are in the cache by then). The first
+pages are routed by Playwright (``page.route``), which turns the browser's cache off:
+every one of them fetches all its files, as a first visit does. Every figure is timed
+here, from the Playwright call that acts to the moment the page shows its effect (polled
+every animation frame): what a person waits for, the round trip to the kernel included.
 The kernels' memory is read with psutil from the Voila process' children.
 """
 
@@ -14,6 +18,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -42,6 +47,10 @@ TABLE = ".certdesk-table"
 CHARTS = "img[class*='certdesk-chart-']"
 NOTEBOOKS = 3  # richiesta, stato, annullamento: one warmed-up kernel each
 _TEXT_OF = "s => (document.querySelector(s) || {innerText: ''}).innerText"
+#: Chromium's resolver fails every host but 127.0.0.1 (Voila's template links a stylesheet
+#: on a public CDN): offline without page.route, which turns the browser's cache off.
+_OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+_STATIC = re.compile(r"^http://127\.0\.0\.1:\d+/voila/(static|labextensions|templates)/")
 _CHART_SOURCES = f"() => Array.from(document.querySelectorAll(\"{CHARTS}\"), i => i.src)"
 
 
@@ -81,6 +90,14 @@ class BrowserPass:
     annullamento_open_mib: float = 0.0
     annullamento_peak_mib: float = 0.0
     annullamento_gone_s: float = 0.0
+    # the same pages opened again in the pass' browser, its cache on: seconds, and the
+    # static files (Voila's, the extensions') the page asked the server for, of how many
+    stato_again_s: float | None = None
+    stato_again_fetched: int | None = None
+    stato_again_static: int | None = None
+    annullamento_again_s: float | None = None
+    annullamento_again_fetched: int | None = None
+    annullamento_again_static: int | None = None
     server_start_s: float = 0.0  # the same for every pass of a server
     pool_warm_s: float = 0.0  # listening -> a kernel warmed up for each notebook
     richiesta_visible_s: float | None = None  # a page that reads no ledger: the floor
@@ -439,6 +456,58 @@ def _richiesta_pass(context: BrowserContext, server: AdminServer, figures: Brows
     _close(page, server, kernel, process)
 
 
+class _StaticFetches:
+    """The static files a page asks for, and those the browser's cache did not answer
+    (Chromium's DevTools protocol: Playwright does not tell)."""
+
+    def __init__(self, context: BrowserContext, page: Page) -> None:
+        self.asked: set[str] = set()  # request ids
+        self.cached: set[str] = set()
+        cdp = context.new_cdp_session(page)
+        cdp.on("Network.requestWillBeSent", self._sent)
+        cdp.on("Network.requestServedFromCache", lambda e: self.cached.add(e["requestId"]))
+        cdp.on("Network.responseReceived", self._received)
+        cdp.send("Network.enable")
+
+    def _sent(self, event: dict[str, Any]) -> None:
+        if _STATIC.match(event["request"]["url"]):
+            self.asked.add(event["requestId"])
+
+    def _received(self, event: dict[str, Any]) -> None:
+        response = event["response"]
+        if response.get("fromDiskCache") or response.get("fromMemoryCache"):
+            self.cached.add(event["requestId"])
+
+    def counts(self) -> tuple[int, int]:
+        """(fetched from the server, static files asked for)."""
+        return len(self.asked - self.cached), len(self.asked)
+
+
+def _visit(context: BrowserContext, server: AdminServer, notebook: str, ready: str
+           ) -> tuple[float, _StaticFetches]:
+    """``notebook`` opened without page.route (the browser's cache on) until ``ready``,
+    left to finish loading, closed; the seconds and its static files."""
+    page = context.new_page()
+    fetches = _StaticFetches(context, page)
+    seconds, kernel, process = _open(page, server, notebook, ready)
+    page.wait_for_load_state("load", timeout=WAIT_MS)
+    _close(page, server, kernel, process)
+    return seconds, fetches
+
+
+def _again_pass(context: BrowserContext, server: AdminServer, figures: BrowserPass) -> None:
+    """Stato, then Annullamento, each opened twice with the browser's cache on: the first
+    visit fills the cache, the second is timed and its static files counted."""
+    for notebook, ready, name in (("stato.ipynb", _STATO_READY, "stato"),
+                                  ("annullamento.ipynb", _ANNULLAMENTO_READY, "annullamento")):
+        _visit(context, server, notebook, ready)
+        seconds, fetches = _visit(context, server, notebook, ready)
+        fetched, static = fetches.counts()
+        setattr(figures, f"{name}_again_s", seconds)
+        setattr(figures, f"{name}_again_fetched", fetched)
+        setattr(figures, f"{name}_again_static", static)
+
+
 def _settle(page: Page, script: str = _CHART_SOURCES, quiet_s: float = 1.0,
             limit_s: float = 60.0) -> None:
     """Wait until ``script``'s answer (the charts' images) has not changed for ``quiet_s``:
@@ -459,7 +528,7 @@ def _launch(playwright: Any) -> Browser:
         executable_path=CHROMIUM,
         args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
               "--disable-component-update", "--disable-sync", "--no-first-run",
-              "--lang=it-IT"],
+              "--lang=it-IT", _OFFLINE],
         env={**os.environ, "LANGUAGE": "it", "LANG": "it_IT.UTF-8"},
     )
     return browser
@@ -485,6 +554,7 @@ def browser_passes(home: Path, sample: Sample, passes: int, work: Path) -> list[
                     _richiesta_pass(context, server, figures)
                     _stato_pass(context, server, sample, work, figures)
                     _annullamento_pass(context, server, sample, figures)
+                    _again_pass(context, server, figures)
                 finally:
                     context.close()
                 results.append(figures)

@@ -70,6 +70,19 @@ def _annullamento_rss(size: PanelsSize) -> Values | None:
     return None if opened is None or peak is None else {"main": opened, "peak": peak}
 
 
+def _again(page: str) -> Extract:
+    """A page opened again with the browser's cache on: seconds; static files fetched, of
+    how many (the medians)."""
+    def extract(size: PanelsSize) -> Values | None:
+        shown = _median(size, f"{page}_again_s")
+        fetched, static = _median(size, f"{page}_again_fetched"), \
+            _median(size, f"{page}_again_static")
+        if shown is None or fetched is None or static is None:
+            return None
+        return {"main": shown, "fetched": fetched, "static": static}
+    return extract
+
+
 def _specs() -> list[tuple[prose.PanelText, Extract, float | None]]:
     """(text, values of one home, budget in the unit of ``main``)."""
     t = TARGETS
@@ -89,6 +102,7 @@ def _specs() -> list[tuple[prose.PanelText, Extract, float | None]]:
         (prose.PANEL_POOL_WARM, _browser("pool_warm_s"), None),
         (prose.PANEL_RICHIESTA_VISIBLE, _richiesta, None),
         (prose.PANEL_STATO_VISIBLE, _browser("stato_visible_s"), t.panel_visible_s),
+        (prose.PANEL_STATO_AGAIN, _again("stato"), t.panel_visible_s),
         (prose.PANEL_CHARTS_FIRST, _browser("charts_first_s"), None),
         (prose.PANEL_FILTER_CF, _browser("filter_cf_s", ms), t.panel_filter_s * ms),
         (prose.PANEL_CHARTS_FILTER, _browser("charts_filter_s", ms), None),
@@ -99,6 +113,7 @@ def _specs() -> list[tuple[prose.PanelText, Extract, float | None]]:
         (prose.PANEL_STATO_RSS, _stato_rss, t.kernel_mib),
         (prose.PANEL_STATO_GONE, _browser("stato_gone_s"), None),
         (prose.PANEL_ANNULLAMENTO_VISIBLE, _browser("annullamento_visible_s"), t.panel_visible_s),
+        (prose.PANEL_ANNULLAMENTO_AGAIN, _again("annullamento"), t.panel_visible_s),
         (prose.PANEL_SUGGEST, _browser("suggest_s", ms), t.panel_filter_s * ms),
         (prose.PANEL_ANNULLAMENTO_RSS, _annullamento_rss, t.kernel_mib),
         (prose.PANEL_ANNULLAMENTO_GONE, _browser("annullamento_gone_s"), None),

@@ -391,13 +391,13 @@ def offline(route: Route) -> None:
         route.fulfill(status=200, body="", content_type="text/css")
 
 
-def launch(p: Playwright, chromium: str) -> Browser:
+def launch(p: Playwright, chromium: str, extra: Sequence[str] = ()) -> Browser:
     """Debian's Chromium, headless, Italian, never a downloaded browser."""
     return p.chromium.launch(
         executable_path=chromium,
         args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
               "--disable-component-update", "--disable-sync", "--no-first-run",
-              "--lang=it-IT"],
+              "--lang=it-IT", *extra],
         env={**os.environ, "LANGUAGE": "it", "LANG": "it_IT.UTF-8"},
     )
 

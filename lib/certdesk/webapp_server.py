@@ -15,6 +15,10 @@ Imported by :mod:`certdesk.voila_launcher` only after the token redaction is ins
    (:mod:`certdesk.webapp_kernels`), for pages that die without the beacon.
 3. **Exports are served as files** from a private folder (:mod:`certdesk.webapp_exports`)
    by :class:`ExportFileHandler`, token or login cookie required.
+4. **The browser keeps Voila's static files** (:mod:`certdesk.webapp_static`): the pages
+   load Voila's chunks from a versioned ``voila/static/<tag>/``, immutable, and the
+   extensions' content-hashed chunks are immutable too, instead of being fetched or
+   revalidated on every page.
 
 Also ``GET <base_url>api/kernels`` lists the running kernels (read-only: no kernel can be
 started through it), for the tests and for an administrator checking memory; each model
@@ -33,16 +37,17 @@ from typing import Any
 
 from jupyter_client.jsonutil import json_default
 from jupyter_server.auth.decorator import authorized
-from jupyter_server.base.handlers import AuthenticatedFileHandler
+from jupyter_server.base.handlers import AuthenticatedFileHandler, FileFindHandler
 from jupyter_server.services.kernels.handlers import MainKernelHandler
 from jupyter_server.utils import ensure_async, url_path_join
 from tornado import web
 from tornado.ioloop import PeriodicCallback
 from traitlets import Float
 from voila.app import Voila  # type: ignore[import-untyped]
+from voila.static_file_handler import MultiStaticFileHandler  # type: ignore[import-untyped]
 from voila.tornado.handler import TornadoVoilaHandler  # type: ignore[import-untyped]
 
-from . import webapp_exports
+from . import webapp_exports, webapp_static
 from .webapp_kernels import (
     DEFAULT_GRACE,
     DisconnectedKernelReaper,
@@ -110,8 +115,18 @@ def export_routes(server_url: str, folder: Path) -> list[tuple[str, type, dict[s
             for prefix in ("/", "/voila/render/")]
 
 
+#: Voila's handler classes, and ours that take their routes (the exact class: Voila's
+#: ThemesHandler, a FileFindHandler too, keeps its own).
+_OURS_FOR_VOILAS: dict[type, type] = {
+    TornadoVoilaHandler: XsrfCookiePageHandler,
+    MultiStaticFileHandler: webapp_static.UnversionedStaticFileHandler,
+    FileFindHandler: webapp_static.LabextensionFileHandler,
+}
+
+
 class CertdeskVoila(Voila):  # type: ignore[misc]
-    """Voila with the page handler, the kernel reaper and the exports of the module."""
+    """Voila with the page handler, the kernel reaper, the exports and the cached static
+    files of the module."""
 
     disconnected_grace = Float(
         DEFAULT_GRACE, config=True,
@@ -122,6 +137,7 @@ class CertdeskVoila(Voila):  # type: ignore[misc]
         help="Seconds after which an export file is deleted.")
 
     exports_dir: Path | None = None
+    static_tag: str = ""
     _sweeper: PeriodicCallback | None = None
 
     def start(self) -> None:
@@ -135,6 +151,12 @@ class CertdeskVoila(Voila):  # type: ignore[misc]
         super().start()
 
     def init_settings(self) -> dict[str, Any]:
+        # before Voila's: it hands the hook to the kernel pool, which renders pages ahead
+        self.static_tag = webapp_static.static_tag(self.static_paths)
+        config = self.voila_configuration
+        config.page_config_hook = webapp_static.versioned_static_hook(
+            self.static_tag, config.page_config_hook)
+        self.log.info("certdesk: Voila's static files at voila/static/%s/", self.static_tag)
         settings: dict[str, Any] = super().init_settings()
         settings[KERNEL_POOL] = KernelPool(self.kernel_manager)
         return settings
@@ -142,13 +164,16 @@ class CertdeskVoila(Voila):  # type: ignore[misc]
     def init_handlers(self) -> list[Any]:
         handlers: list[Any] = []
         for route in super().init_handlers():
-            if route[1] is TornadoVoilaHandler:
-                route = (route[0], XsrfCookiePageHandler, *route[2:])
+            if route[1] in _OURS_FOR_VOILAS:
+                route = (route[0], _OURS_FOR_VOILAS[route[1]], *route[2:])
             handlers.append(route)
         assert self.exports_dir is not None, "start() makes the exports folder first"
         ours: list[Any] = [
             (url_path_join(self.server_url, "/api/kernels"), KernelListHandler),
             *export_routes(self.server_url, self.exports_dir),
+            # before voila/static/(.*), which would take it
+            webapp_static.versioned_route(self.server_url, self.static_tag,
+                                          self.static_paths),
         ]
         # first: tornado takes the first match, and voila/render/(.*) would take ours
         return [*ours, *handlers]

@@ -1,0 +1,273 @@
+"""The browser keeps Voila's static files (issue 15), and nothing else lost its token.
+
+The rules of :mod:`certdesk.webapp_static` alone; then one real web app (``python -m
+certdesk.webapp`` on 127.0.0.1, as test_webapp starts it) over raw HTTP: a notebook page
+points at ``voila/static/<tag>/``, whose files are immutable, the unversioned ones are
+revalidated with a 304, the extensions' hashed chunks are immutable, paths stay in their
+roots, and a page or the API without the token is still refused; last, Debian's Chromium
+opens Stato twice and takes every static file of the second visit from its cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_webapp import CHROMIUM, Server, launch, start_server
+
+from certdesk import webapp_static
+
+TOKEN = "cache-test-token"
+YEAR = "max-age=31536000"
+TAG = re.compile(r'<script src="/voila/static/([0-9a-f]{16})/voila\.js"')
+
+
+# -- the rules, without a server -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("path", "hashed"), [
+    ("jupyterlab_pygments/static/remoteEntry.5cbb9d2323598fbda535.js", True),
+    ("@jupyter-widgets/jupyterlab-manager/static/7.2a0ce575775f5aad.js", True),
+    ("9834b82ad26e2a37583d.woff2", True),
+    ("5764.voila.js", False),  # a webpack chunk id, not a content hash
+    ("voila.js", False),
+    ("x/static/style.js", False),
+    ("x/static/324.ee1c7d64c48a4b927622.js.LICENSE.txt", False),
+    ("x/5cbb9d2323598fbda535/style.js", False),  # a hash in a folder says nothing of the file
+    ("remoteEntry.5cbb9d23.js", False),  # too short to be webpack's
+    ("remoteEntry.5CBB9D2323598FBDA535.js", False),
+])
+def test_content_hashed_names(path: str, hashed: bool) -> None:
+    assert webapp_static.content_hashed(path) is hashed
+
+
+def test_the_tag_changes_with_any_file(tmp_path: Path) -> None:
+    one, two = tmp_path / "one", tmp_path / "two"
+    (one / "sub").mkdir(parents=True)
+    two.mkdir()
+    (one / "a.js").write_text("a")
+    (one / "sub" / "b.js").write_text("b")
+    first = webapp_static.static_tag([str(one), str(two)])
+    assert re.fullmatch(r"[0-9a-f]{16}", first)
+    assert webapp_static.static_tag([str(one), str(two)]) == first
+    (one / "sub" / "b.js").write_text("bb")  # rewritten
+    second = webapp_static.static_tag([str(one), str(two)])
+    (two / "c.js").write_text("c")  # added
+    third = webapp_static.static_tag([str(one), str(two)])
+    (one / "a.js").unlink()  # removed
+    fourth = webapp_static.static_tag([str(one), str(two)])
+    assert len({first, second, third, fourth}) == 4
+
+
+def test_the_hook_points_the_page_at_the_tag_and_chains() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def theirs(config: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        seen.append(kwargs)
+        return {**config, "theirs": True}
+
+    config = {"fullStaticUrl": "/base/voila/static", "baseUrl": "/base/"}
+    kwargs = {"settings": {}, "log": None, "voila_configuration": None, "notebook_path": "x"}
+    out = webapp_static.versioned_static_hook("0123456789abcdef", theirs)(
+        config, base_url="/base/", **kwargs)
+    assert out["fullStaticUrl"] == "/base/voila/static/0123456789abcdef"
+    assert out["theirs"] and seen == [{"base_url": "/base/", **kwargs}]
+    # in place too: Voila's tree page ignores what the hook returns
+    assert config["fullStaticUrl"] == "/base/voila/static/0123456789abcdef"
+
+
+# -- a real server, over HTTP ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served(ca_template: Path, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[tuple[Server, str, str]]:
+    """The web app on a home with a CA; its tag, and the page Stato's HTML."""
+    home = tmp_path_factory.mktemp("cache") / "home"
+    shutil.copytree(ca_template, home)
+    server = start_server(home, home.parent / "voila.log", token=TOKEN)
+    try:
+        response, body = server.fetch(f"/voila/render/stato.ipynb?token={TOKEN}")
+        assert response.status == 200, response.status
+        html = body.decode()
+        found = TAG.search(html)
+        assert found, html[:4000]
+        yield server, found.group(1), html
+    finally:
+        server.stop()
+
+
+def _a_chunk() -> str:
+    """A webpack chunk of Voila's (``<id>.voila.js``) as installed."""
+    from voila.paths import collect_static_paths  # type: ignore[import-untyped]
+
+    for folder in collect_static_paths(["voila", "nbconvert"], "lab"):
+        chunks = sorted(p.name for p in Path(folder).glob("*.voila.js"))
+        if chunks:
+            return chunks[0]
+    raise AssertionError("no chunk of Voila's is installed")
+
+
+def _extension_chunk(html: str) -> str:
+    """A federated extension's ``remoteEntry.<hash>.js``, from the page config."""
+    found = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>',
+                      html, re.S)
+    assert found, html[:4000]
+    extension = json.loads(found.group(1))["federated_extensions"][0]
+    return f"/voila/labextensions/{extension['name']}/{extension['load']}"
+
+
+def test_the_versioned_files_are_immutable_and_public(served: tuple[Server, str, str]
+                                                      ) -> None:
+    server, tag, html = served
+    assert f'"fullStaticUrl": "/voila/static/{tag}"' in html  # webpack's public path
+    for name in ("voila.js", _a_chunk()):
+        response, body = server.fetch(f"/voila/static/{tag}/{name}")  # no token
+        assert response.status == 200 and body, name
+        assert response.getheader("Cache-Control") == f"public, {YEAR}, immutable"
+        etag = response.getheader("ETag")
+        assert etag, name
+        again, rest = server.fetch(f"/voila/static/{tag}/{name}", headers={"If-None-Match": etag})
+        assert again.status == 304 and rest == b"", name
+        assert response.getheader("Set-Cookie") is None
+    # another tag (an old page, a guess) is no file at all (Voila's handler of several
+    # roots answers a missing file with 403)
+    assert server.get(f"/voila/static/{'0' * 16}/voila.js").status in (403, 404)
+
+
+def test_the_unversioned_files_are_revalidated(served: tuple[Server, str, str]) -> None:
+    server, _tag, _html = served
+    response, body = server.fetch(f"/voila/static/{_a_chunk()}")
+    assert response.status == 200 and body
+    assert response.getheader("Cache-Control") == "no-cache"
+    etag = response.getheader("ETag")
+    assert etag
+    again, rest = server.fetch(f"/voila/static/{_a_chunk()}", headers={"If-None-Match": etag})
+    assert again.status == 304 and rest == b""
+
+
+def test_the_extensions_hashed_chunks_are_immutable(served: tuple[Server, str, str]) -> None:
+    server, _tag, html = served
+    chunk = _extension_chunk(html)
+    response, body = server.fetch(chunk)
+    assert response.status == 200 and body, chunk
+    assert response.getheader("Cache-Control") == f"private, {YEAR}, immutable"
+    modified = response.getheader("Last-Modified")
+    assert modified  # jupyter_server sends no ETag here: the date is the validator
+    again, _ = server.fetch(chunk, headers={"If-Modified-Since": modified})
+    assert again.status == 304
+    # with the token, jupyter_server's handler sets the login cookie: never a shared cache
+    with_token = server.get(f"{chunk}?token={TOKEN}")
+    assert with_token.getheader("Set-Cookie")
+    assert with_token.getheader("Cache-Control", "").startswith("private")
+    # a name without a hash keeps Voila's no-cache
+    package = chunk.rsplit("/static/", 1)[0] + "/package.json"
+    unhashed = server.get(package)
+    assert unhashed.status == 200 and unhashed.getheader("Cache-Control") == "no-cache"
+
+
+@pytest.mark.parametrize("path", [
+    "/voila/static/{tag}/../../../../../../etc/passwd",
+    "/voila/static/{tag}/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    "/voila/static/{tag}/..%2f..%2f..%2f..%2f..%2f..%2fetc/passwd",
+    "/voila/static/{tag}//etc/passwd",
+    "/voila/static/{tag}/../../../../../../../proc/self/environ",
+    "/voila/labextensions/../../../../../../etc/passwd",
+    "/voila/labextensions/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+])
+def test_paths_stay_in_their_roots(served: tuple[Server, str, str], path: str) -> None:
+    server, tag, _html = served
+    response, body = server.fetch(path.format(tag=tag))
+    assert response.status in (403, 404), (path, response.status)
+    assert b"root:" not in body and TOKEN.encode() not in body
+    assert response.getheader("Cache-Control") in (None, "no-cache", "no-store"), path
+
+
+def test_pages_and_the_api_still_want_the_token(served: tuple[Server, str, str]) -> None:
+    server, tag, _html = served
+    for path in ("/voila/render/stato.ipynb", f"/voila/render/stato.ipynb?token={TOKEN}x",
+                 "/", "/api/kernels", f"/voila/static/{tag}/../../render/stato.ipynb"):
+        response = server.get(path)
+        assert response.status in (302, 401, 403, 404), (path, response.status)
+        if response.status == 302:
+            assert "/login" in (response.getheader("Location") or ""), path
+    assert server.get(f"/api/kernels?token={TOKEN}").status == 200
+    # the notebook list (Voila's tree page) loads its script from the versioned URL too
+    tree, body = server.fetch(f"/?token={TOKEN}")
+    assert tree.status == 200
+    assert f'src="/voila/static/{tag}/treepage.js"' in body.decode()
+
+
+# -- real Chromium: the second visit ---------------------------------------------------------
+
+
+#: Chromium's resolver fails every host but 127.0.0.1: the CDN stylesheet of Voila's
+#: template, without page.route (Playwright's routing turns the browser's cache off).
+OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
+STATIC = re.compile(r"^http://127\.0\.0\.1:\d+/voila/(static|labextensions|templates)/")
+
+
+class CacheLog:
+    """The static files a page asked for, and which of them the browser's cache answered
+    (Chromium's DevTools protocol: Playwright does not tell)."""
+
+    def __init__(self, context: Any, page: Any) -> None:
+        self.urls: dict[str, str] = {}  # request id -> url
+        self.cached: set[str] = set()
+        cdp = context.new_cdp_session(page)
+        cdp.on("Network.requestWillBeSent", self._sent)
+        cdp.on("Network.requestServedFromCache", lambda e: self.cached.add(e["requestId"]))
+        cdp.on("Network.responseReceived", self._received)
+        cdp.send("Network.enable")
+
+    def _sent(self, event: dict[str, Any]) -> None:
+        if STATIC.match(event["request"]["url"]):
+            self.urls[event["requestId"]] = event["request"]["url"]
+
+    def _received(self, event: dict[str, Any]) -> None:
+        response = event["response"]
+        if response.get("fromDiskCache") or response.get("fromMemoryCache"):
+            self.cached.add(event["requestId"])
+
+    def by_url(self) -> dict[str, bool]:
+        """url -> whether the cache answered it."""
+        return {url: rid in self.cached for rid, url in self.urls.items()}
+
+
+@pytest.mark.browser
+def test_a_second_visit_takes_the_static_files_from_the_cache(
+    served: tuple[Server, str, str]
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    if not os.access(CHROMIUM, os.X_OK):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: CI must run the browser tests")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    server, _tag, _html = served
+    visits: list[dict[str, bool]] = []
+    with sync_playwright() as p:
+        browser = launch(p, CHROMIUM, [OFFLINE])
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            context.set_default_timeout(60_000)
+            for _ in range(2):
+                page = context.new_page()
+                log = CacheLog(context, page)
+                page.goto(f"{server.base}/voila/render/stato.ipynb?token={TOKEN}")
+                expect(page.locator(".certdesk-counters")).to_be_visible()
+                page.wait_for_load_state("load")
+                page.close(run_before_unload=True)
+                visits.append(log.by_url())
+        finally:
+            browser.close()
+    first, second = visits
+    assert len(first) >= 20 and not any(first.values()), first
+    assert second.keys() == first.keys()
+    assert all(second.values()), [url for url, cached in second.items() if not cached]
