@@ -1,7 +1,9 @@
 """The query engine against pandas: for random filters on a generated home, the Stato
 panel's counts, charts, pages and exports equal the same computation done by pandas on
 ledger.csv (``_charts`` over the filtered frame), whether DuckDB reads the Parquet copy or
-the CSV; and ``load_ledger``'s filters equal the filter applied to the whole frame."""
+the CSV; and ``load_ledger``'s filters equal the filter applied to the whole frame. The
+generated home has requests of several channels (issue 18): the default channel (an
+empty ``Canale``), the administrators' and two named ones."""
 
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ from certdesk.records import LEDGER_COLUMNS
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 STATES = ("IN_GENERAZIONE", "ATTIVATO", "SCADUTO", "ANNULLATO", "RIFIUTATO")
 PEOPLE = [f"RSSMRA{80 + i % 20:02d}A{1 + i % 28:02d}H{500 + i:03d}X" for i in range(60)]
+#: The channels of the generated home, the default ("") most used, as in a real one.
+CHANNELS = ("", "@admin", "acme", "beta-srl")
 
 
 def generated_rows(count: int, seed: int) -> list[dict[str, str]]:
@@ -42,6 +46,7 @@ def generated_rows(count: int, seed: int) -> list[dict[str, str]]:
         row = ledger_row(f"{moment:%Y%m%d}-{k + 1:09d}", rnd.choice(PEOPLE), stato, moment,
                          days=rnd.choice((365, 730, 1095)), motivazione=reason,
                          annullamento="2026-01-01T00:00:00Z" if reason else "")
+        row["Canale"] = rnd.choices(CHANNELS, weights=(5, 1, 3, 2))[0]
         rows.append(row)
     return rows
 
@@ -80,6 +85,7 @@ def random_filter(rnd: random.Random) -> LedgerFilter:
         stati=tuple(rnd.sample(STATES, rnd.choice((1, 2)))) if rnd.random() < 0.5 else (),
         dal=dal, al=al,
         expiring_at=NOW if rnd.random() < 0.2 else None,
+        canali=tuple(rnd.sample(CHANNELS, rnd.choice((1, 1, 2)))) if rnd.random() < 0.6 else (),
     )
 
 
@@ -98,6 +104,8 @@ def pandas_filter(frame: pd.DataFrame, which: LedgerFilter) -> pd.DataFrame:
         mask &= richiesta <= which.al
     if which.expiring_at is not None:
         mask &= _charts.expires_soon(frame, which.expiring_at, which.expiring_days)
+    if which.canali:
+        mask &= frame["Canale"].fillna("").isin(which.canali)
     return frame[mask.fillna(False).astype(bool)]
 
 
@@ -133,6 +141,35 @@ def test_counts_charts_and_pages_equal_pandas(generated: tuple[Path, pd.DataFram
     query.close()
 
 
+def test_a_channel_filter_keeps_each_channel_apart(generated: tuple[Path, pd.DataFrame]
+                                                   ) -> None:
+    """Every channel alone, and the channels the ledger has: the default channel's rows are
+    the empty ``Canale`` cells (read as null from both files), never a named channel's."""
+    home, frame = generated
+    query = LedgerQuery(home)
+    canale = frame["Canale"].fillna("")
+    assert query.channels() == sorted(CHANNELS)
+    for channel in CHANNELS:
+        which = LedgerFilter(canali=(channel,))
+        assert query.count(which) == int((canale == channel).sum()) > 0, channel
+        page = typed_from_arrow(query.page(which, offset=0, limit=1000))
+        assert set(page["Canale"].fillna("")) == {channel}
+    assert query.count(LedgerFilter(canali=CHANNELS)) == len(frame)
+    query.close()
+
+
+def as_exported(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` as an export writes it: a text cell that a spreadsheet would run gets a
+    leading quote (``_export.spreadsheet_text``); here the administrators' channel, whose
+    name ``@admin`` starts with ``@``, goes out as ``'@admin``."""
+    out = frame.copy()
+    for name in out.columns:
+        if isinstance(out[name].dtype, pd.StringDtype):
+            out[name] = out[name].map(_export.spreadsheet_text, na_action="ignore")
+            out[name] = out[name].astype("string")
+    return out
+
+
 def test_an_export_equals_the_filter_applied_to_the_csv(
         generated: tuple[Path, pd.DataFrame], tmp_path: Path) -> None:
     home, frame = generated
@@ -143,7 +180,7 @@ def test_an_export_equals_the_filter_applied_to_the_csv(
         out = tmp_path / f"export-{n}.csv"
         written = _export.write_csv(query.batches(which, 97), out, lambda _n: None,
                                     LEDGER_COLUMNS)
-        expected = pandas_filter(frame, which).sort_values("IdOperazione")
+        expected = as_exported(pandas_filter(frame, which).sort_values("IdOperazione"))
         again = load_ledger(out).sort_values("IdOperazione")
         assert written == len(expected)
         pd.testing.assert_frame_equal(again.reset_index(drop=True),
@@ -162,6 +199,10 @@ def test_load_ledger_filters_equal_pandas(generated: tuple[Path, pd.DataFrame]) 
         ({"dal": dt.date(2025, 3, 1), "al": dt.date(2025, 9, 30)},
          frame["DataRichiesta"].dt.tz_convert(ROME).dt.date.between(
              dt.date(2025, 3, 1), dt.date(2025, 9, 30))),
+        ({"canali": ["acme"]}, frame["Canale"] == "acme"),
+        ({"canali": ["", "@admin"], "stati": ["ATTIVATO"]},
+         frame["Canale"].fillna("").isin(["", "@admin"])
+         & (frame["Stato"].astype("string") == "ATTIVATO")),
     ]
     for kwargs, mask in cases:
         got = load_ledger(home, **kwargs)  # type: ignore[arg-type]

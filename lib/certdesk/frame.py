@@ -3,8 +3,8 @@
 ``outbox/ledger.csv`` (contract, section 5) holds one row per request with its current
 state, and ``outbox/ledger.parquet/`` the same rows as Parquet. :func:`load_ledger` reads
 the Parquet copy where the daemon keeps one (else the CSV), with DuckDB
-(:mod:`certdesk.ledger_query`): filters by codice fiscale, states and dates, and a choice
-of columns, are pushed down to the files, so one person's rows cost milliseconds at a
+(:mod:`certdesk.ledger_query`): filters by codice fiscale, states, dates and channels, and
+a choice of columns, are pushed down to the files, so one person's rows cost milliseconds at a
 million requests. The types are the ones an analyst expects:
 
 - ``Stato`` and ``Motivazione`` are categoricals whose categories are every state and
@@ -22,6 +22,7 @@ turns a whole frame into the strings a person reads.
     >>> df[df.Stato == "ATTIVATO"].groupby("CodiceFiscale").size()
     >>> load_ledger(home, codice_fiscale="RSSMRA80A01H501U")      # one person's rows
     >>> load_ledger(home, stati=["ANNULLATO"], dal=date(2026, 1, 1), columns=["Motivazione"])
+    >>> load_ledger(home, canali=["acme"])      # what came through inbox/acme/ ("": inbox/)
     >>> for_display(df.head())                           # 27/11/2026, "Furto certificato"
 
 The notebooks only ever read these files: the daemon is the only writer. The Parquet copy
@@ -97,19 +98,21 @@ def load_ledger(
     dal: date | None = None,
     al: date | None = None,
     columns: Sequence[str] | None = None,
+    canali: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """The ledger of a certdesk home (or of a ``ledger.csv``) as a typed DataFrame.
 
     Only the rows of ``codice_fiscale`` (typed in any case), in one of ``stati``, requested
-    from day ``dal`` to day ``al`` (Italian time, both included), when given; only
-    ``columns`` (in the ledger's order) when given. Rows are in IdOperazione order.
+    from day ``dal`` to day ``al`` (Italian time, both included), through one of
+    ``canali`` (``""`` the default channel, ``@admin`` the administrators'), when given;
+    only ``columns`` (in the ledger's order) when given. Rows are in IdOperazione order.
 
     A home whose daemon has not written a ledger yet gives an empty frame with the same
     columns and types. A value the contract does not know (a state or reason from a newer
     certdesk) is kept, as an extra category after the known ones, never turned into NaN.
     """
     which = LedgerFilter(codice_fiscale=codice_fiscale or "", stati=tuple(stati or ()),
-                         dal=dal, al=al)
+                         dal=dal, al=al, canali=tuple(canali or ()))
     wanted = _columns(columns)
     if Path(home_or_path).is_dir() and columnar_copy_exists(home_or_path):
         if which == LedgerFilter():  # everything: pyarrow reads the parts straight
@@ -158,6 +161,8 @@ def _filtered(frame: pd.DataFrame, which: LedgerFilter) -> pd.DataFrame:
         mask &= frame["DataRichiesta"] >= pd.Timestamp(start)
     if end is not None:
         mask &= frame["DataRichiesta"] < pd.Timestamp(end)
+    if which.canali:
+        mask &= frame["Canale"].fillna("").isin(which.canali)
     return frame[mask.fillna(False).astype(bool)].reset_index(drop=True)
 
 

@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pyarrow as pa
 
+from .channels import DEFAULT_CHANNEL
 from .codes import refusal
 from .errors import CertdeskError
 from .outbox import Outbox
@@ -60,7 +61,9 @@ class LedgerFilter:
     (``identity``), so the column is compared as it is, never converted row by row.
     ``dal``/``al`` are days of DataRichiesta in Italian time, both included;
     ``expiring_at`` keeps the ATTIVATO certificates expiring within ``expiring_days`` of
-    that moment."""
+    that moment. ``canali`` keeps the requests that came through one of these channels
+    (``channels``: ``""`` the default channel, whose ``Canale`` is empty, ``@admin`` the
+    administrators')."""
 
     codice_fiscale: str = ""
     contains: str = ""
@@ -69,6 +72,7 @@ class LedgerFilter:
     al: date | None = None
     expiring_at: datetime | None = None
     expiring_days: int = 30
+    canali: tuple[str, ...] = ()
 
     def where(self) -> tuple[str, list[object]]:
         """The SQL condition and its parameters."""
@@ -94,7 +98,21 @@ class LedgerFilter:
             terms.append("Stato = 'ATTIVATO' AND DataScadenza >= ? AND DataScadenza <= ?")
             params.extend([self.expiring_at,
                            self.expiring_at + timedelta(days=self.expiring_days)])
+        if self.canali:
+            term, named = _channel_term(self.canali)
+            terms.append(term)
+            params.extend(named)
         return (" AND ".join(terms) or "TRUE"), params
+
+
+def _channel_term(canali: tuple[str, ...]) -> tuple[str, list[str]]:
+    """``Canale`` in ``canali``, and its parameters: the default channel's is an empty
+    cell, which both the CSV and the Parquet copy read as NULL."""
+    named = sorted({c for c in canali if c != DEFAULT_CHANNEL})
+    either = ["Canale IS NULL OR Canale = ''"] if DEFAULT_CHANNEL in canali else []
+    if named:
+        either.append(f"Canale IN ({', '.join('?' for _ in named)})")
+    return f"({' OR '.join(either)})", named
 
 
 def day_bounds(dal: date | None, al: date | None) -> tuple[datetime | None, datetime | None]:
@@ -321,6 +339,11 @@ class LedgerQuery:
                 f"SELECT DISTINCT CodiceFiscale FROM ledger WHERE {_ACTIVE_FROM}"
                 " ORDER BY 1 LIMIT ?", [start, limit])]
         return unique[:limit]
+
+    def channels(self) -> list[str]:
+        """Every channel the ledger has a request of (``""`` for the default), in order."""
+        return [str(r[0]) for r in self.rows(
+            "SELECT DISTINCT coalesce(Canale, '') FROM ledger ORDER BY 1")]
 
     def has_active(self, codice_fiscale: str) -> bool:
         return bool(self.rows(
