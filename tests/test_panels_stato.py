@@ -1,4 +1,5 @@
-"""Stato certificati, headless: filters, counters, highlights, charts, exports, heartbeat."""
+"""Stato certificati, headless: filters (channels too), counters, highlights, charts, exports,
+heartbeat."""
 
 from __future__ import annotations
 
@@ -23,12 +24,16 @@ from conftest_panels import (
     write_ledger,
 )
 
+from certdesk.channel_admin import add_channel, retire_channel
+from certdesk.channels import ADMIN_CHANNEL
 from certdesk.frame import LEDGER_COLUMNS, load_ledger
+from certdesk.home import Home
 from certdesk.panels import DaemonPause, _charts, daemon_health, make_status_panel
 from certdesk.panels._export import excel_available
 from certdesk.panels._stato import StatusPanel
 from certdesk.records import RequestRecord, ledger_line
 from certdesk.states import Stato
+from certdesk.store import Store
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 CF_OTHER = "BNCLRA85M41F205X"
@@ -420,3 +425,104 @@ def test_a_broken_ledger_is_said_not_crashed(tmp_path: Path) -> None:
     assert "certdesk-ledger-error" in panel.daemon.value
     assert "REGISTRO_NON_LEGGIBILE" in panel.daemon.value
     assert "Il registro è vuoto" in panel.table.value
+
+
+# -- channels (issue 18) ----------------------------------------------------------------------
+
+
+def channel_row(id_op: str, cf: str, stato: str, richiesta: dt.datetime,
+                canale: str) -> dict[str, str]:
+    return {**ledger_row(id_op, cf, stato, richiesta), "Canale": canale}
+
+
+@pytest.fixture
+def channels_home(tmp_path: Path) -> Path:
+    """Requests of four channels, and a store that made two more: one not used yet, one
+    used and retired since."""
+    days = dt.timedelta(days=1)
+    write_ledger(tmp_path, [
+        channel_row("op-d1", CF_PERSON, "ATTIVATO", NOW - 50 * days, ""),
+        channel_row("op-d2", CF_COMPANY, "RIFIUTATO", NOW - 40 * days, ""),
+        channel_row("op-adm", CF_OTHER, "ATTIVATO", NOW - 30 * days, ADMIN_CHANNEL),
+        channel_row("op-a1", CF_PERSON, "ATTIVATO", NOW - 20 * days, "acme"),
+        channel_row("op-a2", CF_OTHER, "ANNULLATO", NOW - 10 * days, "acme"),
+        channel_row("op-v1", CF_COMPANY, "ATTIVATO", NOW - 5 * days, "vecchio"),
+    ])
+    home = Home.at(tmp_path)
+    home.ensure()
+    store = Store(home.database)
+    try:
+        for nome in ("acme", "nuovo", "vecchio"):
+            add_channel(home, store, nome)
+        retire_channel(home, store, "vecchio")
+    finally:
+        store.close()
+    return tmp_path
+
+
+def test_the_channel_filter_offers_every_channel(channels_home: Path, tmp_path_factory:
+                                                 pytest.TempPathFactory) -> None:
+    panel = make_status_panel(channels_home)
+    assert list(panel.canale.options) == [
+        ("Tutti", "*"), ("predefinito (inbox/)", ""), ("amministratori", ADMIN_CHANNEL),
+        ("acme", "acme"), ("nuovo", "nuovo"), ("vecchio (ritirato)", "vecchio")]
+    assert panel.canale.value == "*" and panel.matching == 6
+    # a home whose store this process cannot read (or has none): what the ledger shows
+    bare = tmp_path_factory.mktemp("senza-store")
+    write_ledger(bare, read_ledger_rows(channels_home))
+    assert [v for _l, v in make_status_panel(bare).canale.options] == [
+        "*", "", ADMIN_CHANNEL, "acme", "vecchio"]
+
+
+@pytest.mark.parametrize(("canale", "ids", "label"), [
+    ("", {"op-d1", "op-d2"}, "predefinito (inbox/)"),
+    (ADMIN_CHANNEL, {"op-adm"}, "amministratori"),
+    ("acme", {"op-a1", "op-a2"}, "acme"),
+    ("nuovo", set(), ""),
+])
+def test_the_channel_filter_and_column(channels_home: Path, exports_folder: Path,
+                                       canale: str, ids: set[str], label: str) -> None:
+    panel = make_status_panel(channels_home)
+    assert ">Canale</th>" in panel.table.value
+    panel.canale.value = canale
+    assert set(table_ids(panel)) == ids
+    assert f"<b>{len(ids)}</b> richieste su 6" in panel.counters.value
+    assert panel.which.canali == (canale,)
+    if not ids:
+        assert "Nessuna richiesta corrisponde ai filtri" in panel.table.value
+        return
+    cells = re.findall(r'<td[^>]*>([^<]*)</td></tr>', panel.table.value)  # the last column
+    assert set(cells) == {label}
+    panel.stato.value = "ATTIVATO"  # with the other filters
+    expected = load_ledger(channels_home, canali=[canale], stati=["ATTIVATO"])
+    assert set(table_ids(panel)) == set(expected["IdOperazione"])
+    _name, data = export(panel, "csv", exports_folder)
+    rows = list(csv.DictReader(io.StringIO(data.decode())))
+    assert {r["IdOperazione"] for r in rows} == set(expected["IdOperazione"])
+    # the export is a ledger: the raw value, @admin made inert like any cell starting so
+    assert {r["Canale"] for r in rows} == {"'@admin" if canale == ADMIN_CHANNEL else canale}
+
+
+def test_charts_follow_the_channel(channels_home: Path) -> None:
+    panel = make_status_panel(channels_home)
+    assert panel.wait_for_charts()
+    before = panel.charts["stato"].value
+    panel.canale.value = "acme"
+    assert panel.wait_for_charts()
+    assert panel.charts["stato"].value != before
+
+
+def test_refresh_keeps_the_channel_while_it_is_offered(channels_home: Path) -> None:
+    panel = make_status_panel(channels_home)
+    panel.canale.value = ADMIN_CHANNEL
+    rows = read_ledger_rows(channels_home)
+    write_ledger(channels_home, [*rows, channel_row("op-b1", CF_PERSON, "ATTIVATO", NOW,
+                                                    "beta")])
+    panel.refresh.click()
+    assert ("beta", "beta") in panel.canale.options  # a channel the ledger shows now
+    assert panel.canale.value == ADMIN_CHANNEL and table_ids(panel) == ["op-adm"]
+    panel.canale.value = "beta"
+    assert table_ids(panel) == ["op-b1"]
+    write_ledger(channels_home, rows)  # gone (a ledger rebuilt): every channel again
+    panel.refresh.click()
+    assert panel.canale.value == "*" and panel.matching == 6

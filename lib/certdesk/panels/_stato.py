@@ -15,15 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import ipywidgets as widgets
-import pyarrow as pa
 
 from ..errors import CertdeskError
-from ..frame import DATE_COLUMNS, LEDGER_COLUMNS, STATI, format_date
+from ..frame import LEDGER_COLUMNS, STATI
 from ..ledger_query import LedgerFilter, LedgerQuery
-from ..reasons import Motivazione
-from . import _charts, _clock, _export, _stato_data
-from ._common import Waiter, daemon_health, esc, health_banner, table_html
+from . import _channels, _charts, _clock, _export, _stato_data
+from ._common import Waiter, daemon_health, esc, health_banner
 from ._stato_charts import ChartPainter
+from ._stato_table import page_html
 
 __all__ = ["PAGE_ROWS", "StatusPanel", "make_status_panel"]
 
@@ -32,18 +31,6 @@ __all__ = ["PAGE_ROWS", "StatusPanel", "make_status_panel"]
 PAGE_ROWS = 50
 # An export's batch: the progress bar moves at least every this many rows.
 _EXPORT_BATCH = 16_384
-
-_SHOWN = (
-    ("IdOperazione", "IdOperazione"),
-    ("CodiceFiscale", "Codice fiscale"),
-    ("Certificato", "Certificato"),
-    ("Stato", "Stato"),
-    ("DataRichiesta", "Data Richiesta"),
-    ("DataScadenza", "Data Scadenza"),
-    ("Esito", "Esito"),
-    ("Motivazione", "Motivazione"),
-    ("DataAnnullamento", "Data Annullamento"),
-)
 
 _STATE_COLOURS = {
     "IN_GENERAZIONE": "#0d47a1",
@@ -66,11 +53,12 @@ class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
         self.matching = 0  # rows the filters let through
         self.total = 0
         self.page_index = 0
+        self._quiet = False  # set while the panel itself changes the channel's choices
         self.exporter = Waiter("certdesk-export")
         self._build_filters()
         self._build_results()
         self._build_exports()
-        for control in (self.codice_fiscale, self.stato, self.dal, self.al,
+        for control in (self.codice_fiscale, self.stato, self.canale, self.dal, self.al,
                         self.solo_in_scadenza):
             control.observe(self._on_filter, names="value")
         self.refresh.on_click(lambda _b: self.reload())
@@ -83,7 +71,7 @@ class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
         super().__init__(
             children=[
                 self.daemon,
-                widgets.HBox([self.codice_fiscale, self.stato, self.refresh],
+                widgets.HBox([self.codice_fiscale, self.stato, self.canale, self.refresh],
                              layout=widgets.Layout(flex_flow="row wrap")),
                 widgets.HBox([self.dal, self.al, self.solo_in_scadenza],
                              layout=widgets.Layout(flex_flow="row wrap")),
@@ -113,6 +101,9 @@ class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
             description="Stato", options=[("Tutti", ""), *[(s, s) for s in STATI]], value="",
         )
         self.stato.add_class("certdesk-filter-stato")
+        self.canale = widgets.Dropdown(description="Canale", options=[("Tutti", _channels.ALL)],
+                                       value=_channels.ALL)
+        self.canale.add_class("certdesk-filter-canale")
         self.dal = widgets.DatePicker(description="Richiesta dal",
                                       style={"description_width": "initial"})
         self.dal.add_class("certdesk-filter-dal")
@@ -169,7 +160,27 @@ class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
         except CertdeskError as exc:
             self._show_unreadable(exc.code, exc.message)
             return
+        self._offer_channels()
         self.render()
+
+    def _offer_channels(self) -> None:
+        """The channel filter's choices, from the ledger and the store (``_channels``);
+        the one chosen stays chosen while it is offered."""
+        try:
+            ledger = self.query.channels()
+        except Exception:  # a torn file: render() says so; the choices wait for the next
+            ledger = []
+        options = tuple(_channels.status_options(
+            ledger, _channels.recorded_channels(self.home)))
+        if options == tuple(self.canale.options):
+            return
+        chosen = self.canale.value
+        self._quiet = True
+        try:
+            self.canale.options = options
+            self.canale.value = chosen if chosen in dict(options).values() else _channels.ALL
+        finally:
+            self._quiet = False
 
     def current_filter(self) -> LedgerFilter:
         return LedgerFilter(
@@ -179,11 +190,14 @@ class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
             al=self.al.value if isinstance(self.al.value, date) else None,
             expiring_at=_clock.now() if self.solo_in_scadenza.value else None,
             expiring_days=_charts.EXPIRING_DAYS,
+            canali=() if self.canale.value == _channels.ALL else (self.canale.value,),
         )
 
     # -- drawing --------------------------------------------------------------------------
 
     def _on_filter(self, _change: dict[str, Any]) -> None:
+        if self._quiet:
+            return
         self.page_index = 0
         self.render()
 
@@ -253,7 +267,7 @@ class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
             return
         page = self.query.page(self.which, offset=first_row, limit=PAGE_ROWS,
                                total=self.matching)
-        self.table.value = _page_html(page, now)
+        self.table.value = page_html(page, now)
 
     def wait_for_charts(self, timeout: float = 30.0) -> bool:
         """Wait until the charts show the current filter; True when they do."""
@@ -330,39 +344,6 @@ class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
         self.painter.query.close()
         self.query.close()
         super().close()
-
-
-def _page_html(page: pa.Table, now: datetime) -> str:
-    rows: list[list[object]] = []
-    classes: list[str] = []
-    horizon = now.timestamp() + _charts.EXPIRING_DAYS * 86400
-    for record in page.to_pylist():
-        cells: list[object] = []
-        for column, _label in _SHOWN:
-            value = record[column]
-            if column in DATE_COLUMNS:
-                cells.append(format_date(value) if value is not None else "")
-            elif column == "Motivazione" and value is not None:
-                cells.append(_reason_label(str(value)))
-            else:
-                cells.append(value)
-        rows.append(cells)
-        scadenza = record["DataScadenza"]
-        soon = (record["Stato"] == "ATTIVATO" and scadenza is not None
-                and now.timestamp() <= scadenza.timestamp() <= horizon)
-        classes.append("in-scadenza" if soon else "")
-    legend = ('<p style="font-size:90%"><span style="background:#fff3cd;padding:0 6px">'
-              "evidenziati</span>: certificati attivi in scadenza entro "
-              f"{_charts.EXPIRING_DAYS} giorni.</p>")
-    return (table_html([label for _c, label in _SHOWN], rows, css_class="certdesk-ledger",
-                       row_classes=classes) + legend)
-
-
-def _reason_label(code: str) -> str:
-    try:
-        return Motivazione(code).label
-    except ValueError:
-        return code
 
 
 def make_status_panel(home: str | os.PathLike[str]) -> StatusPanel:
