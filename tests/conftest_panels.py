@@ -4,7 +4,10 @@
 - :func:`write_ledger`, :func:`write_heartbeat`: an ``outbox/`` as the contract describes it.
 - :class:`FakeDaemon`: a small stand-in that answers ``inbox/`` in the contract's format
   (receipts, ledger rows, certificates, heartbeat), so the panels are tested headless,
-  fast, and on scenarios the real daemon makes hard to stage (a refusal, a slow issue).
+  fast, and on scenarios the real daemon makes hard to stage (a refusal, a slow issue);
+  and every channel's inbox as the contract's section 4 says (``inbox/<canale>/``, the
+  administrators' ``state/admin/inbox/``), each answered in its own receipts folder.
+- :func:`make_channels`: ``certdesk canale add`` (and ``retire``), in this process.
 - :class:`RealDaemon`: ``certdesk init`` then ``certdesk watch`` as a subprocess.
 """
 
@@ -22,7 +25,7 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +34,14 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from certdesk.channel_admin import add_channel, retire_channel
+from certdesk.channels import ADMIN_CHANNEL, is_channel_name
 from certdesk.frame import LEDGER_COLUMNS
+from certdesk.home import Home
 from certdesk.names import is_ignored_name, safe_name
+from certdesk.outbox import Outbox
 from certdesk.reasons import Motivazione
+from certdesk.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -119,6 +127,21 @@ def ledger_row(id_op: str, cf: str, stato: str, richiesta: dt.datetime, *,
     }
 
 
+def make_channels(root: Path, *names: str, retired: Iterable[str] = ()) -> None:
+    """``certdesk canale add`` for each of ``names``, then ``retire`` for each of
+    ``retired``, in this process (the same code): the folders and the store's records."""
+    home = Home.at(root)
+    home.ensure()
+    store = Store(home.database)
+    try:
+        for name in names:
+            add_channel(home, store, name)
+        for name in retired:
+            retire_channel(home, store, name)
+    finally:
+        store.close()
+
+
 #: The ``pausa`` of a daemon paused for lack of disk space (27/11/2026 12:58 in Rome).
 PAUSA_SPAZIO = {
     "codice": "SPAZIO_INSUFFICIENTE",
@@ -160,6 +183,10 @@ class FakeDaemon:
 
     ``two_phase``: a request's receipt says IN_GENERAZIONE first and the ledger turns
     ATTIVATO a moment later (as a daemon with a signing pool may do).
+
+    Every inbox is answered: ``inbox/``, each channel's ``inbox/<canale>/`` and the
+    administrators' ``state/admin/inbox/``; a request's row records its channel, and a
+    cancellation sees only what its channel may cancel (the administrators' everything).
     """
 
     def __init__(self, home: Path, *, two_phase: bool = False, validity_days: int = 365) -> None:
@@ -175,7 +202,8 @@ class FakeDaemon:
         self._ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "certdesk test CA")])
 
     def __enter__(self) -> FakeDaemon:
-        for sub in ("inbox", "outbox/receipts", "outbox/certs", "state/archive"):
+        for sub in ("inbox", "outbox/receipts", "outbox/certs", "state/archive",
+                    "state/admin/inbox"):
             (self.home / sub).mkdir(parents=True, exist_ok=True)
         write_heartbeat(self.home)
         self._thread.start()
@@ -192,28 +220,37 @@ class FakeDaemon:
     def _run(self) -> None:
         while not self._stop.is_set():
             write_heartbeat(self.home)
-            for path in sorted((self.home / "inbox").iterdir()):
-                if path.is_file() and not is_ignored_name(path.name):
-                    self._handle(path)
+            for canale, inbox in list(self._inboxes()):
+                for path in sorted(inbox.iterdir()):
+                    if path.is_file() and not is_ignored_name(path.name):
+                        self._handle(path, canale)
             self._stop.wait(0.05)
+
+    def _inboxes(self) -> Iterator[tuple[str, Path]]:
+        home = Home(self.home)
+        yield "", home.inbox
+        yield ADMIN_CHANNEL, home.admin_inbox
+        for folder in sorted(home.inbox.iterdir()):
+            if folder.is_dir() and is_channel_name(folder.name):
+                yield folder.name, folder
 
     # -- one input ------------------------------------------------------------------------
 
-    def _handle(self, path: Path) -> None:
+    def _handle(self, path: Path, canale: str = "") -> None:
         data = path.read_bytes()
         if path.suffix == ".csr":
-            receipt = self._request(path.name, data)
+            receipt = self._request(path.name, data, canale)
         elif path.suffix == ".json":
-            receipt = self._cancellation(path.name, data)
+            receipt = self._cancellation(path.name, data, canale)
         else:
             receipt = self._ko(path.name, "sconosciuto", "TIPO_FILE_SCONOSCIUTO",
                                "file non riconosciuto")
         shutil.move(str(path), str(self.home / "state" / "archive" / path.name))
         self._publish_ledger()
-        self._write_receipt(path.name, receipt)
+        self._write_receipt(path.name, receipt, canale)
         self.processed.append(path.name)
 
-    def _request(self, name: str, data: bytes) -> dict[str, Any]:
+    def _request(self, name: str, data: bytes, canale: str = "") -> dict[str, Any]:
         try:
             csr = (x509.load_pem_x509_csr(data) if data.lstrip().startswith(b"-----")
                    else x509.load_der_x509_csr(data))
@@ -240,7 +277,7 @@ class FakeDaemon:
             "Certificato": f"{id_op}.pem", "Stato": "ATTIVATO", "DataRichiesta": iso(now),
             "DataScadenza": iso(expires), "Esito": "OK", "Seriale": f"{cert.serial_number:x}",
             "ImprontaSHA256": cert.fingerprint(hashes.SHA256()).hex(), "Motivazione": "",
-            "DataAnnullamento": "", "FileOrigine": name,
+            "DataAnnullamento": "", "FileOrigine": name, "Canale": canale,
         }
         receipt: dict[str, Any] = {
             "file": name, "tipo": "richiesta", "esito": "OK", "id_operazione": id_op,
@@ -265,7 +302,7 @@ class FakeDaemon:
             self.rows.append(row)
         return receipt
 
-    def _cancellation(self, name: str, data: bytes) -> dict[str, Any]:
+    def _cancellation(self, name: str, data: bytes, canale: str = "") -> dict[str, Any]:
         try:
             req = json.loads(data)
             cf = str(req["codice_fiscale"]).upper()
@@ -276,11 +313,16 @@ class FakeDaemon:
         if reason.requires_note and not str(req.get("nota", "")).strip():
             return self._ko(name, "annullamento", "NOTA_OBBLIGATORIA",
                             "la motivazione Altro richiede una nota")
-        mine = [r for r in self.rows if r["CodiceFiscale"] == cf]
+        # what this channel may cancel: its own requests; the administrators' every one
+        mine = [r for r in self.rows if r["CodiceFiscale"] == cf
+                and (canale == ADMIN_CHANNEL or r.get("Canale", "") == canale)]
         active = [r for r in mine if r["Stato"] == "ATTIVATO"]
         by_id = {r["IdOperazione"]: r for r in mine}
         for i in ids:
-            if i not in by_id or by_id[i]["Stato"] != "ATTIVATO":
+            if i not in by_id:
+                return self._ko(name, "annullamento", "ID_OPERAZIONE_NON_TROVATO",
+                                f"nessuna richiesta {i} per {cf}")
+            if by_id[i]["Stato"] != "ATTIVATO":
                 return self._ko(name, "annullamento", "CERTIFICATO_NON_ATTIVO",
                                 f"il certificato {i} non è in stato ATTIVATO")
         first = not any(r["Stato"] == "ANNULLATO" for r in mine)
@@ -307,8 +349,10 @@ class FakeDaemon:
     def _publish_ledger(self) -> None:
         write_ledger(self.home, self.rows)
 
-    def _write_receipt(self, name: str, receipt: dict[str, Any]) -> None:
-        path = self.home / "outbox" / "receipts" / f"{safe_name(name)}.json"
+    def _write_receipt(self, name: str, receipt: dict[str, Any], canale: str = "") -> None:
+        receipts = Outbox.of_channel(Home(self.home), canale).receipts
+        receipts.mkdir(parents=True, exist_ok=True)
+        path = receipts / f"{safe_name(name)}.json"
         aside = path.with_name(f".{path.name}.tmp")
         aside.write_text(json.dumps(receipt, ensure_ascii=False), encoding="utf-8")
         os.replace(aside, path)

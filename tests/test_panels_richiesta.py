@@ -1,10 +1,12 @@
-"""Richiedi certificato, headless: upload with set_state, button.click(), read what it shows."""
+"""Richiedi certificato, headless: upload with set_state, button.click(), read what it shows;
+filed into the channel chosen, its receipt read there."""
 
 from __future__ import annotations
 
 import base64
 import json
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from conftest_panels import (
     PAUSA_SPAZIO,
     PAUSED_WARNING,
     FakeDaemon,
+    make_channels,
     make_csr,
     write_heartbeat,
 )
@@ -23,6 +26,7 @@ from cryptography import x509
 from certdesk.frame import format_date, load_ledger
 from certdesk.panels import make_request_panel
 from certdesk.panels._richiesta import MAX_CSR_BYTES, RequestPanel
+from conftest import run_certdesk
 
 
 def upload(panel: RequestPanel, name: str, data: bytes) -> None:
@@ -195,3 +199,78 @@ def test_dates_are_italian_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert ">01/01/2027<" in panel.result.value
     assert ">01/01/2028<" in panel.result.value
     assert "non è ancora in outbox/certs" in panel.result.value  # no PEM: said, not crashed
+
+
+# -- channels (issue 18) ----------------------------------------------------------------------
+
+
+def test_the_channels_offered_are_those_taking_inputs(tmp_path: Path) -> None:
+    panel = make_request_panel(tmp_path)  # no store: the default channel alone
+    assert list(panel.canale.options) == [("predefinito (inbox/)", "")]
+    make_channels(tmp_path, "zeta", "acme", "vecchio", retired=["vecchio"])
+    assert list(make_request_panel(tmp_path).canale.options) == [
+        ("predefinito (inbox/)", ""), ("acme", "acme"), ("zeta", "zeta")]
+    panel.refresh_channels()  # as after each outcome
+    assert [v for _l, v in panel.canale.options] == ["", "acme", "zeta"]
+    panel.canale.value = "zeta"
+    make_channels(tmp_path, retired=["zeta"])
+    panel.refresh_channels()
+    assert [v for _l, v in panel.canale.options] == ["", "acme"]
+    assert panel.canale.value == ""  # never a channel that takes nothing
+
+
+def test_a_request_through_a_channel_is_answered_there(tmp_path: Path) -> None:
+    make_channels(tmp_path, "acme")
+    with FakeDaemon(tmp_path):
+        panel = make_request_panel(tmp_path)
+        panel.canale.value = "acme"
+        upload(panel, "a.csr", make_csr(CF_PERSON))
+        submit_and_wait(panel)
+    assert panel.last_input is not None and panel.last_input.parent == tmp_path / "inbox" / "acme"
+    name = panel.last_input.name
+    assert (tmp_path / "outbox" / "acme" / "receipts" / f"{name}.json").is_file()
+    assert not (tmp_path / "outbox" / "receipts" / f"{name}.json").exists()
+    assert panel.last_receipt is not None and panel.last_receipt["esito"] == "OK"
+    assert "Richiesta elaborata" in panel.status.value
+    ledger = load_ledger(tmp_path, canali=["acme"])
+    assert list(ledger["IdOperazione"]) == [panel.last_receipt["id_operazione"]]
+
+
+def test_a_channel_whose_inbox_is_gone_files_nothing(tmp_path: Path) -> None:
+    make_channels(tmp_path, "acme")
+    panel = make_request_panel(tmp_path)
+    panel.canale.value = "acme"
+    (tmp_path / "inbox" / "acme").rmdir()
+    upload(panel, "a.csr", make_csr(CF_PERSON))
+    panel.submit.click()
+    assert "Impossibile depositare la richiesta in <code>inbox/acme/</code>" in panel.status.value
+    assert not panel.waiter.busy and panel.last_input is None
+    assert inbox_files(tmp_path) == []
+
+
+def test_filed_into_a_channel_and_answered_by_the_real_daemon(ca_template: Path,
+                                                              tmp_path: Path) -> None:
+    """The real daemon (``certdesk watch --once``) takes the request from inbox/acme/ and
+    answers in outbox/acme/receipts/, where the panel waits for it."""
+    home = tmp_path / "home"
+    shutil.copytree(ca_template, home)
+    make_channels(home, "acme")
+    panel = make_request_panel(home, timeout=120, interval=0.05)
+    panel.canale.value = "acme"
+    upload(panel, "mia.csr", make_csr(CF_PERSON))
+    panel.submit.click()
+    assert panel.last_input is not None and panel.last_input.parent == home / "inbox" / "acme"
+    assert "depositata in <code>inbox/acme/</code>" in panel.status.value
+    run_certdesk(home, "watch", "--once", "--workers", "1")
+    assert panel.waiter.join(30) and panel.waiter.error is None
+    receipt = panel.last_receipt
+    assert receipt is not None and receipt["esito"] == "OK", receipt
+    assert receipt["stato"] == "ATTIVATO"
+    id_op = receipt["id_operazione"]
+    name = panel.last_input.name
+    assert (home / "outbox" / "acme" / "receipts" / f"{name}.json").is_file()
+    assert not (home / "outbox" / "receipts" / f"{name}.json").exists()
+    assert id_op in panel.result.value and "certdesk-download" in panel.result.value
+    row = load_ledger(home).set_index("IdOperazione").loc[id_op]
+    assert row["Canale"] == "acme" and row["Stato"] == "ATTIVATO"
+    assert id_op in (home / "outbox" / "acme" / "ledger.csv").read_text()

@@ -19,21 +19,19 @@ from conftest_panels import (
     PAUSED_WARNING,
     iso,
     ledger_row,
+    make_channels,
     read_ledger_rows,
     write_heartbeat,
     write_ledger,
 )
 
-from certdesk.channel_admin import add_channel, retire_channel
 from certdesk.channels import ADMIN_CHANNEL
 from certdesk.frame import LEDGER_COLUMNS, load_ledger
-from certdesk.home import Home
 from certdesk.panels import DaemonPause, _charts, daemon_health, make_status_panel
 from certdesk.panels._export import excel_available
 from certdesk.panels._stato import StatusPanel
 from certdesk.records import RequestRecord, ledger_line
 from certdesk.states import Stato
-from certdesk.store import Store
 
 NOW = dt.datetime(2026, 11, 27, 12, 0, tzinfo=dt.UTC)
 CF_OTHER = "BNCLRA85M41F205X"
@@ -448,15 +446,7 @@ def channels_home(tmp_path: Path) -> Path:
         channel_row("op-a2", CF_OTHER, "ANNULLATO", NOW - 10 * days, "acme"),
         channel_row("op-v1", CF_COMPANY, "ATTIVATO", NOW - 5 * days, "vecchio"),
     ])
-    home = Home.at(tmp_path)
-    home.ensure()
-    store = Store(home.database)
-    try:
-        for nome in ("acme", "nuovo", "vecchio"):
-            add_channel(home, store, nome)
-        retire_channel(home, store, "vecchio")
-    finally:
-        store.close()
+    make_channels(tmp_path, "acme", "nuovo", "vecchio", retired=["vecchio"])
     return tmp_path
 
 

@@ -1,4 +1,6 @@
-"""Richiedi certificato: upload a PKCS#10 request, file it into ``inbox/``, show the outcome."""
+"""Richiedi certificato: upload a PKCS#10 request, file it into the inbox of the channel
+chosen (``inbox/``, or a channel's ``inbox/<canale>/``), show the outcome from that
+channel's receipts."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from ..client import drop_file, receipt_path, unique_name
 from ..codes import message
 from ..frame import format_date, load_ledger
 from ..outbox import Outbox
-from . import _common
+from . import _channels, _common
 from ._common import Waiter, daemon_health, data_link, errors_html, esc, health_banner
 
 __all__ = ["MAX_CSR_BYTES", "RequestPanel", "make_request_panel"]
@@ -37,6 +39,12 @@ class RequestPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no t
         self._last_tick = -1
 
         self.daemon = widgets.HTML()
+        self.canale = widgets.Dropdown(
+            description="Canale", options=_channels.request_options([]), value="",
+            tooltip="La cartella in cui depositare la richiesta: la sua ricevuta arriva nel "
+                    "canale stesso", style={"description_width": "initial"},
+        )
+        self.canale.add_class("certdesk-canale")
         self.upload = widgets.FileUpload(
             accept=".csr,.pem,.der,.req,.p10",
             multiple=False,
@@ -61,6 +69,7 @@ class RequestPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no t
         super().__init__(
             children=[
                 self.daemon,
+                widgets.HBox([self.canale]),
                 widgets.HBox([self.upload, self.chosen]),
                 widgets.HBox([self.submit]),
                 self.status,
@@ -69,11 +78,21 @@ class RequestPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no t
         )
         self.add_class("certdesk-request")
         self.refresh_daemon()
+        self.refresh_channels()
 
     # -- what the person does -------------------------------------------------------------
 
     def refresh_daemon(self) -> None:
         self.daemon.value = health_banner(daemon_health(self.home))
+
+    def refresh_channels(self) -> None:
+        """The channels a request may be filed into: the default one, then each that takes
+        inputs (``_channels``); the one chosen stays chosen while it is offered."""
+        options = tuple(_channels.request_options(_channels.recorded_channels(self.home)))
+        if options != tuple(self.canale.options):
+            chosen = self.canale.value
+            self.canale.options = options
+            self.canale.value = chosen if chosen in dict(options).values() else ""
 
     def _on_upload(self, change: dict[str, Any]) -> None:
         files = change["new"]
@@ -108,23 +127,30 @@ class RequestPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no t
             return
         # the inbox takes *.csr (PEM or DER): whatever the upload was called, file it so
         name = unique_name("richiesta", ".csr")
-        self.last_input = drop_file(self.home, name, content)
+        canale = str(self.canale.value or "")
+        inbox = f"inbox/{canale}/" if canale else "inbox/"
+        try:
+            self.last_input = drop_file(self.home, name, content, canale=canale)
+        except OSError as exc:  # a channel's inbox gone, or not this user's to write
+            self._say("error", f"Impossibile depositare la richiesta in <code>{esc(inbox)}"
+                               f"</code>: {esc(exc.strerror or exc)}.")
+            return
         self.last_receipt = None
         self.upload.value = ()
         self.result.value = ""
         self.submit.disabled = True
         self._say(
             "info",
-            f"Richiesta <code>{esc(name)}</code> depositata in <code>inbox/</code>: "
+            f"Richiesta <code>{esc(name)}</code> depositata in <code>{esc(inbox)}</code>: "
             "in attesa dell'elaborazione…",
         )
-        self.waiter.start(lambda: self._wait(name), self._on_error)
+        self.waiter.start(lambda: self._wait(name, canale), self._on_error)
 
     # -- the background job ---------------------------------------------------------------
 
-    def _wait(self, name: str) -> None:
+    def _wait(self, name: str, canale: str) -> None:
         try:
-            path = receipt_path(self.home, name)
+            path = receipt_path(self.home, name, canale=canale)
             receipt = _common.poll(
                 lambda: _common.read_receipt(path),
                 timeout=self.timeout,
@@ -141,6 +167,7 @@ class RequestPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no t
         finally:
             self.submit.disabled = False
             self.refresh_daemon()
+            self.refresh_channels()
 
     def _tick(self, name: str, elapsed: float) -> None:
         # a word every 5 s, so a person sees it is still waiting
