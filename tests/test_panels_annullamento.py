@@ -1,10 +1,14 @@
-"""Annullamento certificato, headless: choose, file, and see the daemon's answer."""
+"""Annullamento certificato, headless: choose, file, and see the daemon's answer. The panel
+files into the administrators' channel (``state/admin/inbox/``), which may cancel a
+certificate requested through any channel."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import random
+import re
+import shutil
 import string
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +25,14 @@ from conftest_panels import (
     PAUSED_WARNING,
     FakeDaemon,
     ledger_row,
+    make_channels,
+    make_csr,
     write_heartbeat,
     write_ledger,
 )
 
+from certdesk.channels import ADMIN_CHANNEL
+from certdesk.client import drop_file, file_cancellation, receipt_path
 from certdesk.frame import LEDGER_COLUMNS, _typed, load_ledger
 from certdesk.ledger_arrow import LEDGER_SCHEMA
 from certdesk.outbox import Outbox
@@ -32,6 +40,7 @@ from certdesk.panels import make_cancellation_panel
 from certdesk.panels._annullamento import CancellationPanel
 from certdesk.panels._people import MAX_MATCHES, normalise_cf, people_with_active
 from certdesk.reasons import Motivazione
+from conftest import run_certdesk
 
 T0 = dt.datetime(2026, 6, 1, 9, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -39,6 +48,12 @@ DAY = dt.timedelta(days=1)
 
 def shown(widget_layout_display: str | None) -> bool:
     return widget_layout_display != "none"
+
+
+def filed(home: Path) -> list[Path]:
+    """What waits in the administrators' inbox and in ``inbox/``."""
+    return sorted(p for inbox in (home / "state" / "admin" / "inbox", home / "inbox")
+                  if inbox.is_dir() for p in inbox.iterdir() if not p.name.startswith("."))
 
 
 def file_and_wait(panel: CancellationPanel, timeout: float = 20.0) -> None:
@@ -59,6 +74,8 @@ def home(tmp_path: Path) -> Path:
         ledger_row("c-3", CF_COMPANY, "ATTIVATO", T0 + 20 * DAY),
         ledger_row("x-1", "BNCLRA85M41F205X", "SCADUTO", T0 - 400 * DAY),
     ])
+    # as ``certdesk init`` and the daemon's start make it (Home.ensure)
+    (tmp_path / "state" / "admin" / "inbox").mkdir(mode=0o700, parents=True)
     return tmp_path
 
 
@@ -95,6 +112,11 @@ def test_first_cancellation_is_cumulative(home: Path) -> None:
                        "id_operazione": ["p-1", "p-2"], "motivazione": "FURTO_CERTIFICATO",
                        "nota": "", "operatore": "Mario Bianchi"}
     assert panel.last_input is not None and panel.last_input.name == daemon.processed[0]
+    # filed into the administrators' channel, and answered there
+    assert panel.last_input.parent == home / "state" / "admin" / "inbox"
+    assert (home / "state" / "admin" / "receipts" / f"{panel.last_input.name}.json").is_file()
+    assert not (home / "outbox" / "receipts").exists() or not any(
+        (home / "outbox" / "receipts").iterdir())
     # what it shows: the confirmation with every cancelled IdOperazione
     assert panel.last_receipt is not None and panel.last_receipt["esito"] == "OK"
     assert "Annullamento eseguito" in panel.result.value
@@ -123,7 +145,7 @@ def test_later_cancellations_name_one_certificate(home: Path) -> None:
     panel.operatore.value = "op"
     panel.submit.click()
     assert "le note sono obbligatorie" in panel.status.value
-    assert not (home / "inbox").exists()
+    assert filed(home) == []
     panel.nota.value = "chiusura sede secondaria"
     with FakeDaemon(home) as daemon:
         file_and_wait(panel)
@@ -145,7 +167,7 @@ def test_no_active_certificate_no_button(home: Path) -> None:
     assert panel.certs.value == ""
     panel.submit.click()
     assert "Nessun certificato ATTIVATO" in panel.status.value
-    assert not (home / "inbox").exists()
+    assert filed(home) == []
 
 
 @pytest.mark.parametrize(
@@ -162,7 +184,7 @@ def test_incomplete_forms_file_nothing(home: Path, reason: str | None, operatore
     panel.submit.click()
     assert message in panel.status.value
     assert not panel.waiter.busy
-    assert not (home / "inbox").exists()
+    assert filed(home) == []
 
 
 def test_refusal_shows_the_reason(home: Path) -> None:
@@ -189,10 +211,12 @@ def test_waits_without_freezing_and_says_when_the_daemon_is_away(home: Path) -> 
     panel.operatore.value = "op"
     panel.submit.click()
     assert panel.waiter.busy and panel.submit.disabled
+    assert "depositata in <code>state/admin/inbox/</code>" in panel.status.value
     assert panel.waiter.join(10)
     assert "resta in coda" in panel.status.value
-    queued = [p for p in (home / "inbox").iterdir() if not p.name.startswith(".")]
+    queued = filed(home)
     assert len(queued) == 1 and queued[0].suffix == ".json"
+    assert queued[0].parent == home / "state" / "admin" / "inbox"
     assert json.loads(queued[0].read_text())["motivazione"] == "ATTIVITA_CESSATA"
 
 
@@ -344,3 +368,125 @@ def test_the_browser_never_receives_the_population(crowd_panel: CancellationPane
     panel.cerca.click()
     assert "TUTTI i 60 certificati" in panel.notice.value
     assert 0 < len(panel.codice_fiscale.get_state()["options"]) <= MAX_MATCHES
+
+
+# -- channels (issue 18) ----------------------------------------------------------------------
+
+
+def channel_row(id_op: str, cf: str, stato: str, richiesta: dt.datetime, canale: str,
+                **kw: str) -> dict[str, str]:
+    return {**ledger_row(id_op, cf, stato, richiesta, **kw), "Canale": canale}
+
+
+@pytest.fixture
+def channels_home(home: Path) -> Path:
+    write_ledger(home, [
+        channel_row("p-d", CF_PERSON, "ATTIVATO", T0, ""),
+        channel_row("p-a", CF_PERSON, "ATTIVATO", T0 + DAY, "acme"),
+        channel_row("p-m", CF_PERSON, "ATTIVATO", T0 + 2 * DAY, ADMIN_CHANNEL),
+        channel_row("c-1", CF_COMPANY, "ANNULLATO", T0, "acme", motivazione="ALTRO",
+                    annullamento="2026-07-01T10:00:00Z"),
+        channel_row("c-2", CF_COMPANY, "ATTIVATO", T0 + 10 * DAY, "acme"),
+        channel_row("c-3", CF_COMPANY, "ATTIVATO", T0 + 20 * DAY, ""),
+    ])
+    return home
+
+
+def test_each_certificate_shows_its_channel_and_the_first_cancels_every_one(
+        channels_home: Path) -> None:
+    panel = make_cancellation_panel(channels_home)
+    panel.select(CF_PERSON)
+    assert ">Canale</th>" in panel.certs.value
+    for id_op, label in (("p-d", "predefinito (inbox/)"), ("p-a", "acme"),
+                         ("p-m", "amministratori")):
+        assert re.search(rf">{id_op}</td><td[^>]*>{re.escape(label)}</td>", panel.certs.value)
+    # the administrators' authority is every channel: "first" and "cumulative" count all
+    assert "TUTTI i 3 certificati elencati, di ogni canale" in panel.notice.value
+    panel.motivazione.value = "CHIAVE_SMARRITA"
+    panel.operatore.value = "amministratore"
+    with FakeDaemon(channels_home):
+        file_and_wait(panel)
+    assert panel.last_receipt is not None and panel.last_receipt["esito"] == "OK"
+    assert sorted(panel.last_receipt["id_operazione"]) == ["p-a", "p-d", "p-m"]
+    ledger = load_ledger(channels_home).set_index("IdOperazione")
+    assert set(ledger.loc[["p-a", "p-d", "p-m"], "Stato"]) == {"ANNULLATO"}
+
+
+def test_a_later_cancellation_picks_one_certificate_of_any_channel(channels_home: Path
+                                                                   ) -> None:
+    panel = make_cancellation_panel(channels_home)
+    panel.select(CF_COMPANY)
+    assert "cumulativa" not in panel.notice.value  # c-1 was cancelled, through acme
+    labels = dict((v, label) for label, v in panel.scelta.options)
+    assert labels["c-2"] == "c-2 (acme, richiesto il 11/06/2026)"
+    assert labels["c-3"] == "c-3 (predefinito (inbox/), richiesto il 21/06/2026)"
+    panel.scelta.value = "c-2"
+    panel.motivazione.value = "MALFUNZIONAMENTO"
+    panel.operatore.value = "amministratore"
+    with FakeDaemon(channels_home):
+        file_and_wait(panel)
+    assert panel.last_receipt is not None and panel.last_receipt["id_operazione"] == ["c-2"]
+    assert [v for _l, v in panel.scelta.options] == ["c-3"]
+
+
+def test_without_the_administrators_inbox_nothing_is_filed(home: Path) -> None:
+    """The daemon makes state/admin/inbox/ when it starts (only its user may write there):
+    a panel that cannot file there says so, and never files into inbox/ instead."""
+    (home / "state" / "admin" / "inbox").rmdir()
+    panel = make_cancellation_panel(home)
+    panel.select(CF_PERSON)
+    panel.motivazione.value = "FURTO_CERTIFICATO"
+    panel.operatore.value = "op"
+    panel.submit.click()
+    assert ("Impossibile depositare la richiesta in <code>state/admin/inbox/</code>"
+            in panel.status.value)
+    assert "solo l'utente del daemon" in panel.status.value
+    assert not panel.waiter.busy and panel.last_input is None
+    assert filed(home) == [] and not (home / "inbox").exists()
+
+
+def test_the_real_daemon_cancels_through_the_administrators_channel(
+        ca_template: Path, tmp_path: Path) -> None:
+    """A certificate requested through inbox/acme/ is beyond what inbox/ may cancel, and
+    within what the panel's channel may: ``certdesk watch --once`` answers both."""
+    home = tmp_path / "home"
+    shutil.copytree(ca_template, home)
+    make_channels(home, "acme")
+    drop_file(home, "via-acme.csr", make_csr(CF_PERSON, slot=1), canale="acme")
+    drop_file(home, "diretta.csr", make_csr(CF_PERSON, slot=2))
+    run_certdesk(home, "watch", "--once", "--workers", "1")
+    by_channel = {str(r["Canale"] if isinstance(r["Canale"], str) else ""): str(r["IdOperazione"])
+                  for _, r in load_ledger(home).iterrows()}
+    assert set(by_channel) == {"", "acme"}
+    acme, direct = by_channel["acme"], by_channel[""]
+    # through inbox/ (the default channel), acme's certificate does not exist
+    refused = file_cancellation(home, codice_fiscale=CF_PERSON, id_operazione=[acme],
+                                motivazione="FURTO_CERTIFICATO", operatore="gestionale")
+    run_certdesk(home, "watch", "--once", "--workers", "1")
+    answer = json.loads(receipt_path(home, refused.name).read_text())
+    assert answer["esito"] == "KO"
+    assert [e["codice"] for e in answer["errori"]] == ["ID_OPERAZIONE_NON_TROVATO"]
+
+    panel = make_cancellation_panel(home, timeout=120, interval=0.05)
+    panel.select(CF_PERSON)
+    assert re.search(rf">{acme}</td><td[^>]*>acme</td>", panel.certs.value)
+    assert "TUTTI i 2 certificati elencati, di ogni canale" in panel.notice.value
+    panel.motivazione.value = "FURTO_CERTIFICATO"
+    panel.operatore.value = "amministratore"
+    panel.submit.click()
+    assert panel.last_input is not None
+    assert panel.last_input.parent == home / "state" / "admin" / "inbox"
+    run_certdesk(home, "watch", "--once", "--workers", "1")
+    assert panel.waiter.join(30) and panel.waiter.error is None
+    receipt = panel.last_receipt
+    assert receipt is not None and receipt["esito"] == "OK", receipt
+    assert sorted(receipt["id_operazione"]) == sorted([acme, direct])
+    assert (home / "state" / "admin" / "receipts" / f"{panel.last_input.name}.json").is_file()
+    assert "Annullamento eseguito" in panel.result.value
+    ledger = load_ledger(home).set_index("IdOperazione")
+    assert set(ledger["Stato"]) == {"ANNULLATO"}
+    assert ledger.loc[acme, "Canale"] == "acme"  # still acme's request, cancelled by admins
+    # the channel's own ledger shows it too, and the operator is the document's
+    assert f"{acme}," in (home / "outbox" / "acme" / "ledger.csv").read_text()
+    assert "ANNULLATO" in (home / "outbox" / "acme" / "ledger.csv").read_text()
+    assert panel.submit.layout.display == "none"  # nothing ATTIVATO is left

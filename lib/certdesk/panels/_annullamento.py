@@ -4,6 +4,13 @@ The rules are the daemon's (contract, section 7); the panel only says them plain
 the person files: only ``ATTIVATO`` certificates can be cancelled, and the first accepted
 cancellation of a codice fiscale cancels all of them at once (the portal's "prima
 richiesta cumulativa"); every later one names exactly one IdOperazione.
+
+The panel files into the administrators' channel (``channels.ADMIN_CHANNEL``:
+``state/admin/inbox/``, its receipts in ``state/admin/receipts/``), whose authority is
+every certificate, whatever channel it was requested through: so the person's
+certificates it lists (each with its channel) are all it may cancel, and "first" and
+"cumulative" count all of them, as the daemon does for the administrators. A cancellation
+filed into ``inbox/`` could cancel only the default channel's.
 """
 
 from __future__ import annotations
@@ -16,12 +23,13 @@ import ipywidgets as widgets
 import pandas as pd
 
 from ..cancellation import is_first_cancellation
+from ..channels import ADMIN_CHANNEL
 from ..client import file_cancellation, receipt_path
 from ..errors import CertdeskError
 from ..frame import format_date, typed_from_arrow
 from ..ledger_query import LedgerFilter, LedgerQuery
 from ..reasons import Motivazione
-from . import _common
+from . import _channels, _common
 from ._common import (
     Waiter,
     daemon_health,
@@ -33,6 +41,9 @@ from ._common import (
 from ._people import PeoplePicker, normalise_cf
 
 __all__ = ["CancellationPanel", "make_cancellation_panel"]
+
+#: Where the panel files, as a person reads it.
+_ADMIN_INBOX = "state/admin/inbox/"
 
 
 class CancellationPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
@@ -203,18 +214,21 @@ class CancellationPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships
             self.form.layout.display = "none"
             return
         rows = [
-            (r["IdOperazione"], format_date(r["DataRichiesta"]), format_date(r["DataScadenza"]))
+            (r["IdOperazione"], _channels.cell_label(r["Canale"]),
+             format_date(r["DataRichiesta"]), format_date(r["DataScadenza"]))
             for _, r in active.iterrows()
         ]
         self.certs.value = (
             f"<p>Certificati in stato <b>ATTIVATO</b> di <code>{esc(cf)}</code>:</p>"
-            + table_html(["Id Operazione", "Data richiesta", "Data scadenza"], rows,
+            + table_html(["Id Operazione", "Canale", "Data richiesta", "Data scadenza"], rows,
                          css_class="certdesk-active-table")
         )
         ids = [str(r["IdOperazione"]) for _, r in active.iterrows()]
         if cumulative:
             n = len(ids)
             which = "il certificato elencato" if n == 1 else f"TUTTI i {n} certificati elencati"
+            if active["Canale"].fillna("").nunique() > 1:
+                which += ", di ogni canale"
             self.notice.value = (
                 '<div class="certdesk-cumulativa" style="background:#fff3cd;padding:6px 8px;'
                 'border-radius:4px">Questa è la <b>prima</b> richiesta di annullamento per '
@@ -230,8 +244,8 @@ class CancellationPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships
                 "prima richiesta, ogni annullamento riguarda un solo IdOperazione.</div>"
             )
             self.scelta.options = [
-                (f"{r['IdOperazione']} (richiesto il {format_date(r['DataRichiesta'])})",
-                 str(r["IdOperazione"]))
+                (f"{r['IdOperazione']} ({_channels.cell_label(r['Canale'])}, richiesto il "
+                 f"{format_date(r['DataRichiesta'])})", str(r["IdOperazione"]))
                 for _, r in active.iterrows()
             ]
             self.scelta.value = ids[0]
@@ -270,19 +284,25 @@ class CancellationPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships
                 self._say("error", "Scegli il certificato da annullare.")
                 return
             ids = [str(self.scelta.value)]
-        path = file_cancellation(self.home, codice_fiscale=cf, id_operazione=ids,
-                                 motivazione=reason, nota=nota, operatore=operatore)
+        try:  # the administrators' channel: it may cancel any certificate of the person
+            path = file_cancellation(self.home, codice_fiscale=cf, id_operazione=ids,
+                                     motivazione=reason, nota=nota, operatore=operatore,
+                                     canale=ADMIN_CHANNEL)
+        except OSError as exc:
+            self._say("error", _admin_inbox_problem(exc))
+            return
         self.last_input = path
         self.last_receipt = None
         self.result.value = ""
         self.submit.disabled = True
         self._say("info", f"Richiesta <code>{esc(path.name)}</code> depositata in "
-                          "<code>inbox/</code>: in attesa dell'elaborazione…")
+                          f"<code>{_ADMIN_INBOX}</code> (canale degli amministratori): in "
+                          "attesa dell'elaborazione…")
         self.waiter.start(lambda: self._wait(path.name, cf, reason), self._on_error)
 
     def _wait(self, name: str, cf: str, reason: Motivazione) -> None:
         try:
-            path = receipt_path(self.home, name)
+            path = receipt_path(self.home, name, canale=ADMIN_CHANNEL)
             receipt = _common.poll(lambda: _common.read_receipt(path), timeout=self.timeout,
                                    interval=self.interval)
             if receipt is None:
@@ -326,6 +346,16 @@ class CancellationPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships
             f'<div class="certdesk-msg certdesk-msg-{kind}" '
             f'style="color:{colours[kind]}">{message}</div>'
         )
+
+
+def _admin_inbox_problem(exc: OSError) -> str:
+    """Why nothing was filed: the administrators' inbox is the daemon's user's alone, and
+    the daemon makes it when it starts."""
+    return (f"Impossibile depositare la richiesta in <code>{_ADMIN_INBOX}</code>: "
+            f"{esc(exc.strerror or exc)}. Il pannello deposita nel canale degli "
+            "amministratori, che solo l'utente del daemon può scrivere e che il daemon "
+            "crea all'avvio: apri il pannello con quell'utente, dopo aver avviato il daemon "
+            "almeno una volta.")
 
 
 def make_cancellation_panel(
