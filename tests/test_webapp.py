@@ -544,5 +544,7 @@ def test_request_status_and_cancellation_in_chromium(
     assert ledger.loc[id_op, "Stato"] == "ANNULLATO"
     assert ledger.loc[id_op, "Motivazione"] == "FURTO_CERTIFICATO"
     assert (ledger["Stato"] == "ATTIVATO").sum() == 1  # the company's certificate is untouched
-    receipts = sorted((home / "outbox" / "receipts").glob("annullamento-*.json"))
+    # filed into the administrators' channel, and answered there
+    receipts = sorted((home / "state" / "admin" / "receipts").glob("annullamento-*.json"))
     assert len(receipts) == 1
+    assert not list((home / "outbox" / "receipts").glob("annullamento-*.json"))

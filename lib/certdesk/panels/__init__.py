@@ -6,10 +6,12 @@ Each factory takes the certdesk home and returns a widget to ``display``:
 - :func:`make_status_panel`: *Stato certificati* (the ledger, filters, charts, exports);
 - :func:`make_cancellation_panel`: *Annullamento certificato*.
 
-The panels never hold the CA key: they read ``outbox/`` and write requests into
-``inbox/`` like any other client, then wait (in a background thread, so the page stays
-responsive) for the daemon's receipt. :func:`notebook_home` is the home a notebook uses;
-:func:`wait_for_viewer` is where a web app's pre-heated kernel waits for its page.
+The panels never hold the CA key: they read ``outbox/`` and write requests into an
+inbox like any other client (Richiesta into the channel chosen, Annullamento into the
+administrators' ``state/admin/inbox/``), then wait (in a background thread, so the page
+stays responsive) for the daemon's receipt in that channel's ``receipts/``.
+:func:`notebook_home` is the home a notebook uses; :func:`wait_for_viewer` is where a web
+app's pre-heated kernel waits for its page.
 """
 
 from ._annullamento import CancellationPanel, make_cancellation_panel

@@ -1,7 +1,8 @@
 """What the three panels share: the home, HTML bits, a waiter (the daemon's health: _health).
 
 Nothing here signs or changes state: the panels read ``outbox/`` and write requests into
-``inbox/`` through :mod:`certdesk.client`, exactly as any other client does.
+an inbox (a channel's: ``channels``) through :mod:`certdesk.client`, exactly as any other
+client does.
 """
 
 from __future__ import annotations
