@@ -178,7 +178,10 @@ class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
         self._quiet = True
         try:
             self.canale.options = options
-            self.canale.value = chosen if chosen in dict(options).values() else _channels.ALL
+            if chosen in dict(options).values():
+                self.canale.value = chosen
+            else:  # gone (a ledger rebuilt without it): every channel, from the first page
+                self.canale.value, self.page_index = _channels.ALL, 0
         finally:
             self._quiet = False
 
