@@ -50,7 +50,7 @@ _TEXT_OF = "s => (document.querySelector(s) || {innerText: ''}).innerText"
 #: Chromium's resolver fails every host but 127.0.0.1 (Voila's template links a stylesheet
 #: on a public CDN): offline without page.route, which turns the browser's cache off.
 _OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
-_STATIC = re.compile(r"^http://127\.0\.0\.1:\d+/voila/(static|labextensions|templates)/")
+STATIC_URL = re.compile(r"^http://127\.0\.0\.1:\d+/voila/(static|labextensions|templates)/")
 _CHART_SOURCES = f"() => Array.from(document.querySelectorAll(\"{CHARTS}\"), i => i.src)"
 
 
@@ -456,13 +456,14 @@ def _richiesta_pass(context: BrowserContext, server: AdminServer, figures: Brows
     _close(page, server, kernel, process)
 
 
-class _StaticFetches:
-    """The static files a page asks for, and those the browser's cache did not answer
-    (Chromium's DevTools protocol: Playwright does not tell)."""
+class StaticFetches:
+    """The static files a page asks for, and those the browser's cache answered
+    (Chromium's DevTools protocol: Playwright does not tell). tests/test_webapp_cache.py
+    uses it too."""
 
     def __init__(self, context: BrowserContext, page: Page) -> None:
-        self.asked: set[str] = set()  # request ids
-        self.cached: set[str] = set()
+        self.urls: dict[str, str] = {}  # request id -> url
+        self.cached: set[str] = set()  # request ids
         cdp = context.new_cdp_session(page)
         cdp.on("Network.requestWillBeSent", self._sent)
         cdp.on("Network.requestServedFromCache", lambda e: self.cached.add(e["requestId"]))
@@ -470,8 +471,8 @@ class _StaticFetches:
         cdp.send("Network.enable")
 
     def _sent(self, event: dict[str, Any]) -> None:
-        if _STATIC.match(event["request"]["url"]):
-            self.asked.add(event["requestId"])
+        if STATIC_URL.match(event["request"]["url"]):
+            self.urls[event["requestId"]] = event["request"]["url"]
 
     def _received(self, event: dict[str, Any]) -> None:
         response = event["response"]
@@ -480,15 +481,19 @@ class _StaticFetches:
 
     def counts(self) -> tuple[int, int]:
         """(fetched from the server, static files asked for)."""
-        return len(self.asked - self.cached), len(self.asked)
+        return len(set(self.urls) - self.cached), len(self.urls)
+
+    def by_url(self) -> dict[str, bool]:
+        """url -> whether the cache answered it."""
+        return {url: rid in self.cached for rid, url in self.urls.items()}
 
 
 def _visit(context: BrowserContext, server: AdminServer, notebook: str, ready: str
-           ) -> tuple[float, _StaticFetches]:
+           ) -> tuple[float, StaticFetches]:
     """``notebook`` opened without page.route (the browser's cache on) until ``ready``,
     left to finish loading, closed; the seconds and its static files."""
     page = context.new_page()
-    fetches = _StaticFetches(context, page)
+    fetches = StaticFetches(context, page)
     seconds, kernel, process = _open(page, server, notebook, ready)
     page.wait_for_load_state("load", timeout=WAIT_MS)
     _close(page, server, kernel, process)

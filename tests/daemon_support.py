@@ -305,3 +305,25 @@ def no_leaked_threads() -> Iterator[None]:
     except AssertionError:
         leaked = ", ".join(sorted(t.name for t in set(threading.enumerate()) - before))
         raise AssertionError(f"leaked threads: {leaked}") from None
+
+
+def a_random_while(daemon: DaemonProcess, rng: random.Random, low: float, high: float) -> str:
+    """A kill moment: a random delay (the daemon never exits by itself: this is the wait)."""
+    assert daemon.proc is not None
+    delay = rng.uniform(low, high)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        daemon.proc.wait(timeout=delay)
+    return f"after {delay:.2f} s"
+
+
+def kill_at(daemon: DaemonProcess, moment: Callable[[], str], trigger: int) -> str:
+    """Wait for ``moment`` (which says what it waited for), then SIGKILL the daemon; a
+    moment that never came is said so, and the daemon is killed all the same."""
+    try:
+        how = moment()
+    except AssertionError:
+        how = f"trigger {trigger} never came"
+    assert daemon.proc is not None and daemon.proc.poll() is None, daemon.log()
+    daemon.signal(signal.SIGKILL)
+    daemon.wait(10)
+    return how

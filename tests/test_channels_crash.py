@@ -19,12 +19,10 @@ changed, some more receipts or a random delay. The seed is printed;
 from __future__ import annotations
 
 import collections
-import contextlib
 import csv
 import json
 import os
 import random
-import signal
 import sqlite3
 import subprocess
 from dataclasses import dataclass
@@ -33,9 +31,11 @@ from pathlib import Path
 import pytest
 from daemon_support import (
     DaemonProcess,
+    a_random_while,
     codice_fiscale,
     configure,
     crash_seed,
+    kill_at,
     make_csr,
     private_key_pem,
     processes_mentioning,
@@ -194,38 +194,30 @@ def _receipt_count(home: Path) -> int:
 
 def _kill(daemon: DaemonProcess, rng: random.Random, cycle: int, claims: set[str]) -> str:
     """Let the daemon run until a moment of this cycle's kind, then SIGKILL it."""
-    assert daemon.proc is not None
     home, outbox = daemon.home, daemon.home / "outbox"
     trigger = cycle % 4
-    try:
+
+    def moment() -> str:
         if trigger == 0:  # an input being read, decided, committed
             work = home / "state" / "work"
             wait_for(lambda: set(os.listdir(work)) - claims, timeout=5, interval=0.0005)
-            how = "a new claim"
-        elif trigger == 1:  # a cancellation committed: ledgers, OCSP, receipts to come
+            return "a new claim"
+        if trigger == 1:  # a cancellation committed: ledgers, OCSP, receipts to come
             start = _stamp(outbox / "ca" / "issuing.crl")
             wait_for(lambda: _stamp(outbox / "ca" / "issuing.crl") != start, 5, interval=0.0005)
-            how = "the CRL re-issued"
-        elif trigger == 2:  # a channel's ledger updated
+            return "the CRL re-issued"
+        if trigger == 2:  # a channel's ledger updated
             ledgers = [outbox / c / "ledger.csv" for c in CHANNELS]
             start_ledgers = [_stamp(p) for p in ledgers]
             wait_for(lambda: [_stamp(p) for p in ledgers] != start_ledgers, 5, interval=0.0005)
-            how = "a channel's ledger.csv changed"
-        elif cycle % 8 == 3:
+            return "a channel's ledger.csv changed"
+        if cycle % 8 == 3:
             start_count, more = _receipt_count(home), rng.randint(1, 3)
             wait_for(lambda: _receipt_count(home) >= start_count + more, 5, interval=0.0005)
-            how = f"{more} more receipts"
-        else:
-            delay = rng.uniform(0.05, 1.5)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                daemon.proc.wait(timeout=delay)  # it never exits by itself: this is the delay
-            how = f"after {delay:.2f} s"
-    except AssertionError:
-        how = f"trigger {trigger} never came"
-    assert daemon.proc.poll() is None, daemon.log()
-    daemon.signal(signal.SIGKILL)
-    daemon.wait(10)
-    return how
+            return f"{more} more receipts"
+        return a_random_while(daemon, rng, 0.05, 1.5)
+
+    return kill_at(daemon, moment, trigger)
 
 
 @pytest.mark.slow

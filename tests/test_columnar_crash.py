@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import os
 import random
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -31,9 +30,11 @@ from columnar_support import (
 )
 from daemon_support import (
     DaemonProcess,
+    a_random_while,
     codice_fiscale,
     configure,
     crash_seed,
+    kill_at,
     make_csr,
     processes_mentioning,
     receipts,
@@ -98,33 +99,24 @@ def _record(home: Path) -> bytes:
 
 
 def _kill(daemon: SmallPartsDaemon, rng: random.Random, cycle: int) -> str:
-    assert daemon.proc is not None
     home = daemon.home
     trigger = cycle % 4
-    how = ""
-    try:
+
+    def moment() -> str:
         if trigger == 0:
             wait_for(lambda: _asides(home), timeout=4, interval=0.0002)
-            how = "a part being written"
-        elif trigger == 1:
+            return "a part being written"
+        if trigger == 1:
             start = _record(home)
             wait_for(lambda: _record(home) not in (b"", start), timeout=4, interval=0.0005)
-            how = "the record just changed"
-        elif trigger == 2:
+            return "the record just changed"
+        if trigger == 2:
             start, more = len(receipts(home)), rng.randint(1, 8)
             wait_for(lambda: len(receipts(home)) >= start + more, timeout=4, interval=0.001)
-            how = f"{more} more receipts"
-        else:
-            delay = rng.uniform(0.1, 1.5)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                daemon.proc.wait(timeout=delay)
-            how = f"after {delay:.2f} s"
-    except AssertionError:
-        how = f"trigger {trigger} never came"
-    assert daemon.proc.poll() is None, daemon.log()
-    daemon.signal(signal.SIGKILL)
-    daemon.wait(10)
-    return how
+            return f"{more} more receipts"
+        return a_random_while(daemon, rng, 0.1, 1.5)
+
+    return kill_at(daemon, moment, trigger)
 
 
 @pytest.mark.slow

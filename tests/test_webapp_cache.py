@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 from test_webapp import CHROMIUM, Server, launch, start_server
 
+from benchmarks.panels_browser import StaticFetches
 from certdesk import webapp_static
 
 TOKEN = "cache-test-token"
@@ -210,34 +211,6 @@ def test_pages_and_the_api_still_want_the_token(served: tuple[Server, str, str])
 #: Chromium's resolver fails every host but 127.0.0.1: the CDN stylesheet of Voila's
 #: template, without page.route (Playwright's routing turns the browser's cache off).
 OFFLINE = "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
-STATIC = re.compile(r"^http://127\.0\.0\.1:\d+/voila/(static|labextensions|templates)/")
-
-
-class CacheLog:
-    """The static files a page asked for, and which of them the browser's cache answered
-    (Chromium's DevTools protocol: Playwright does not tell)."""
-
-    def __init__(self, context: Any, page: Any) -> None:
-        self.urls: dict[str, str] = {}  # request id -> url
-        self.cached: set[str] = set()
-        cdp = context.new_cdp_session(page)
-        cdp.on("Network.requestWillBeSent", self._sent)
-        cdp.on("Network.requestServedFromCache", lambda e: self.cached.add(e["requestId"]))
-        cdp.on("Network.responseReceived", self._received)
-        cdp.send("Network.enable")
-
-    def _sent(self, event: dict[str, Any]) -> None:
-        if STATIC.match(event["request"]["url"]):
-            self.urls[event["requestId"]] = event["request"]["url"]
-
-    def _received(self, event: dict[str, Any]) -> None:
-        response = event["response"]
-        if response.get("fromDiskCache") or response.get("fromMemoryCache"):
-            self.cached.add(event["requestId"])
-
-    def by_url(self) -> dict[str, bool]:
-        """url -> whether the cache answered it."""
-        return {url: rid in self.cached for rid, url in self.urls.items()}
 
 
 @pytest.mark.browser
@@ -259,7 +232,7 @@ def test_a_second_visit_takes_the_static_files_from_the_cache(
             context.set_default_timeout(60_000)
             for _ in range(2):
                 page = context.new_page()
-                log = CacheLog(context, page)
+                log = StaticFetches(context, page)
                 page.goto(f"{server.base}/voila/render/stato.ipynb?token={TOKEN}")
                 expect(page.locator(".certdesk-counters")).to_be_visible()
                 page.wait_for_load_state("load")
