@@ -20,6 +20,7 @@ __all__ = [
     "append_durably",
     "append_unsynced",
     "atomic_write",
+    "first_line",
     "fsync_dir",
     "make_public_dir",
     "remove_asides",
@@ -28,6 +29,15 @@ __all__ = [
     "write_aside",
     "write_csv_durably",
 ]
+
+
+def first_line(path: StrPath) -> bytes:
+    """The first line of a file, with its newline; b"" for a missing or empty one."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.readline()
+    except FileNotFoundError:
+        return b""
 
 
 def make_public_dir(folder: Path, *, parents: bool = False) -> None:

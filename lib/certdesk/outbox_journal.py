@@ -14,7 +14,7 @@ import io
 import os
 from pathlib import Path
 
-from .fsutil import append_durably, fsync_dir, write_csv_durably
+from .fsutil import append_durably, first_line, fsync_dir, write_csv_durably
 from .outbox import Outbox
 from .records import JOURNAL_COLUMNS, csv_line
 from .store import Store
@@ -71,11 +71,7 @@ class JournalFile:
     def has_other_header(self) -> bool:
         """The file starts with another version's header (before ``Canale`` was added):
         its rows are written anew once, with their hashes, which did not change."""
-        try:
-            with open(self.path, "rb") as fh:
-                first = fh.readline()
-        except FileNotFoundError:
-            return False
+        first = first_line(self.path)
         return bool(first) and first != JOURNAL_HEADER.encode("utf-8")
 
     def rebuild(self, store: Store) -> None:

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from .fsutil import append_durably, fsync_dir, write_csv_durably
+from .fsutil import append_durably, first_line, fsync_dir, write_csv_durably
 from .outbox import Outbox
 from .records import (
     LEDGER_COLUMNS,
@@ -186,11 +186,7 @@ class LedgerFile:
     def has_other_header(self) -> bool:
         """The file starts with another version's header (a column added since): it is
         rebuilt whole, once."""
-        try:
-            with open(self.path, "rb") as fh:
-                first = fh.readline()
-        except FileNotFoundError:
-            return False
+        first = first_line(self.path)
         return bool(first) and first != LEDGER_HEADER.encode("utf-8")
 
     def release_old(self) -> None:
