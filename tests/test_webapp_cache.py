@@ -173,6 +173,22 @@ def test_the_extensions_hashed_chunks_are_immutable(served: tuple[Server, str, s
     assert unhashed.status == 200 and unhashed.getheader("Cache-Control") == "no-cache"
 
 
+def test_the_templates_hashed_fonts_are_immutable(served: tuple[Server, str, str]) -> None:
+    """The fonts Voila's stylesheets name, without ``?v=`` but with a content hash: kept
+    a year, so a second visit fetches nothing (a fresh install's files are new, so the
+    browser's own guess of their lifetime would be nearly nothing)."""
+    from voila.paths import collect_static_paths  # type: ignore[import-untyped]
+
+    fonts = [p.name for folder in collect_static_paths(["voila", "nbconvert"], "lab")
+             for p in Path(folder).glob("*.woff")]  # fmt: skip
+    assert fonts
+    response, body = served[0].fetch(f"/voila/templates/lab/static/{fonts[0]}")
+    assert response.status == 200 and body, fonts[0]
+    assert response.getheader("Cache-Control") == f"public, {YEAR}, immutable"
+    plain = served[0].get("/voila/templates/lab/static/voila.js")  # no hash: as Voila has it
+    assert "immutable" not in (plain.getheader("Cache-Control") or "")
+
+
 @pytest.mark.parametrize("path", [
     "/voila/static/{tag}/../../../../../../etc/passwd",
     "/voila/static/{tag}/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/etc/passwd",

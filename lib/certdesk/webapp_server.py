@@ -44,7 +44,10 @@ from tornado import web
 from tornado.ioloop import PeriodicCallback
 from traitlets import Float
 from voila.app import Voila  # type: ignore[import-untyped]
-from voila.static_file_handler import MultiStaticFileHandler  # type: ignore[import-untyped]
+from voila.static_file_handler import (  # type: ignore[import-untyped]
+    MultiStaticFileHandler,
+    TemplateStaticFileHandler,
+)
 from voila.tornado.handler import TornadoVoilaHandler  # type: ignore[import-untyped]
 
 from . import webapp_exports, webapp_static
@@ -121,6 +124,7 @@ _OURS_FOR_VOILAS: dict[type, type] = {
     TornadoVoilaHandler: XsrfCookiePageHandler,
     MultiStaticFileHandler: webapp_static.UnversionedStaticFileHandler,
     FileFindHandler: webapp_static.LabextensionFileHandler,
+    TemplateStaticFileHandler: webapp_static.TemplateFileHandler,
 }
 
 

@@ -39,7 +39,10 @@ from typing import Any
 
 from jupyter_server.base.handlers import FileFindHandler
 from jupyter_server.utils import url_path_join
-from voila.static_file_handler import MultiStaticFileHandler  # type: ignore[import-untyped]
+from voila.static_file_handler import (  # type: ignore[import-untyped]
+    MultiStaticFileHandler,
+    TemplateStaticFileHandler,
+)
 
 __all__ = [
     "IMMUTABLE",
@@ -103,6 +106,15 @@ class VersionedStaticFileHandler(MultiStaticFileHandler):  # type: ignore[misc]
 
     def set_extra_headers(self, path: str) -> None:
         self.set_header("Cache-Control", IMMUTABLE)
+
+
+class TemplateFileHandler(TemplateStaticFileHandler):  # type: ignore[misc]
+    """``voila/templates/<template>/static/<file>``: Voila's (a year with ``?v=``), and
+    a year for content-hashed names too (the fonts its stylesheets name, without ``?v=``)."""
+
+    def set_extra_headers(self, path: str) -> None:
+        if content_hashed(path):
+            self.set_header("Cache-Control", IMMUTABLE)
 
 
 class LabextensionFileHandler(FileFindHandler):

@@ -44,6 +44,9 @@ __all__ = ["run"]
 log = logging.getLogger("certdesk")
 
 _START_SECONDS = 30.0
+# How long a service that stopped cleanly (exit 0) waits for the daemon to stop too (a
+# Ctrl-C reaches both) before it stops the daemon itself.
+_CTRL_C_GRACE_SECONDS = 5.0
 
 
 def run(home: Home, args: argparse.Namespace) -> int:
@@ -94,7 +97,7 @@ class _Service:
         finally:
             os.close(write_end)
         self._ready = read_end
-        self._stopping = False
+        self._stopping = threading.Event()  # stop() called: the service's end is ours
         self.failure = 0  # the service's exit code when it stopped by itself, failing
         self._watcher = threading.Thread(target=self._watch, name="certdesk-serve-watch")
 
@@ -117,17 +120,22 @@ class _Service:
 
     def _watch(self) -> None:
         code = self.process.wait()
-        if self._stopping:
+        if self._stopping.is_set():
             return
         if code:
             self.failure = code if code > 0 else 128 - code  # killed by a signal: as sh says
             log.error("the publication service stopped (exit %d): stopping the daemon", code)
+        elif self._stopping.wait(_CTRL_C_GRACE_SECONDS):
+            # Stopped as asked (exit 0): a Ctrl-C reached the whole group, and the daemon
+            # stopped too. A SIGTERM now could reach this process after the daemon gave
+            # back its handler, and turn a clean stop into exit 143.
+            return
         # The daemon stops on SIGTERM after the batch in hand (daemon.main.run_daemon).
         os.kill(os.getpid(), signal.SIGTERM)
 
     def stop(self) -> int:
         """Stop the service (SIGTERM, then SIGKILL after its shutdown time); its code."""
-        self._stopping = True
+        self._stopping.set()
         if self.process.poll() is None:
             self.process.terminate()
             try:
