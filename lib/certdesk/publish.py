@@ -138,10 +138,13 @@ class Publisher:
         atomic_write(files.certificate, issuing_pem, public=True)
         atomic_write(files.chain, issuing_pem + root_pem, public=True)
 
-    def sync_folders(self) -> None:
+    def sync_folders(self, canali: Iterable[str] | None = None) -> None:
+        """The new names in ``outbox/``'s folders durable, and in the outboxes of
+        ``canali`` (None: every channel this process wrote to, as a republish does)."""
         for folder in (self.outbox.certs, self.outbox.receipts, self.outbox.root):
             fsync_dir(folder)
-        for canale in self.channels.used():
+        named = self.channels.used() if canali is None else set(canali) - {DEFAULT_CHANNEL}
+        for canale in sorted(named):
             for folder in self.channels.folders_of(canale):
                 fsync_dir(folder)
 

@@ -83,10 +83,11 @@ def cancel_run(parts: Parts, items: Sequence[Claim]) -> list[Outcome]:
 
 def finish(parts: Parts, answered: Sequence[tuple[Claim, Receipt]]) -> list[Outcome]:
     """Receipts (after what they report is durable), then the archive with "done"."""
-    parts.publisher.sync_folders()
+    canali = {item.canale for item, _ in answered}  # only the outboxes these receipts go to
+    parts.publisher.sync_folders(canali)
     for item, receipt in answered:
         parts.publisher.write_receipt(item, receipt.to_document(), sync=False)
-    parts.publisher.sync_folders()
+    parts.publisher.sync_folders(canali)
     parts.archive.keep([(item, receipt.quarantined) for item, receipt in answered])
     return [receipt.outcome for _, receipt in answered]
 
