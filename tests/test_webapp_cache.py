@@ -221,6 +221,33 @@ def test_pages_and_the_api_still_want_the_token(served: tuple[Server, str, str])
     assert f'src="/voila/static/{tag}/treepage.js"' in body.decode()
 
 
+def test_a_page_names_the_files_its_pages_loaded(served: tuple[Server, str, str]) -> None:
+    """The static handlers note what they serve to a page (its ``Referer``); the page's
+    next responses name those files as preloads, without the Referer's token."""
+    server, tag, html = served
+    page = f"/voila/render/stato.ipynb?token={TOKEN}"
+    referer = {"Referer": f"{server.base}{page}"}
+    style = re.search(r'src="(/voila/templates/lab/static/voila-style\.js\?v=[0-9a-f]+)"', html)
+    assert style, html[:4000]
+    chunk = _extension_chunk(html)
+    for path in (style.group(1), f"/voila/static/{tag}/voila.js", chunk):
+        assert server.get(path, headers=referer).status == 200, path
+    # not from a page of this server, not a script, or not served: never named
+    assert server.get(f"/voila/static/{tag}/{_a_chunk()}",
+                      headers={"Referer": f"{server.base}/voila/render/x.ipynb"}).status == 200
+    assert server.get(f"/voila/static/{tag}/nothing.js", headers=referer).status in (403, 404)
+    response, _ = server.fetch(page)
+    assert response.status == 200
+    link = response.getheader("Link") or ""
+    assert f"<{style.group(1)}>; rel=preload; as=script" in link
+    assert f"</voila/static/{tag}/voila.js>; rel=preload; as=script" in link
+    assert f"<{chunk}>; rel=preload; as=script" in link
+    assert _a_chunk() not in link and "nothing.js" not in link and TOKEN not in link
+    # a request without the token is refused before anything is named
+    refused = server.get("/voila/render/stato.ipynb")
+    assert refused.status in (302, 401, 403) and refused.getheader("Link") is None
+
+
 # -- real Chromium: the second visit ---------------------------------------------------------
 
 
@@ -260,3 +287,40 @@ def test_a_second_visit_takes_the_static_files_from_the_cache(
     assert len(first) >= 20 and not any(first.values()), first
     assert second.keys() == first.keys()
     assert all(second.values()), [url for url, cached in second.items() if not cached]
+
+
+@pytest.mark.browser
+def test_a_first_visit_uses_the_preloads_it_is_named(served: tuple[Server, str, str]) -> None:
+    """Two browsers each visiting Stato for the first time: the second is named the
+    files the first loaded, fetches them as preloads, and each of them once (a preload
+    the page does not use as named would be fetched again)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    if not os.access(CHROMIUM, os.X_OK):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing: CI must run the browser tests")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    server, _tag, _html = served
+    fetched: list[list[tuple[str, str]]] = []
+    with sync_playwright() as p:
+        browser = launch(p, CHROMIUM, [OFFLINE])
+        try:
+            for _ in range(2):
+                context = browser.new_context(viewport={"width": 1280, "height": 900})
+                context.set_default_timeout(60_000)
+                page = context.new_page()
+                page.goto(f"{server.base}/voila/render/stato.ipynb?token={TOKEN}")
+                expect(page.locator(".certdesk-counters")).to_be_visible()
+                page.wait_for_load_state("load")
+                fetched.append([tuple(e) for e in page.evaluate(
+                    "() => performance.getEntriesByType('resource')"
+                    ".map(e => [e.name, e.initiatorType])")])
+                page.close(run_before_unload=True)
+                context.close()
+        finally:
+            browser.close()
+    second = [(url, kind) for url, kind in fetched[1] if "/voila/" in url]
+    urls = [url for url, _kind in second]
+    assert len(urls) == len(set(urls)), sorted(u for u in urls if urls.count(u) > 1)
+    preloaded = [url for url, kind in second if kind == "link"]
+    assert len(preloaded) >= 20, second  # voila.js, its chunks, the extensions'

@@ -415,8 +415,11 @@ def test_the_pool_size_is_a_number_of_kernels(tmp_path: Path) -> None:
     command = webapp.build_command(server)
     assert "--VoilaConfiguration.preheat_kernel=True" in command
     assert "--VoilaConfiguration.default_pool_size=2" in command
+    # the next kernel warms up once the page has loaded, not while it loads
+    assert "--VoilaKernelManager.fill_delay=3" in command
     off = webapp.build_command(webapp.resolve(tmp_path, environ={}, pool_size=0))
-    assert not any("preheat" in part or "pool_size" in part for part in off)
+    assert not any("preheat" in part or "pool_size" in part or "fill_delay" in part
+                   for part in off)
     done = subprocess.run([sys.executable, "-m", "certdesk.webapp", "--home", str(tmp_path),
                            "--pool-size", "-1"], capture_output=True, text=True,
                           timeout=60, check=False)

@@ -23,23 +23,21 @@ import tempfile
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
 
-from .channels import DEFAULT_CHANNEL
 from .codes import refusal
 from .errors import CertdeskError
+from .ledger_filter import LedgerFilter, day_bounds
 from .outbox import Outbox
+from .outbox_columnar import part_paths
 from .records import LEDGER_COLUMNS
 
 __all__ = ["LedgerFilter", "LedgerQuery", "columnar_copy_exists", "day_bounds", "interrupt_all"]
 
-ROME = ZoneInfo("Europe/Rome")
 _TEXT_TYPES = {
     "DataRichiesta": "TIMESTAMPTZ",
     "DataScadenza": "TIMESTAMPTZ",
@@ -47,79 +45,12 @@ _TEXT_TYPES = {
 }
 _COLUMNS_SQL = ", ".join(f'"{name}"' for name in LEDGER_COLUMNS)
 _ACTIVE_FROM = "Stato = 'ATTIVATO' AND starts_with(CodiceFiscale, ?)"
+# The newest parts, where the first pages' rows are looked for first (a part holds 8,192
+# rows; the last one may have just begun).
+_PROBED_PARTS = 2
 # The table's and the exports' order: the newest request first.
 _NEWEST_FIRST = "DataRichiesta DESC NULLS LAST, IdOperazione DESC"
 _OLDEST_FIRST = "DataRichiesta ASC NULLS FIRST, IdOperazione ASC"
-
-
-@dataclass(frozen=True)
-class LedgerFilter:
-    """Which rows: every condition given must hold (an empty filter: every row).
-
-    ``codice_fiscale`` matches exactly, ``contains`` anywhere in it (what a person types in
-    a panel), both upper-cased first: the daemon writes codici fiscali in capitals
-    (``identity``), so the column is compared as it is, never converted row by row.
-    ``dal``/``al`` are days of DataRichiesta in Italian time, both included;
-    ``expiring_at`` keeps the ATTIVATO certificates expiring within ``expiring_days`` of
-    that moment. ``canali`` keeps the requests that came through one of these channels
-    (``channels``: ``""`` the default channel, whose ``Canale`` is empty, ``@admin`` the
-    administrators')."""
-
-    codice_fiscale: str = ""
-    contains: str = ""
-    stati: tuple[str, ...] = ()
-    dal: date | None = None
-    al: date | None = None
-    expiring_at: datetime | None = None
-    expiring_days: int = 30
-    canali: tuple[str, ...] = ()
-
-    def where(self) -> tuple[str, list[object]]:
-        """The SQL condition and its parameters."""
-        terms: list[str] = []
-        params: list[object] = []
-        if self.codice_fiscale.strip():
-            terms.append("CodiceFiscale = ?")
-            params.append(self.codice_fiscale.strip().upper())
-        if self.contains.strip():
-            terms.append("contains(CodiceFiscale, ?)")
-            params.append(self.contains.strip().upper())
-        if self.stati:
-            terms.append(f"Stato IN ({', '.join('?' for _ in self.stati)})")
-            params.extend(self.stati)
-        start, end = day_bounds(self.dal, self.al)
-        if start is not None:
-            terms.append("DataRichiesta >= ?")
-            params.append(start)
-        if end is not None:
-            terms.append("DataRichiesta < ?")
-            params.append(end)
-        if self.expiring_at is not None:
-            terms.append("Stato = 'ATTIVATO' AND DataScadenza >= ? AND DataScadenza <= ?")
-            params.extend([self.expiring_at,
-                           self.expiring_at + timedelta(days=self.expiring_days)])
-        if self.canali:
-            term, named = _channel_term(self.canali)
-            terms.append(term)
-            params.extend(named)
-        return (" AND ".join(terms) or "TRUE"), params
-
-
-def _channel_term(canali: tuple[str, ...]) -> tuple[str, list[str]]:
-    """``Canale`` in ``canali``, and its parameters: the default channel's is an empty
-    cell, which both the CSV and the Parquet copy read as NULL."""
-    named = sorted({c for c in canali if c != DEFAULT_CHANNEL})
-    either = ["Canale IS NULL OR Canale = ''"] if DEFAULT_CHANNEL in canali else []
-    if named:
-        either.append(f"Canale IN ({', '.join('?' for _ in named)})")
-    return f"({' OR '.join(either)})", named
-
-
-def day_bounds(dal: date | None, al: date | None) -> tuple[datetime | None, datetime | None]:
-    """The UTC-aware instants that start ``dal`` and end ``al`` in Italian time."""
-    start = datetime.combine(dal, time(), ROME) if dal is not None else None
-    end = datetime.combine(al + timedelta(days=1), time(), ROME) if al is not None else None
-    return start, end
 
 
 def columnar_copy_exists(home: str | os.PathLike[str]) -> bool:
@@ -151,6 +82,10 @@ class LedgerQuery:
             "memory_limit": memory_limit, "threads": threads,
             "temp_directory": self._spill.name, "preserve_insertion_order": True})
         self._con.execute("SET TimeZone = 'UTC'")
+        # Every question opens each part's footer: kept in memory instead, for a part
+        # unchanged for more than 10 s (DuckDB's rule: a part the daemon has just rewritten
+        # is read again, whatever its modification time's resolution).
+        self._con.execute("SET parquet_metadata_cache = true")
         self._cursors: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
         _open.add(self)
         self.source = ""
@@ -284,9 +219,7 @@ class LedgerQuery:
                 f"SELECT IdOperazione FROM ledger WHERE {where} ORDER BY {_OLDEST_FIRST}"
                 " LIMIT ? OFFSET ?", [*params, min(limit, total - offset), skip])]
         else:
-            ids = [r[0] for r in self.rows(
-                f"SELECT IdOperazione FROM ledger WHERE {where} ORDER BY {_NEWEST_FIRST}"
-                " LIMIT ? OFFSET ?", [*params, limit, offset])]
+            ids = self._newest_ids(where, params, offset, limit)
         if not ids:
             return self.empty()
         low, high = min(ids), max(ids)  # a range the parts' statistics can prune by
@@ -294,6 +227,46 @@ class LedgerQuery:
             f"SELECT {_COLUMNS_SQL} FROM ledger WHERE IdOperazione BETWEEN ? AND ?"
             f" AND IdOperazione IN ({', '.join('?' for _ in ids)})"
             f" ORDER BY {_NEWEST_FIRST}", [low, high, *ids])
+
+    def _newest_ids(self, where: str, params: list[object], offset: int, limit: int
+                    ) -> list[str]:
+        """The ids of rows ``offset`` to ``offset + limit``, newest first.
+
+        A near page is looked for among the requests since a moment found in the newest
+        parts alone (:meth:`_newest_floor`): DuckDB then skips every older part by its
+        statistics instead of reading a million dates. Whenever fewer than ``limit`` rows
+        come back, the bound may have cut the page short (the match ends, or the parts
+        changed between the two questions): it is asked again without the bound, so the
+        answer is always the unbounded one's."""
+        sql = (f"SELECT IdOperazione FROM ledger WHERE ({where}){{bound}}"
+               f" ORDER BY {_NEWEST_FIRST} LIMIT ? OFFSET ?")
+        floor = self._newest_floor(where, params, offset + limit)
+        if floor is not None:
+            ids = [str(r[0]) for r in self.rows(sql.format(bound=" AND DataRichiesta >= ?"),
+                                                [*params, floor, limit, offset])]
+            if len(ids) == limit:
+                return ids
+        return [str(r[0]) for r in self.rows(sql.format(bound=""), [*params, limit, offset])]
+
+    def _newest_floor(self, where: str, params: list[object], need: int) -> datetime | None:
+        """The ``need``-th newest DataRichiesta of the matching rows in the newest parts:
+        at least ``need`` matching rows reach it, so the ``need`` newest of the whole
+        ledger do too. None where those parts hold fewer, or on ``ledger.csv``."""
+        if self.source != "parquet":
+            return None
+        newest = part_paths(self.outbox.columnar_ledger)[-_PROBED_PARTS:]
+        if not newest:
+            return None
+        files = ", ".join(_literal(os.fspath(path)) for path in newest)
+        try:
+            found = self.rows(
+                f"SELECT DataRichiesta FROM read_parquet([{files}]) WHERE ({where})"
+                " AND DataRichiesta IS NOT NULL ORDER BY DataRichiesta DESC LIMIT 1 OFFSET ?",
+                [*params, need - 1])
+        except duckdb.Error:  # a part replaced meanwhile: the unbounded question answers
+            return None
+        value = found[0][0] if found else None
+        return value if isinstance(value, datetime) else None
 
     def empty(self) -> pa.Table:
         """No rows, with the ledger's columns and types."""

@@ -33,13 +33,14 @@ import functools
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 
 from .fsutil import atomic_write, fsync_dir
 from .outbox import Outbox
 from .records import LEDGER_COLUMNS, RequestText, ledger_fields
 from .store import Store
 
-__all__ = ["ROWS_PER_PART", "ColumnarLedger"]
+__all__ = ["ROWS_PER_PART", "ColumnarLedger", "part_paths"]
 
 #: Rows per part: a part is rewritten whole when one of its rows changes.
 ROWS_PER_PART = 8192
@@ -48,6 +49,17 @@ ROWS_PER_PART = 8192
 FORMAT = 2
 _MANIFEST = "_certdesk.json"
 _SUFFIX = ".parquet"
+
+def part_paths(folder: Path) -> list[Path]:
+    """The parts in ``folder``, oldest first (their names are their first IdOperazioni);
+    none when there is no such folder."""
+    try:
+        names = os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    parts = sorted(n for n in names if n.endswith(_SUFFIX) and n[0] not in "._")
+    return [folder / name for name in parts]
+
 
 class ColumnarLedger:
     """The copy under ``outbox/ledger.parquet/``; one writer at a time (the daemon's lock)."""
@@ -85,13 +97,7 @@ class ColumnarLedger:
 
     def part_names(self) -> list[str]:
         """The parts' first IdOperazioni, in order."""
-        try:
-            names = os.listdir(self.folder)
-        except FileNotFoundError:
-            return []
-        return sorted(
-            n[: -len(_SUFFIX)] for n in names if n.endswith(_SUFFIX) and n[0] not in "._"
-        )
+        return [path.name[: -len(_SUFFIX)] for path in part_paths(self.folder)]
 
     # -- keeping it --------------------------------------------------------------------
     def catch_up(self, store: Store) -> int:

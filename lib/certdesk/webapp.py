@@ -47,6 +47,12 @@ CULL_INTERVAL = 60
 DEFAULT_DISCONNECTED_GRACE = 20.0
 #: Warmed-up kernels kept waiting per notebook (each holds its imports: about 200 MiB).
 DEFAULT_POOL_SIZE = 1
+#: Seconds after a page takes its notebook's warmed-up kernel before the next one starts
+#: warming up (Voila's default is 1). Warming up is seconds of a core (an interpreter, its
+#: imports); started while the page still loads, it took the browser's and the kernel's
+#: CPU and made every first visit slower (docs/benchmarks.md). A page of the same
+#: notebook opened sooner waits for it.
+POOL_FILL_DELAY = 3.0
 
 
 def notebooks_dir() -> Path:
@@ -137,7 +143,8 @@ def _pool_options(pool_size: int) -> list[str]:
     if pool_size <= 0:
         return []
     return ["--VoilaConfiguration.preheat_kernel=True",
-            f"--VoilaConfiguration.default_pool_size={pool_size}"]
+            f"--VoilaConfiguration.default_pool_size={pool_size}",
+            f"--VoilaKernelManager.fill_delay={POOL_FILL_DELAY:g}"]
 
 
 def build_env(server: AdminServer, base: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""The Voila application behind ``certdesk admin``: Voila, plus three things it lacks here.
+"""The Voila application behind ``certdesk admin``: Voila, plus what it lacks here.
 
 Imported by :mod:`certdesk.voila_launcher` only after the token redaction is installed
 (importing Voila sets up its loggers).
@@ -19,6 +19,8 @@ Imported by :mod:`certdesk.voila_launcher` only after the token redaction is ins
    load Voila's chunks from a versioned ``voila/static/<tag>/``, immutable, and the
    extensions' content-hashed chunks are immutable too, instead of being fetched or
    revalidated on every page.
+5. **A page names the scripts it will load** (:mod:`certdesk.webapp_preload`), learned
+   from the pages served before it, so that a first visit fetches them all at once.
 
 Also ``GET <base_url>api/kernels`` lists the running kernels (read-only: no kernel can be
 started through it), for the tests and for an administrator checking memory; each model
@@ -57,6 +59,7 @@ from .webapp_kernels import (
     KernelPool,
     sweep_interval,
 )
+from .webapp_preload import PRELOAD_HINTS, PreloadHints
 
 __all__ = ["CertdeskVoila", "ExportFileHandler", "KernelListHandler", "XsrfCookiePageHandler"]
 
@@ -72,6 +75,10 @@ class XsrfCookiePageHandler(TornadoVoilaHandler):  # type: ignore[misc]
         # after authentication: an anonymous request was redirected to the login page
         if self.current_user is not None and not self._finished:
             self.xsrf_token  # noqa: B018 -- reading it sets the cookie (tornado)
+            hints: PreloadHints = self.settings[PRELOAD_HINTS]
+            link = hints.page_served(self.request.path)
+            if link is not None:
+                self.set_header("Link", link)
 
 
 class KernelListHandler(MainKernelHandler):
@@ -163,6 +170,7 @@ class CertdeskVoila(Voila):  # type: ignore[misc]
         self.log.info("certdesk: Voila's static files at voila/static/%s/", self.static_tag)
         settings: dict[str, Any] = super().init_settings()
         settings[KERNEL_POOL] = KernelPool(self.kernel_manager)
+        settings[PRELOAD_HINTS] = PreloadHints()
         return settings
 
     def init_handlers(self) -> list[Any]:

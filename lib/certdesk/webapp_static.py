@@ -44,6 +44,8 @@ from voila.static_file_handler import (  # type: ignore[import-untyped]
     TemplateStaticFileHandler,
 )
 
+from .webapp_preload import PRELOAD_HINTS, PreloadHints
+
 __all__ = [
     "IMMUTABLE",
     "IMMUTABLE_PRIVATE",
@@ -93,6 +95,16 @@ def static_tag(paths: Sequence[str]) -> str:
     return digest.hexdigest()[:16]
 
 
+def _note_served(handler: Any) -> None:
+    """Tell the server's :class:`~certdesk.webapp_preload.PreloadHints` (if any) that this
+    response served a file to the page in its ``Referer``."""
+    hints: PreloadHints | None = handler.settings.get(PRELOAD_HINTS)
+    if hints is not None and handler.request.method == "GET" \
+            and handler.get_status() in (200, 304):
+        hints.file_served(handler.request.path, handler.request.query,
+                          handler.request.headers.get("Referer"))
+
+
 class UnversionedStaticFileHandler(MultiStaticFileHandler):  # type: ignore[misc]
     """``voila/static/<file>`` (Voila's route, unversioned): a name with a content hash
     is immutable, anything else revalidated."""
@@ -107,6 +119,10 @@ class VersionedStaticFileHandler(MultiStaticFileHandler):  # type: ignore[misc]
     def set_extra_headers(self, path: str) -> None:
         self.set_header("Cache-Control", IMMUTABLE)
 
+    def on_finish(self) -> None:
+        super().on_finish()
+        _note_served(self)
+
 
 class TemplateFileHandler(TemplateStaticFileHandler):  # type: ignore[misc]
     """``voila/templates/<template>/static/<file>``: Voila's (a year with ``?v=``), and
@@ -115,6 +131,10 @@ class TemplateFileHandler(TemplateStaticFileHandler):  # type: ignore[misc]
     def set_extra_headers(self, path: str) -> None:
         if content_hashed(path):
             self.set_header("Cache-Control", IMMUTABLE)
+
+    def on_finish(self) -> None:
+        super().on_finish()
+        _note_served(self)
 
 
 class LabextensionFileHandler(FileFindHandler):
@@ -125,6 +145,10 @@ class LabextensionFileHandler(FileFindHandler):
         super().set_headers()
         if content_hashed(self.path):
             self.set_header("Cache-Control", IMMUTABLE_PRIVATE)
+
+    def on_finish(self) -> None:
+        super().on_finish()
+        _note_served(self)
 
 
 PageConfigHook = Callable[..., dict[str, Any]]

@@ -5,6 +5,12 @@ milliseconds each at a million requests, which a person should not wait for befo
 counters and the table answer. :class:`ChartPainter` draws the latest filter asked for;
 filters asked for while it draws are skipped but the last, and an image whose bars have
 not changed is not drawn again.
+
+The first charts wait for the page: until the browser has made a view of a chart (which
+ipywidgets counts, below), someone waits for them (:meth:`ChartPainter.wait`), or
+:data:`UNSEEN_WAIT` has passed. Drawn at once, their queries took the page's two cores
+while the browser was still loading the page's scripts, and the counters and table showed
+later by as much as the charts cost (docs/benchmarks.md, "Panels and ledger at scale").
 """
 
 from __future__ import annotations
@@ -31,14 +37,15 @@ log = logging.getLogger(__name__)
 ChartSeries = dict[str, tuple[pd.Series, dict[str, Any]]]
 
 
-def _resend_to_new_view(change: dict[str, Any]) -> None:
-    if (change["new"] or 0) > (change["old"] or 0):
-        change["owner"].send_state("value")
+#: Seconds the first charts wait for a view of theirs before they are drawn anyway (a
+#: front end that does not count views, a panel never shown).
+UNSEEN_WAIT = 10.0
 
 
 class ChartPainter:
     def __init__(self, query: LedgerQuery) -> None:
         self.query = query
+        self._shown = threading.Event()  # a view of a chart was made, or someone waits
         self.images = {
             key: widgets.Image(format="svg+xml", layout=widgets.Layout(width=f"{WIDTH}px"))
             for key in ("stato", "emessi", "scadenze", "motivazioni")
@@ -50,7 +57,7 @@ class ChartPainter:
             # before it made the image's view, was seen lost (a blank chart until the next
             # filter); each new view is sent the image again.
             image._view_count = 0
-            image.observe(_resend_to_new_view, names="_view_count")
+            image.observe(self._on_new_view, names="_view_count")
         self._drawn: dict[str, tuple[object, ...]] = {}
         self._lock = threading.Lock()
         self._wanted: tuple[LedgerFilter, datetime] | None = None
@@ -63,8 +70,14 @@ class ChartPainter:
             if self._thread is None:
                 self._thread = start_thread(self._loop, "certdesk-grafici")
 
+    def _on_new_view(self, change: dict[str, Any]) -> None:
+        if (change["new"] or 0) > (change["old"] or 0):
+            self._shown.set()
+            change["owner"].send_state("value")
+
     def wait(self, timeout: float) -> bool:
         """Wait until the charts show the last filter scheduled; True when they do."""
+        self._shown.set()  # whoever waits wants them now
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             with self._lock:
@@ -75,6 +88,7 @@ class ChartPainter:
         return False
 
     def _loop(self) -> None:
+        self._shown.wait(UNSEEN_WAIT)
         while True:
             with self._lock:
                 wanted, self._wanted = self._wanted, None
