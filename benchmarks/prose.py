@@ -48,6 +48,41 @@ covering `requests_revoked` index, a few MB, instead of from the cancelled rows 
 over the whole table. The store's migrations (`lib/certdesk/migrations.py`) record each of
 these changes.
 
+## The panels' first visit: where its time went (measured for each change, not by this run)
+
+Figures behind `panels/_stato_charts`, `ledger_query`'s first page, `webapp_preload` and
+the pool's refill delay (`webapp.POOL_FILL_DELAY`), taken on 2026-12-01 on a home of
+1,000,000 requests (`scale.populate`), `certdesk admin` as the panels case runs it, each
+page a first visit in a fresh Chromium context (Playwright's routing, cache off), times
+from `page.goto` until the panel is shown, Chromium's own resource timings for the parts:
+
+- **Where a first visit went** (Richiesta, which reads no ledger, 1.56 s): the HTML by
+  0.12 s; Voila's first wave of about sixty webpack chunks asked for only once `voila.js`
+  had run (0.20-0.60 s), the widget extensions' `remoteEntry` files and chunks after those
+  ran (0.80-0.97 s), the kernel's model at 1.03 s, then about fifteen more of Voila's
+  chunks (1.06-1.31 s) and two of the widget manager's (1.45-1.50 s), each wave waiting for
+  the one before. Stato took 2.4-2.8 s: its page's scripts finished loading at 1.6-1.9 s
+  instead of 0.8-1.0 s.
+- **The charts drawn while the page loaded** cost most of that: Stato with its charts
+  turned off showed in 1.58-2.15 s (4 visits) against 2.40-2.81 s. They now wait for the
+  page's view of them: 1.76-2.14 s (5 visits), with nothing else changed.
+- **The first page of the whole ledger**: the ids of the 50 newest, a top-50 over a
+  million dates, took 140 ms (best of 5); bounded by a moment from the two newest parts,
+  12 ms; DuckDB's cache of the parts' footers took `count(*)` from 14 ms to 1.4 ms and the
+  other questions 5-50 ms each. Stato's whole panel built in 145-165 ms in the kernel,
+  from 225 ms.
+- **Named preloads** (`Link: rel=preload`), on against off, alternating in one server,
+  8 visits each: Stato 1.75 against 2.10 s (medians), Annullamento 1.55 against 1.77 s,
+  Richiesta 1.59 against 1.66 s. Without the `?v=` versions the widget extensions' chunks
+  were fetched twice; the test in `tests/test_webapp_cache.py` fails on any file fetched
+  twice.
+- **The pool's refill** (Voila starts the next warmed-up kernel 1 s after a page takes
+  one: an interpreter and its imports, seconds of a core, while the page loads): 3 s
+  against 1 s, 11 visits each, preloads on: Stato 1.35 against 1.55 s, Annullamento 1.15
+  against 1.36 s, Richiesta 1.18 against 1.26 s. At 8 s it read 1.54, 1.24 and 1.11 s in a
+  run that overlapped other work; 3 s keeps the wait of a page of the same notebook
+  opened right after short.
+
 ## The OCSP responder: where its time goes (profiled when it was built, not by this run)
 
 `certdesk serve` under `wrk` (50 keep-alive clients, RFC 5019 GETs for the active
@@ -468,12 +503,14 @@ the kernel's process has exited and `api/kernels` no longer lists it); then open
 Annullamento and types the first 6 characters of that codice fiscale at once (timed until
 the field's suggestion list changes and holds it). Playwright's routing, which keeps those
 pages offline, turns the browser's cache off: each of them fetches every file it needs, as
-a first visit in a new browser does. Then, in the same context, Stato and Annullamento are
-each opened twice more without routing (offline through Chromium's resolver, which fails
-every host but 127.0.0.1), the cache on: the first visit fills it, the second is timed
-(until shown, as above), and its static files (Voila's and the widget extensions') are
-counted, those fetched from the server against all it asked for: what every visit after
-the first costs an administrator. A kernel's memory is its process' RSS
+a first visit in a new browser does. The server names each page the files earlier pages of
+its notebook loaded (`Link: rel=preload`, `certdesk.webapp_preload`): the first pass'
+pages, the server's first of each notebook, go without. Then, in the same context, Stato
+and Annullamento are each opened twice more without routing (offline through Chromium's
+resolver, which fails every host but 127.0.0.1), the cache on: the first visit fills it,
+the second is timed (until shown, as above), and its static files (Voila's and the widget
+extensions') are counted, those fetched from the server against all it asked for: what
+every visit after the first costs an administrator. A kernel's memory is its process' RSS
 (psutil, the Voila process' child started for that kernel) and its high-water mark
 (`VmHWM`), read after the charts are first drawn, after the export, and after the
 suggestions. Every time is what a person waits for, the round trip through Playwright

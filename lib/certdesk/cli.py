@@ -215,7 +215,7 @@ def _cmd_status(home: Home, args: argparse.Namespace) -> int:
     from .runtime import open_store
 
     cf = parse_codice_fiscale(args.codice_fiscale).value if args.codice_fiscale else None
-    store = open_store(home)
+    store = open_store(home, read_only=True)  # a look: never made nor upgraded here
     try:
         records = store.find(codice_fiscale=cf, stato=Stato(args.stato) if args.stato else None)
     finally:

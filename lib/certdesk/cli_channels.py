@@ -30,8 +30,11 @@ def cmd_canale(home: Home, args: argparse.Namespace) -> int:
     from .channel_admin import add_channel, retire_channel
     from .runtime import open_store
 
-    home.ensure()
-    store = open_store(home)
+    if args.azione == "list":  # a look: the store is neither made nor upgraded
+        store = open_store(home, read_only=True)
+    else:
+        home.ensure()
+        store = open_store(home)
     try:
         if args.azione == "add":
             made = add_channel(home, store, args.nome, args.group)

@@ -181,6 +181,12 @@ CLI_CODES: tuple[ErrorCode, ...] = (
             "versione_futura": "L'archivio degli stati usa la versione {versione} dello "
             "schema, di un certdesk più recente (questo conosce le versioni fino alla "
             "{ultima}): aggiorna certdesk.",
+            "versione_precedente": "L'archivio degli stati usa la versione {versione} dello "
+            "schema, di un certdesk precedente (questo usa la {ultima}), e chi lo legge "
+            "soltanto non lo aggiorna: avvia il daemon di questa versione (certdesk run o "
+            "watch), che lo aggiorna all'avvio.",
+            "assente": "Non c'è ancora un archivio degli stati: il daemon lo crea al suo "
+            "primo avvio (certdesk run o watch).",
             "non_archivio": "Il database non è un archivio degli stati di certdesk (le sue "
             "tabelle: {tabelle}).",
         },

@@ -211,5 +211,19 @@ def prepare(conn: sqlite3.Connection) -> None:
         raise
 
 
+def check_current(conn: sqlite3.Connection) -> None:
+    """For a reader, which never changes the store: raise ``StoreError``
+    (ARCHIVIO_NON_DISPONIBILE) unless the store at ``conn`` has this certdesk's schema.
+    An older store is upgraded only by a command that writes (the daemon's start), never
+    under a daemon of its own version still running."""
+    latest, version = len(MIGRATIONS), _version(conn)
+    if version > latest:
+        raise refusal("ARCHIVIO_NON_DISPONIBILE", "versione_futura", versione=version,
+                      ultima=latest)
+    if version < latest:
+        raise refusal("ARCHIVIO_NON_DISPONIBILE", "versione_precedente", versione=version,
+                      ultima=latest)
+
+
 def _version(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA user_version").fetchone()[0])

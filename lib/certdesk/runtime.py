@@ -82,7 +82,11 @@ def init_home(
     return f"CA keys encrypted with the passphrase from {source}"
 
 
-def open_store(home: Home) -> Store:
+def open_store(home: Home, *, read_only: bool = False) -> Store:
+    """The home's store; ``read_only``: only to read, never made nor upgraded (``status``,
+    ``canale list``)."""
+    if read_only:
+        return Store(home.database, read_only=True)
     home.ensure()
     return Store(home.database)
 

@@ -36,7 +36,6 @@ change they record; every lookup the daemon makes per request stays on an index
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -44,15 +43,13 @@ from datetime import datetime
 from pathlib import Path
 
 from .clock import format_utc, parse_utc
-from .codes import refusal
-from .errors import StoreError
 from .issuers import IssuerEntry
-from .migrations import prepare
 from .publication import FIRST_ISSUER
 from .records import JournalEvent, RequestRecord, RequestText, printable
 from .states import Stato
 from .store_bulk import HistoricalRequest, load_history
 from .store_channels import ChannelEntry, ChannelFacts
+from .store_connect import CACHE_KIB, connect_for_reading, connect_for_writing
 from .store_inputs import InputFacts, OriginalRecord
 from .store_rows import (
     BY_CF,
@@ -81,38 +78,15 @@ __all__ = [
     "Transaction",
 ]
 
-# 32 MiB of page cache (SQLite's default 2 MiB): a million rows' upper index levels stay.
-_CACHE_KIB = 32 * 1024
-
-
 class Store(InputFacts, ChannelFacts):
     """A connection to the state store; one per process, used from one thread at a time.
     Its facts about kept originals are ``store_archive.ArchiveFacts``'."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        """The store at ``path``; ``read_only``: only to read, and only when it has this
+        certdesk's schema (``store_connect``)."""
         self.path = path
-        try:
-            # Operators' names and notes live here: 0600 like the keys (SQLite gives its
-            # -wal and -shm files the database file's mode).
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-            self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            # FULL: a committed transaction survives power loss, not only a killed process;
-            # receipts are written only after the commit that they report.
-            self._conn.execute("PRAGMA synchronous = FULL")
-            self._conn.execute("PRAGMA busy_timeout = 10000")
-            self._conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
-            # Checkpoints copy the WAL into the database file (read, write, fsync): at
-            # SQLite's default of every 1000 pages they would fall on the issuing path.
-            # The daemon checkpoints when idle (``checkpoint``); this bound (64 MiB) only
-            # keeps the WAL from growing without limit under endless load.
-            self._conn.execute("PRAGMA wal_autocheckpoint = 16384")
-            prepare(self._conn)  # schema.sql for a new store, migrations for an old one
-        except (sqlite3.Error, StoreError) as exc:
-            with contextlib.suppress(AttributeError, sqlite3.Error):
-                self._conn.close()
-            reason = exc.message if isinstance(exc, StoreError) else exc
-            raise refusal("ARCHIVIO_NON_DISPONIBILE", file=path, errore=reason) from None
+        self._conn = (connect_for_reading if read_only else connect_for_writing)(path)
 
     def close(self) -> None:
         self._conn.close()
@@ -145,7 +119,7 @@ class Store(InputFacts, ChannelFacts):
                 )
         finally:
             self._conn.execute("PRAGMA synchronous = FULL")
-            self._conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
+            self._conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
 
     def checkpoint(self) -> None:
         """Copy the WAL into the database file (idle time: readers are not blocked)."""

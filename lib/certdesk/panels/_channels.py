@@ -46,8 +46,10 @@ def recorded_channels(home: Path) -> list[ChannelEntry]:
     try:
         if not database.is_file():
             return []
-        store = Store(database)
-    except (OSError, CertdeskError):  # another user's state/, a store being replaced
+        # only read: a newer certdesk's panel never upgrades the store of a daemon of the
+        # version before, still running
+        store = Store(database, read_only=True)
+    except (OSError, CertdeskError):  # another user's state/, an older or newer store
         return []
     try:
         return store.channels()
