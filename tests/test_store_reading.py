@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from test_store_schema import _version
 
 from certdesk import migrations
 from certdesk.codes import message
@@ -20,14 +21,6 @@ from conftest import run_certdesk
 
 LATEST = len(migrations.MIGRATIONS)
 NOW = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
-
-
-def _version(path: Path) -> int:
-    conn = sqlite3.connect(path)
-    try:
-        return int(conn.execute("PRAGMA user_version").fetchone()[0])
-    finally:
-        conn.close()
 
 
 def _mark_version(path: Path, version: int) -> None:
