@@ -439,3 +439,28 @@ def test_the_command_line_and_the_server_agree_on_the_default() -> None:
     from certdesk import webapp, webapp_kernels
 
     assert webapp.DEFAULT_DISCONNECTED_GRACE == webapp_kernels.DEFAULT_GRACE == 20
+
+
+def test_a_kernel_being_started_does_not_fail_the_list() -> None:
+    """jupyter_server registers a kernel before it sets its ``last_activity``: its model
+    raises meanwhile, and ``list_kernels`` failed whole (a 500 met in CI); the others are
+    listed, it is left out until the next look, and so is a kernel gone meanwhile."""
+    from tornado import web
+    from traitlets import TraitError
+
+    from certdesk.webapp_server import kernel_models
+
+    class Manager:
+        def list_kernel_ids(self) -> list[str]:
+            return ["ready", "starting", "gone", "404"]
+
+        def kernel_model(self, kernel_id: str) -> dict[str, Any]:
+            if kernel_id == "starting":
+                raise TraitError("The 'last_activity' trait expected a datetime, not None")
+            if kernel_id == "gone":
+                raise KeyError(kernel_id)
+            if kernel_id == "404":
+                raise web.HTTPError(404)
+            return {"id": kernel_id}
+
+    assert kernel_models(Manager()) == [{"id": "ready"}]

@@ -41,10 +41,10 @@ from jupyter_client.jsonutil import json_default
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import AuthenticatedFileHandler, FileFindHandler
 from jupyter_server.services.kernels.handlers import MainKernelHandler
-from jupyter_server.utils import ensure_async, url_path_join
+from jupyter_server.utils import url_path_join
 from tornado import web
 from tornado.ioloop import PeriodicCallback
-from traitlets import Float
+from traitlets import Float, TraitError
 from voila.app import Voila  # type: ignore[import-untyped]
 from voila.static_file_handler import (  # type: ignore[import-untyped]
     MultiStaticFileHandler,
@@ -61,7 +61,13 @@ from .webapp_kernels import (
 )
 from .webapp_preload import PRELOAD_HINTS, PreloadHints
 
-__all__ = ["CertdeskVoila", "ExportFileHandler", "KernelListHandler", "XsrfCookiePageHandler"]
+__all__ = [
+    "CertdeskVoila",
+    "ExportFileHandler",
+    "KernelListHandler",
+    "XsrfCookiePageHandler",
+    "kernel_models",
+]
 
 #: The application setting that holds the :class:`KernelPool`.
 KERNEL_POOL = "certdesk_kernel_pool"
@@ -92,10 +98,23 @@ class KernelListHandler(MainKernelHandler):
     async def get(self) -> None:
         pool: KernelPool = self.settings[KERNEL_POOL]
         pooled, warm = pool.pooled(), pool.warm()
-        listed = await ensure_async(self.kernel_manager.list_kernels())  # type: ignore[no-untyped-call]
         models = [{**model, "certdesk_pooled": model.get("id") in pooled,
-                   "certdesk_warm": model.get("id") in warm} for model in listed]
+                   "certdesk_warm": model.get("id") in warm}
+                  for model in kernel_models(self.kernel_manager)]
         self.finish(json.dumps(models, default=json_default))
+
+
+def kernel_models(manager: Any) -> list[dict[str, Any]]:
+    """Each running kernel's model. jupyter_server's ``list_kernels`` fails whole (a 500)
+    while a kernel is being started, registered before its ``last_activity`` is set; such
+    a kernel, and one gone meanwhile, is left out until the next look."""
+    models = []
+    for kernel_id in manager.list_kernel_ids():
+        try:
+            models.append(manager.kernel_model(kernel_id))
+        except (KeyError, TraitError, web.HTTPError):
+            continue
+    return models
 
 
 class ExportFileHandler(AuthenticatedFileHandler):
