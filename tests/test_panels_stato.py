@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 import re
+import time
 from pathlib import Path
 
 import openpyxl
@@ -27,7 +28,7 @@ from conftest_panels import (
 
 from certdesk.channels import ADMIN_CHANNEL
 from certdesk.frame import LEDGER_COLUMNS, load_ledger
-from certdesk.panels import DaemonPause, _charts, daemon_health, make_status_panel
+from certdesk.panels import DaemonPause, _charts, _stato_charts, daemon_health, make_status_panel
 from certdesk.panels._export import excel_available
 from certdesk.panels._stato import StatusPanel
 from certdesk.records import RequestRecord, ledger_line
@@ -139,6 +140,33 @@ def test_charts_are_drawn(home: Path) -> None:
     panel.codice_fiscale.value = CF_COMPANY
     assert panel.wait_for_charts()
     assert panel.charts["stato"].value != before  # charts follow the filters
+
+
+def _drawn(panel: StatusPanel, within: float) -> bool:
+    """Whether every chart holds a picture within ``within`` seconds (nobody waiting)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if all(bytes(i.value).startswith(b"<svg") for i in panel.charts.values()):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_the_first_charts_wait_for_the_page(home: Path) -> None:
+    """Drawn while the page still loads, the charts' queries delayed the counters and the
+    table: they wait until the browser makes a view of one (ipywidgets counts them)."""
+    panel = make_status_panel(home)
+    assert not _drawn(panel, within=1.0)
+    panel.charts["motivazioni"].set_state({"_view_count": 1})  # from the page
+    assert _drawn(panel, within=20.0)
+
+
+def test_charts_no_page_shows_are_drawn_after_a_while(home: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A front end that counts no views (or a panel never shown) still gets its charts."""
+    monkeypatch.setattr(_stato_charts, "UNSEEN_WAIT", 0.5)
+    panel = make_status_panel(home)
+    assert _drawn(panel, within=20.0)
 
 
 def test_a_chart_is_sent_again_to_each_new_view(home: Path) -> None:
