@@ -161,6 +161,20 @@ def test_the_first_charts_wait_for_the_page(home: Path) -> None:
     assert _drawn(panel, within=20.0)
 
 
+def test_a_panel_closed_before_its_page_showed_draws_nothing(
+        home: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Closed while its first charts wait for the page (a tab closed at once): the
+    drawing gives up, and never asks the closed connection (an error in the log)."""
+    panel = make_status_panel(home)
+    thread = panel.painter._thread
+    assert thread is not None and thread.is_alive()
+    panel.close()
+    thread.join(5.0)
+    assert not thread.is_alive()
+    assert "could not be drawn" not in caplog.text
+    assert not any(bytes(i.value) for i in panel.charts.values())
+
+
 def test_charts_no_page_shows_are_drawn_after_a_while(home: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """A front end that counts no views (or a panel never shown) still gets its charts."""

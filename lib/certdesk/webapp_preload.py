@@ -33,7 +33,7 @@ __all__ = ["MOST_PER_PAGE", "PRELOAD_HINTS", "PreloadHints"]
 
 #: The application setting that holds the server's :class:`PreloadHints`.
 PRELOAD_HINTS = "certdesk_preload_hints"
-#: Scripts hinted per page at most (a panel page loads about a hundred).
+#: Files hinted per page at most (a panel page loads about a hundred).
 MOST_PER_PAGE = 256
 #: Pages learned for at most (the server has three notebooks).
 _MOST_PAGES = 64
@@ -43,8 +43,8 @@ _VERSION_QUERY = re.compile(r"v=[0-9a-f]{1,128}")
 
 
 class PreloadHints:
-    """Per page path (``/voila/render/stato.ipynb``): the script paths its pages loaded,
-    in the order first seen (the order a page asks for them)."""
+    """Per page path (``/voila/render/stato.ipynb``): the scripts and stylesheets its
+    pages loaded, in the order first seen (the order a page asks for them)."""
 
     def __init__(self, most_per_page: int = MOST_PER_PAGE) -> None:
         self._most = most_per_page
@@ -52,7 +52,7 @@ class PreloadHints:
         self._lock = threading.Lock()
 
     def page_served(self, page_path: str) -> str | None:
-        """A page at ``page_path`` is being served: from now on its scripts are learned.
+        """A page at ``page_path`` is being served: from now on its files are learned.
         The ``Link`` header to send with it, or None while nothing is learned."""
         with self._lock:
             if page_path not in self._files:

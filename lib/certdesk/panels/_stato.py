@@ -344,7 +344,7 @@ class StatusPanel(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no ty
         self._label_exports(exporting=False)
 
     def close(self) -> None:
-        self.painter.query.close()
+        self.painter.close()
         self.query.close()
         super().close()
 

@@ -46,6 +46,7 @@ class ChartPainter:
     def __init__(self, query: LedgerQuery) -> None:
         self.query = query
         self._shown = threading.Event()  # a view of a chart was made, or someone waits
+        self._closed = False
         self.images = {
             key: widgets.Image(format="svg+xml", layout=widgets.Layout(width=f"{WIDTH}px"))
             for key in ("stato", "emessi", "scadenze", "motivazioni")
@@ -87,12 +88,21 @@ class ChartPainter:
             thread.join(max(0.0, deadline - time.monotonic()))
         return False
 
+    def close(self) -> None:
+        """No more charts: a drawing waiting for the page gives up instead of asking a
+        closed connection; then the connection is closed."""
+        with self._lock:
+            self._wanted = None
+            self._closed = True
+        self._shown.set()
+        self.query.close()
+
     def _loop(self) -> None:
         self._shown.wait(UNSEEN_WAIT)
         while True:
             with self._lock:
                 wanted, self._wanted = self._wanted, None
-                if wanted is None:
+                if wanted is None or self._closed:
                     self._thread = None
                     return
             try:
