@@ -278,7 +278,7 @@ def test_a_second_visit_takes_the_static_files_from_the_cache(
                 log = StaticFetches(context, page)
                 page.goto(f"{server.base}/voila/render/stato.ipynb?token={TOKEN}")
                 expect(page.locator(".certdesk-counters")).to_be_visible()
-                page.wait_for_load_state("load")
+                page.wait_for_load_state("networkidle")  # late fonts too
                 page.close(run_before_unload=True)
                 visits.append(log.by_url())
         finally:
@@ -311,7 +311,7 @@ def test_a_first_visit_uses_the_preloads_it_is_named(served: tuple[Server, str, 
                 page = context.new_page()
                 page.goto(f"{server.base}/voila/render/stato.ipynb?token={TOKEN}")
                 expect(page.locator(".certdesk-counters")).to_be_visible()
-                page.wait_for_load_state("load")
+                page.wait_for_load_state("networkidle")  # late fonts too
                 fetched.append([tuple(e) for e in page.evaluate(
                     "() => performance.getEntriesByType('resource')"
                     ".map(e => [e.name, e.initiatorType])")])
