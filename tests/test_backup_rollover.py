@@ -59,6 +59,8 @@ def _rolled_home(home: Path, backup: Path) -> tuple[list[dict[str, object]], ...
             name = cancel(home, n, str(r["id_operazione"]), why, wait=False)
             assert wait_receipt(home, name)["esito"] == "OK"
         assert "gen3" in run_certdesk(home, "rollover", "--from", LATER).stdout
+        # the daemon publishes gen3 at its next periodic pass; stopped before, it would not
+        wait_for(lambda: (home / "outbox/ca/gen3/issuing.crl").exists(), 30, "gen3's CRL")
         run_certdesk(home, "backup", str(backup))  # the daemon running
         assert daemon.stop() == 0
     return old, new
