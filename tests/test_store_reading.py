@@ -1,6 +1,7 @@
 """A reader never changes the store: ``Store(path, read_only=True)``, used by the panels,
-``certdesk status`` and ``certdesk canale list``, makes no store where there is none and
-upgrades none of an older certdesk (whose daemon may still be running), and says which."""
+``certdesk status``, ``canale list``, ``verify-ledger`` and ``archivio``, makes no store
+where there is none and upgrades none of an older certdesk (whose daemon may still be
+running), and says which."""
 
 from __future__ import annotations
 
@@ -86,7 +87,8 @@ def test_status_and_canale_list_only_read(ca_template: Path, tmp_path: Path) -> 
     _mark_version(database, LATEST - 1)
     expected = message("ARCHIVIO_NON_DISPONIBILE", "versione_precedente",
                        versione=LATEST - 1, ultima=LATEST)
-    for command in (("status",), ("canale", "list")):
+    readers = (("status",), ("canale", "list"), ("verify-ledger",), ("archivio", "000000001"))
+    for command in readers:
         done = run_certdesk(home, *command, check=False)
         assert done.returncode != 0, command
         assert "ARCHIVIO_NON_DISPONIBILE" in done.stderr and expected in done.stderr, command
@@ -98,10 +100,11 @@ def test_status_and_canale_list_only_read(ca_template: Path, tmp_path: Path) -> 
     assert "acme" in listed.stdout
 
 
-def test_status_of_a_home_never_started(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [("status",), ("verify-ledger",), ("archivio", "000000001")])
+def test_a_reader_of_a_home_never_started(tmp_path: Path, command: tuple[str, ...]) -> None:
     home = tmp_path / "new"
     home.mkdir()
-    done = run_certdesk(home, "status", check=False)
+    done = run_certdesk(home, *command, check=False)
     assert done.returncode != 0
     assert message("ARCHIVIO_NON_DISPONIBILE", "assente") in done.stderr
     assert "Traceback" not in done.stderr

@@ -277,7 +277,7 @@ def _cmd_archivio(home: Home, args: argparse.Namespace) -> int:
 
     if bool(args.id_operazione) == bool(args.claim or args.file):
         raise refusal("OPZIONE_NON_VALIDA", "archivio")
-    store = open_store(home)
+    store = open_store(home, read_only=True)
     try:
         claim, named = resolve_claim(
             store, id_operazione=args.id_operazione, claim=args.claim, file=args.file
@@ -298,7 +298,7 @@ def _cmd_verify(home: Home, args: argparse.Namespace) -> int:
     from .runtime import open_store
     from .verify import verify_channel_ledgers, verify_journal, verify_ledger
 
-    store = open_store(home)
+    store = open_store(home, read_only=True)  # a check: it never makes nor upgrades one
     try:
         outbox = Outbox.of(home)
         journal_rows = verify_journal(outbox.journal, store)

@@ -83,7 +83,7 @@ def report_witness(home: Home, witness: Path) -> None:
     from .runtime import open_store
     from .witness import lost_requests
 
-    store = open_store(home)
+    store = open_store(home, read_only=True)
     try:
         lost = lost_requests(store, witness)
     finally:

@@ -84,7 +84,7 @@ def init_home(
 
 def open_store(home: Home, *, read_only: bool = False) -> Store:
     """The home's store; ``read_only``: only to read, never made nor upgraded (``status``,
-    ``canale list``)."""
+    ``canale list``, ``verify-ledger``, ``archivio``)."""
     if read_only:
         return Store(home.database, read_only=True)
     home.ensure()

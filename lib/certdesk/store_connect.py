@@ -1,5 +1,6 @@
 """The state store's SQLite connection: opened to write (the daemon, and the commands that
-change the store) or only to read (the panels, ``status``, ``canale list``)."""
+change the store) or only to read (the panels, ``status``, ``canale list``,
+``verify-ledger``, ``archivio``)."""
 
 from __future__ import annotations
 
