@@ -253,8 +253,11 @@ def test_a_signed_cancellation_cancels_its_certificate_from_any_channel(
     assert states == {id_op: ("ANNULLATO", "CHIAVE_SMARRITA"), id_two: ("ATTIVATO", "")}
     # once cancelled, the same signed file again: only ATTIVATO can be cancelled
     _drop(home, "", "ancora.json.p7m", signed)
-    _drop(home, "a", "altra.json.p7m", _sign(tmp_path, _cancellation(PERSON, id_two), cert_two,
-                                              other_key, "-md", "sha512", "-nocerts"))
+    # as text: ``-outform PEM`` (the last -outform wins), the base64 tools often hand out
+    as_text = _sign(tmp_path, _cancellation(PERSON, id_two), cert_two, other_key, "-md",
+                    "sha512", "-nocerts", "-outform", "PEM")  # fmt: skip
+    assert as_text.startswith(b"-----BEGIN CMS-----")
+    _drop(home, "a", "altra.json.p7m", as_text)
     _process(home)
     assert codes(_receipt(home, "", "ancora.json.p7m")) == ["STATO_NON_ANNULLABILE"]
     assert _receipt(home, "a", "altra.json.p7m")["id_operazione"] == [id_two]

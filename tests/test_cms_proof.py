@@ -8,6 +8,7 @@ are openssl's files changed with asn1crypto.
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import random
@@ -34,6 +35,7 @@ from certdesk.cms_proof import (
     looks_like_cms,
     open_signed,
 )
+from certdesk.cms_text import unarmored
 from certdesk.policy import MAX_INPUT_BYTES
 
 DOCUMENT = json.dumps(
@@ -401,12 +403,7 @@ def test_message_digest_absent_or_repeated(p7m: bytes) -> None:
 
 
 def test_what_is_not_a_cms_is_non_der(material: Material, p7m: bytes) -> None:
-    der_file = material.folder / "plain.p7m"
-    der_file.write_bytes(p7m)
-    pem_p7m = run("openssl", "cms", "-cmsout", "-inform", "DER", "-in", der_file,
-                  "-outform", "PEM").stdout.encode()  # fmt: skip
-    assert pem_p7m.startswith(b"-----BEGIN CMS-----")
-    cases = [b"", b"\x00", b"0", DOCUMENT, pem(material.rsa.cert), pem_p7m, p7m + b"\x00",
+    cases = [b"", b"\x00", b"0", DOCUMENT, pem(material.rsa.cert), p7m + b"\x00",
              material.rsa.cert.public_bytes(serialization.Encoding.DER)]  # fmt: skip
     for data in cases:
         assert _refused(data) == "non_der", data[:20]
@@ -498,6 +495,99 @@ def test_the_slowest_shapes_are_bounded_by_the_size_limit() -> None:
 def test_the_callers_input_limit_fits_within_the_parsers() -> None:
     """A .p7m the daemon accepts for its size is never refused here for its size."""
     assert MAX_INPUT_BYTES <= MAX_CMS_BYTES
+
+
+# -- a .p7m as text: base64, bare or PEM (cms_text) --------------------------------------
+
+
+def _as_text(material: Material, p7m: bytes, tool: str) -> bytes:
+    """openssl's own PEM of the .p7m: ``cms -cmsout`` (CMS) or ``pkcs7`` (PKCS7)."""
+    der_file = material.folder / f"as-{tool}.p7m"
+    der_file.write_bytes(p7m)
+    command = ["cms", "-cmsout"] if tool == "cms" else ["pkcs7"]
+    done = run("openssl", *command, "-inform", "DER", "-in", der_file, "-outform", "PEM")
+    assert done.returncode == 0, done.stderr
+    return done.stdout.encode()
+
+
+def test_a_p7m_as_base64_text_opens_as_its_der(material: Material, p7m: bytes) -> None:
+    cms_pem, pkcs7_pem = _as_text(material, p7m, "cms"), _as_text(material, p7m, "pkcs7")
+    assert cms_pem.startswith(b"-----BEGIN CMS-----")
+    assert pkcs7_pem.startswith(b"-----BEGIN PKCS7-----")
+    body = b"".join(cms_pem.splitlines()[1:-1])
+    one_line = base64.b64encode(p7m)
+    forms = {
+        "cms": cms_pem, "pkcs7": pkcs7_pem, "crlf": cms_pem.replace(b"\n", b"\r\n"),
+        "bom": b"\xef\xbb\xbf" + cms_pem, "spaced": b"\n\n  " + cms_pem + b"\n \t\n",
+        "label PKCS #7": b"-----BEGIN PKCS #7 SIGNED DATA-----\n" + body
+        + b"\n-----END PKCS #7 SIGNED DATA-----\n",
+        "bare": body, "one line": one_line, "76 columns": base64.encodebytes(p7m),
+        "bare crlf": b"\r\n".join(one_line[i : i + 64] for i in range(0, len(one_line), 64)),
+        "stream-ber": base64.b64encode(material.sign("-stream")),
+    }  # fmt: skip
+    for name, text in forms.items():
+        assert looks_like_cms(text), name
+        message = open_signed(text)
+        assert message.content == DOCUMENT, name
+        message.verify_with(material.rsa.cert)
+
+
+def test_text_that_is_not_a_p7m_is_non_der(material: Material, p7m: bytes) -> None:
+    cms_pem = _as_text(material, p7m, "cms")
+    body = b"".join(cms_pem.splitlines()[1:-1])
+    one_line = base64.b64encode(p7m)
+    cases = {
+        "a certificate": pem(material.rsa.cert),
+        "another label": cms_pem.replace(b"CMS-----", b"X509 CRL-----"),
+        "ends otherwise": cms_pem.replace(b"END CMS", b"END PKCS7"),
+        "no end": cms_pem.split(b"-----END")[0],
+        "two blocks": cms_pem + cms_pem,
+        "text after": cms_pem + b"firmato da me\n",
+        "text before": b"allegato:\n" + cms_pem,
+        "a header line": cms_pem.replace(b"-----\n", b"-----\nProc-Type: 4,ENCRYPTED\n", 1),
+        "only the begin line": b"-----BEGIN CMS-----\n",
+        "base64 of the document": base64.b64encode(DOCUMENT),
+        "truncated": one_line[: len(one_line) // 2],
+        "padding missing": one_line.rstrip(b"="),
+        "a character outside": one_line[:40] + b"*" + one_line[40:],
+        "url-safe alphabet": base64.urlsafe_b64encode(p7m),
+        "latin-1": body[:30] + "è".encode("latin-1") + body[30:],
+        "whitespace": b" \n" * 1000,
+    }  # fmt: skip
+    for name, text in cases.items():
+        if name == "url-safe alphabet" and text == one_line:
+            continue  # this signature happened to have neither + nor /
+        assert _refused(text) == "non_der", name
+        assert not looks_like_cms(text), name
+        assert unarmored(text) == text, name
+
+
+def test_damaged_text_never_raises_anything_else(material: Material, p7m: bytes) -> None:
+    text = _as_text(material, p7m, "cms")
+    rng = random.Random(4648)
+    for _ in range(400):
+        data = bytearray(text)
+        for _ in range(rng.randrange(1, 4)):
+            data[rng.randrange(len(data))] = rng.choice(b"AZaz09+/=- \n\r*\x00\xff")
+        try:
+            message = open_signed(bytes(data))
+            message.verify_with(material.rsa.cert)
+        except CmsRefused:
+            continue
+        assert message.content == DOCUMENT  # only a change base64 ignores
+
+
+def test_text_of_any_shape_is_read_in_linear_time() -> None:
+    """Only character classes and slices: no shape of text makes the reading backtrack.
+    (A bound loose enough for a shared machine: a quadratic reading takes minutes here.)"""
+    size = MAX_INPUT_BYTES
+    shapes = [b" " * size, b"-----BEGIN CMS-----\n" + b" \n" * (size // 2),
+              b"-----BEGIN CMS-----" * (size // 19), b"A" * size, b"A\n" * (size // 2),
+              b"-----BEGIN CMS-----\n" + b"=" * size + b"\n-----END CMS-----"]  # fmt: skip
+    start = time.perf_counter()
+    for data in shapes:
+        assert _refused(data) == "non_der"
+    assert time.perf_counter() - start < 10
 
 
 # -- the sniff ---------------------------------------------------------------------------

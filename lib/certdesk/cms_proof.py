@@ -4,12 +4,10 @@ Made by ``openssl cms -sign -nodetach -binary -outform DER`` or an Italian signi
 ``open_signed`` reads the bytes and checks everything that needs no certificate (one
 signer, attached id-data content, accepted algorithms, the messageDigest attribute);
 ``verify_with`` checks the signature with the certificate the caller found in its own
-store from ``SignedMessage.signer``. The content is not to be trusted before
-``verify_with`` has returned.
+store from ``SignedMessage.signer``; the content is not to be trusted before that.
 
-Why these libraries: ``cryptography`` reads certificates and verifies signatures but has no
-API to verify PKCS#7/CMS, so the structure is read with ``asn1crypto`` (the ASN.1/CMS
-parser pyHanko and certvalidator build on); DER parsed by hand is what we avoid.
+Why these libraries: ``cryptography`` has no API to verify PKCS#7/CMS, so the structure is
+read with ``asn1crypto`` (the parser pyHanko and certvalidator build on), not by hand.
 
 Choices:
 - BER is accepted as asn1crypto reads it: indefinite lengths, nested at most 10 deep,
@@ -24,9 +22,9 @@ Choices:
   algorithm, MGF1 with SHA-2, trailer field 1.
 - A "certs-only" SignedData (no signer, no content: ``openssl crl2pkcs7``) is
   "non_firmato"; a signer without content is "staccato".
-- Only DER/BER bytes: a PEM or base64 .p7m is "non_der"; so is one over ``MAX_CMS_BYTES``:
-  asn1crypto's parser takes time quadratic in the length of a single tag number or OID arc
-  (about 0.8 s at 64 KiB, 3 s at 128 KiB).
+- DER/BER bytes, or their base64, bare or PEM (``cms_text``); more than ``MAX_CMS_BYTES``
+  of DER is "non_der": asn1crypto's parser takes time quadratic in the length of a single
+  tag number or OID arc (about 0.8 s at 64 KiB, 3 s at 128 KiB).
 """
 
 from __future__ import annotations
@@ -44,6 +42,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+from .cms_text import unarmored
 
 __all__ = ["MAX_CMS_BYTES", "CmsRefused", "SignedMessage", "SignerId", "looks_like_cms",
            "open_signed"]  # fmt: skip
@@ -181,6 +181,7 @@ def _rsa_padding(check: _Verification) -> padding.AsymmetricPadding:
 def looks_like_cms(data: bytes) -> bool:
     """A cheap sniff, to tell a .p7m from a JSON: a SEQUENCE (any length form) whose first
     element is the OID of signedData. ``open_signed`` decides the rest."""
+    data = unarmored(data)
     if len(data) < 2 or data[0] != 0x30:
         return False
     length = data[1]
@@ -324,6 +325,7 @@ def _read_attributes(signed_attrs: core.Asn1Value) -> _Attributes | None:
 
 def open_signed(data: bytes) -> SignedMessage:
     """Open a .p7m. Raises CmsRefused and nothing else, whatever the bytes."""
+    data = unarmored(data)
     if len(data) > MAX_CMS_BYTES:
         raise CmsRefused("non_der", motivo="dimensione", byte=len(data), limite=MAX_CMS_BYTES)
     with _reading():

@@ -28,7 +28,8 @@ CHANNEL_CODES: tuple[ErrorCode, ...] = (
         "Il file non è un annullamento firmato (.p7m) leggibile: {motivo}." + _P7M_HOW,
         {
             "non_der": "Il file non è un annullamento firmato (.p7m) leggibile: non è una "
-            "struttura CMS in DER (è troncato, danneggiato o di un altro formato)." + _P7M_HOW,
+            "struttura CMS, né in binario (DER) né in testo base64 o PEM (è troncato, "
+            "danneggiato o di un altro formato)." + _P7M_HOW,
             "non_firmato": "Il file .p7m non contiene una firma (CMS SignedData): forse è "
             "solo un elenco di certificati." + _P7M_HOW,
             "staccato": "Il file .p7m contiene la firma ma non il documento firmato (firma "
