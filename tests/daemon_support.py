@@ -34,9 +34,10 @@ _MONTHS = "ABCDEHLMPRST"
 
 
 def wait_for(
-    condition: Callable[[], Any], timeout: float = 10.0, message: str = "", interval: float = 0.02
+    condition: Callable[[], Any], timeout: float = 30.0, message: str = "", interval: float = 0.02
 ) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
+    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds
+    (a failure's bound, never a measure: CI's machines are shared and slow at times)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
@@ -99,7 +100,7 @@ def receipt_path(home: Path, name: str) -> Path:
     return home / "outbox" / "receipts" / f"{safe_name(name)}.json"
 
 
-def wait_receipt(home: Path, name: str, timeout: float = 15.0) -> dict[str, Any]:
+def wait_receipt(home: Path, name: str, timeout: float = 30.0) -> dict[str, Any]:
     path = receipt_path(home, name)
     wait_for(path.exists, timeout, f"the receipt of {name!r}")
     loaded: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
@@ -270,7 +271,7 @@ class ThreadDaemon:
         except BaseException as exc:  # surfaced by __exit__
             self.error.append(exc)
 
-    def scans_after(self, count: int, timeout: float = 10.0) -> None:
+    def scans_after(self, count: int, timeout: float = 30.0) -> None:
         """Wait until the daemon completed ``count`` more scans of inbox/."""
         target = self.daemon.scans + count
         wait_for(lambda: self.daemon.scans >= target or self.error, timeout, f"{count} scans")
@@ -280,7 +281,7 @@ class ThreadDaemon:
         daemon = self.daemon
         wait_for(
             lambda: self.error or (daemon.scans > 0 and daemon.heartbeat.state == "running"),
-            15,
+            30,
             "the daemon thread to start",
         )
         assert not self.error, self.error
@@ -301,7 +302,7 @@ def no_leaked_threads() -> Iterator[None]:
     before = set(threading.enumerate())
     yield
     try:
-        wait_for(lambda: not (set(threading.enumerate()) - before), 5, "threads to end")
+        wait_for(lambda: not (set(threading.enumerate()) - before), 30, "threads to end")
     except AssertionError:
         leaked = ", ".join(sorted(t.name for t in set(threading.enumerate()) - before))
         raise AssertionError(f"leaked threads: {leaked}") from None

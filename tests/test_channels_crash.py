@@ -247,7 +247,7 @@ def test_kill_9_during_channel_cancellations(home: Path, tmp_path: Path) -> None
                 for entry in wave:
                     drop_file(home, entry.name, entry.data, canale=entry.canale)
             history.append(_kill(daemon, rng, cycle, claims))
-            wait_for(lambda: not processes_mentioning(str(home)), 5, "orphaned workers to die")
+            wait_for(lambda: not processes_mentioning(str(home)), 30, "orphaned workers to die")
         finally:
             daemon.close()
         if os.listdir(work):

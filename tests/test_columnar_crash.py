@@ -151,7 +151,7 @@ def test_kill_9_during_a_backlog_leaves_a_copy_equal_to_the_csv(home: Path) -> N
                 home / "state" / "work"
             ):
                 mid_backlog += 1
-            wait_for(lambda: not processes_mentioning(str(home)), 5, "the workers to die")
+            wait_for(lambda: not processes_mentioning(str(home)), 30, "the workers to die")
         finally:
             daemon.close()
     print(f"kills: {history}; {mid_backlog} mid-backlog, {mid_write} mid-write")
@@ -159,7 +159,7 @@ def test_kill_9_during_a_backlog_leaves_a_copy_equal_to_the_csv(home: Path) -> N
     with SmallPartsDaemon(home) as daemon:
         try:
             wait_for(lambda: len(receipts(home)) == PRE + len(expected), 60, "every receipt")
-            wait_for(lambda: columnar_matches_csv(home), 15, "ledger.parquet == ledger.csv")
+            wait_for(lambda: columnar_matches_csv(home), 30, "ledger.parquet == ledger.csv")
             # idle: the copy stays equal (no catch-up undoes it)
             daemon.stop()
         finally:

@@ -121,7 +121,7 @@ def test_kill_9_during_a_backlog_loses_and_doubles_nothing(home: Path) -> None:
             history.append(_kill(daemon, rng, cycle))
             # The signing workers die with the daemon: none is left holding the CA key.
             # (Checked before close(), which would kill the whole process group.)
-            wait_for(lambda: not processes_mentioning(str(home)), 5, "orphaned workers to die")
+            wait_for(lambda: not processes_mentioning(str(home)), 30, "orphaned workers to die")
         finally:
             daemon.close()
         if os.listdir(home / "state" / "work"):

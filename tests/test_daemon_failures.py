@@ -152,7 +152,7 @@ def test_a_transient_failure_is_retried_without_refusing(
         drop(home, name, make_csr(50 + n))
     with ThreadDaemon(home, **QUICK):
         got = [wait_receipt(home, name) for name in names]
-        wait_for(lambda: not os.listdir(home / "state" / "work"), 10, "the archive")
+        wait_for(lambda: not os.listdir(home / "state" / "work"), 30, "the archive")
     assert len(failures) == 1
     assert [r["esito"] for r in got] == ["OK"] * 4
     assert len({r["id_operazione"] for r in got}) == 4

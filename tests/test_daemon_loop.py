@@ -149,8 +149,8 @@ def test_endless_idle_work_never_holds_up_a_drop(
 
     monkeypatch.setattr(Engine, "idle_work", endless)
     with ThreadDaemon(home, **QUICK):
-        wait_for(lambda: len(slices) > 5, 10, "idle work")
+        wait_for(lambda: len(slices) > 5, 30, "idle work")
         drop(home, "during.csr", make_csr(44))
         assert wait_receipt(home, "during.csr", timeout=10)["esito"] == "OK"
         served = len(slices)
-        wait_for(lambda: len(slices) > served + 5, 10, "idle work to resume")
+        wait_for(lambda: len(slices) > served + 5, 30, "idle work to resume")

@@ -117,7 +117,7 @@ def test_heartbeat_is_refreshed_and_says_stopped(home: Path) -> None:
         )
         drop(home, "counted.csr", make_csr(304))
         wait_receipt(home, "counted.csr")
-        wait_for(lambda: heartbeat(home)["counts"]["input"] == 1, 10, "the count")
+        wait_for(lambda: heartbeat(home)["counts"]["input"] == 1, 30, "the count")
         beat = heartbeat(home)
         assert beat["counts"]["ok"] == 1 and beat["counts"]["ko"] == 0
         assert beat["last_scan"] and beat["inbox"] == 0

@@ -213,7 +213,7 @@ def test_a_full_disk_pauses_and_every_input_is_answered_once_after(
             done = all(receipt_path(home, n).exists() for n in names)
             return done or heartbeat(home).get("state") == "paused"
 
-        wait_for(settled, 20, "the inputs to be answered or the daemon to pause")
+        wait_for(settled, 30, "the inputs to be answered or the daemon to pause")
         was_paused = heartbeat(home).get("state") == "paused"
         for n in names:  # whatever was answered during the fault was answered right
             if receipt_path(home, n).exists():
@@ -227,7 +227,7 @@ def test_a_full_disk_pauses_and_every_input_is_answered_once_after(
         filler.unlink()  # space comes back
         top_up.unlink()
         got = {n: wait_receipt(home, n, timeout=30) for n in names}
-        wait_for(lambda: heartbeat(home).get("state") == "running", 10, "the resume")
+        wait_for(lambda: heartbeat(home).get("state") == "running", 30, "the resume")
         assert daemon.stop() == 0
 
     assert {n: r["esito"] for n, r in got.items()} == dict.fromkeys(names, "OK")
@@ -262,7 +262,7 @@ def test_below_the_reserve_nothing_is_claimed_and_it_is_said_once(
         names = [f"waiting-{n}.csr" for n in range(3)]
         for n, name in enumerate(names):
             drop(home, name, make_csr(720 + n))
-        wait_for(lambda: heartbeat(home).get("state") == "paused", 10, "the pause")
+        wait_for(lambda: heartbeat(home).get("state") == "paused", 30, "the pause")
         pausa = heartbeat(home)["pausa"]
         assert pausa["codice"] == FULL_DISK and "reserve" in pausa["messaggio"]
         time.sleep(1.5)  # several retries
@@ -271,7 +271,7 @@ def test_below_the_reserve_nothing_is_claimed_and_it_is_said_once(
         assert not any(receipt_path(home, n).exists() for n in names)
         filler.unlink()
         got = [wait_receipt(home, n, timeout=20) for n in names]
-        wait_for(lambda: heartbeat(home).get("state") == "running", 10, "the resume")
+        wait_for(lambda: heartbeat(home).get("state") == "running", 30, "the resume")
         assert heartbeat(home)["pausa"] is None
         assert daemon.stop() == 0
     assert [r["esito"] for r in got] == ["OK"] * 3
@@ -341,14 +341,14 @@ def test_an_io_error_reading_an_input_is_not_its_fault(
     with ThreadDaemon(home, **QUICK) as running:
         drop(home, "read-me.csr", make_csr(731))
         got = wait_receipt(home, "read-me.csr")
-        wait_for(lambda: running.daemon.paused is None, 5, "the resume")  # after the receipt
+        wait_for(lambda: running.daemon.paused is None, 30, "the resume")  # after the receipt
     assert faults == ["read-me.csr"] and got["esito"] == "OK"
 
 
 def test_the_reserve_keeps_files_in_the_inbox_until_space_returns(home: Path) -> None:
     with ThreadDaemon(home, **{**QUICK, "min_free_bytes": 2**62}) as running:
         drop(home, "patient.csr", make_csr(732))
-        wait_for(lambda: running.daemon.paused is not None, 10, "the pause")
+        wait_for(lambda: running.daemon.paused is not None, 30, "the pause")
         time.sleep(0.6)  # three retries
         assert os.listdir(home / "inbox") == ["patient.csr"]
         assert running.daemon.paused.code == FULL_DISK  # type: ignore[union-attr]
@@ -356,7 +356,7 @@ def test_the_reserve_keeps_files_in_the_inbox_until_space_returns(home: Path) ->
         daemon = running.daemon
         daemon._reserve = dataclasses.replace(daemon._reserve, min_free_bytes=0)
         assert wait_receipt(home, "patient.csr")["esito"] == "OK"
-        wait_for(lambda: daemon.paused is None, 5, "the resume")
+        wait_for(lambda: daemon.paused is None, 30, "the resume")
         assert daemon.heartbeat.pause is None
 
 

@@ -84,7 +84,7 @@ def test_a_pkcs11_home_issues_cancels_and_publishes(
             (home / "outbox" / "certs" / f"{id_op}.pem").read_bytes()
         )
         response = home / "outbox" / "ocsp" / f"{leaf.serial_number:x}.der"
-        wait_for(response.exists, 5, f"the OCSP response of {id_op}")
+        wait_for(response.exists, 30, f"the OCSP response of {id_op}")
         out = _openssl("ocsp", "-respin", response, "-issuer", chain[1], "-cert",
                        home / "outbox" / "certs" / f"{id_op}.pem", "-CAfile", chain[0],
                        "-VAfile", chain[1], "-no_nonce")  # fmt: skip
@@ -249,7 +249,7 @@ def test_a_token_that_goes_away_is_a_pause_never_a_refusal(
                  "the receipts after the token came back")  # fmt: skip
         for n in range(2, 6):
             assert receipt(home, f"during-{n}.csr")["esito"] == "OK"
-        wait_for(lambda: heartbeat(home).get("state") == "running", 10, "the end of the pause")
+        wait_for(lambda: heartbeat(home).get("state") == "running", 30, "the end of the pause")
     finally:
         daemon.close()
     assert "paused: TOKEN_NON_DISPONIBILE" in daemon.log(), daemon.log()

@@ -513,7 +513,7 @@ def test_a_running_daemon_catches_up_when_idle(home: Path, passphrase_env: None)
             drop(home, name, make_csr(600 + i))
         for name in names:
             assert wait_receipt(home, name)["esito"] == "OK"
-        wait_for(lambda: columnar_matches_csv(home), 10, "ledger.parquet to equal ledger.csv")
+        wait_for(lambda: columnar_matches_csv(home), 30, "ledger.parquet to equal ledger.csv")
     assert len(csv_rows(home)) == 4
     assert_columnar_equals_csv(home)
     assert_tidy(home)

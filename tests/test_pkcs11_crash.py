@@ -63,7 +63,7 @@ def test_kill_9_during_a_pkcs11_backlog(
             # its signing processes, once they are up (spawned: ~0.5 s, seconds on a loaded machine)
             workers = wait_for(lambda d=daemon: _children(d.pid) or None, 30, "the workers")
             history.append(_kill(daemon, rng, cycle))
-            wait_for(lambda w=workers: not _alive(w), 5, "the signing processes to die")
+            wait_for(lambda w=workers: not _alive(w), 30, "the signing processes to die")
         finally:
             daemon.close()
         interrupted += bool(os.listdir(home / "state" / "work"))

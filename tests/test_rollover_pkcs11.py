@@ -134,7 +134,7 @@ def _check_ocsp(home: Path, new: list[dict[str, object]], serial: dict[str, int]
     for r, status in zip(new, ("revoked", "good"), strict=True):
         leaf = home / "outbox" / "certs" / str(r["certificato"])
         response = home / "outbox" / "ocsp" / f"{serial[str(r['id_operazione'])]:x}.der"
-        wait_for(response.exists, 10, f"the OCSP response of {r['id_operazione']}")
+        wait_for(response.exists, 30, f"the OCSP response of {r['id_operazione']}")
         out = _openssl("ocsp", "-respin", response, "-issuer", ca / "gen2" / "issuing.pem",
                        "-cert", leaf, "-CAfile", ca / "root.pem",
                        "-VAfile", ca / "gen2" / "issuing.pem", "-no_nonce")  # fmt: skip

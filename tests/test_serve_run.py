@@ -150,7 +150,7 @@ def test_the_service_does_not_outlive_a_killed_run(fresh_home: tuple[Path, int])
         (service,) = run.service_pids()
         os.kill(run.proc.pid, signal.SIGKILL)
         run.proc.wait(10)
-        wait_for(lambda: not _is_serve(service), 15, "the orphaned service to stop")
+        wait_for(lambda: not _is_serve(service), 30, "the orphaned service to stop")
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", port))  # the port is free again
     finally:
