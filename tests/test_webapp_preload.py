@@ -28,6 +28,25 @@ def test_a_page_is_hinted_what_its_pages_loaded_in_order() -> None:
         "</voila/templates/lab/static/index.css>; rel=preload; as=style")
 
 
+def test_a_notebooks_first_page_borrows_what_every_other_page_loaded() -> None:
+    """Voila's chunks are the same for every notebook: a notebook not served yet is hinted
+    the files common to the pages learned, until its own pages have taught it its own."""
+    hints = PreloadHints()
+    other, third = "/voila/render/annullamento.ipynb", "/voila/render/richiesta.ipynb"
+    hints.page_served(PAGE)
+    assert hints.page_served(other) is None  # nothing learned anywhere yet
+    for url in (STYLE, VOILA_JS, "/voila/static/x/stato-only.js"):
+        hints.file_served(url, "", REFERER)
+    borrowed = hints.page_served(other)
+    assert borrowed is not None and "stato-only" in borrowed  # all of the only other page's
+    hints.file_served(VOILA_JS, "", f"http://127.0.0.1:8866{other}")
+    hints.file_served("/voila/static/x/annullamento-only.js", "", f"http://h{other}")
+    assert hints.page_served(third) == f"<{VOILA_JS}>; rel=preload; as=script"  # the common
+    own = hints.page_served(other)  # once it learned its own, its own only
+    assert own is not None and "annullamento-only" in own and STYLE not in own
+    assert hints.files(third) == []  # borrowing teaches nothing
+
+
 def test_only_pages_served_learn() -> None:
     """A Referer naming a page this server never rendered teaches nothing (an attacker's
     requests cannot grow the server's memory)."""

@@ -12,8 +12,10 @@ static handlers note every script they serve whose ``Referer`` is that page), an
 page's next responses carry them as ``Link: <…>; rel=preload; as=script`` headers: the
 browser fetches every wave while the kernel is still building the panel, and each wave
 then finds its files in memory. Learned rather than listed, because which chunks a page
-loads is decided by the installed Voila and widget extensions at run time; the server's
-first page of each notebook goes without, as before.
+loads is decided by the installed Voila and widget extensions at run time. A notebook's
+first page borrows the files every other notebook's pages loaded (Voila's chunks and the
+widget extensions are the same for all), so only the server's very first page goes
+without.
 
 Only what was served successfully (200 or 304) is noted, only scripts (``.js``), only the
 path (never the token of a ``Referer``), and only for pages this server rendered; at most
@@ -59,7 +61,7 @@ class PreloadHints:
                 if len(self._files) >= _MOST_PAGES:
                     return None
                 self._files[page_path] = {}
-            files = list(self._files[page_path])
+            files = list(self._files[page_path]) or self._common(page_path)
         if not files:
             return None
         return ", ".join(f"<{url}>; rel=preload; as={_destination(url.split('?')[0])}"
@@ -77,6 +79,14 @@ class PreloadHints:
             files = self._files.get(page_path)
             if files is not None and len(files) < self._most:
                 files.setdefault(url, None)
+
+    def _common(self, page_path: str) -> list[str]:
+        """The files every other page learned loaded, in the first one's order (under
+        the lock): what a notebook's first page is hinted."""
+        others = [files for path, files in self._files.items() if path != page_path and files]
+        if not others:
+            return []
+        return [url for url in others[0] if all(url in files for files in others[1:])]
 
     def files(self, page_path: str) -> list[str]:
         with self._lock:
