@@ -319,7 +319,8 @@ _STATO_READY = """() => {
 _CHARTS_DRAWN = f"""(before) => {{
   const images = Array.from(document.querySelectorAll("{CHARTS}"));
   return images.length === 4 && images.every(
-    (i, n) => i.src && i.complete && i.naturalWidth > 0 && i.src !== before[n]);
+    (i, n) => i.src && i.complete && i.naturalWidth > 0 && i.src !== before[n]
+      && !i.classList.contains("certdesk-chart-pending"));
 }}"""
 _ANNULLAMENTO_READY = """() => {
   const p = document.querySelector('.certdesk-cancellation');

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from certdesk.panels._bars import HEIGHT, WIDTH, bar_chart_svg, nice_ticks
+from certdesk.panels._bars import HEIGHT, WIDTH, bar_chart_svg, nice_ticks, placeholder_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -71,3 +71,12 @@ def test_nothing_to_show_says_so(labels: list[str], values: list[int]) -> None:
 def test_one_value_per_label() -> None:
     with pytest.raises(ValueError, match="one value per label"):
         bar_chart_svg(["a"], [1, 2], title="x")
+
+
+def test_a_placeholder_has_the_charts_frame_and_says_it_is_coming() -> None:
+    """What the page shows before the bars: the same size and title, no bars, no "nessun
+    dato" (there may well be data), the title escaped."""
+    root = parse(placeholder_svg('Certificati <per> "stato"'))
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert texts == ['Certificati <per> "stato"', "in preparazione…"]
+    assert bars(root) == {}

@@ -10,6 +10,7 @@ import re
 import time
 from pathlib import Path
 
+import ipywidgets as widgets
 import openpyxl
 import pandas as pd
 import pytest
@@ -29,6 +30,7 @@ from conftest_panels import (
 from certdesk.channels import ADMIN_CHANNEL
 from certdesk.frame import LEDGER_COLUMNS, load_ledger
 from certdesk.panels import DaemonPause, _charts, _stato_charts, daemon_health, make_status_panel
+from certdesk.panels._bars import placeholder_svg
 from certdesk.panels._export import excel_available
 from certdesk.panels._stato import StatusPanel
 from certdesk.records import RequestRecord, ledger_line
@@ -130,11 +132,23 @@ def test_request_date_filter_uses_italian_days(tmp_path: Path) -> None:
     assert table_ids(panel) == []
 
 
+def _placeholder(image: widgets.Image) -> bool:
+    """Whether ``image`` still shows its "in preparazione…" frame, and says so by a class."""
+    placeholders = {placeholder_svg(title) for title in _stato_charts.TITLES.values()}
+    waiting = bytes(image.value) in placeholders
+    assert waiting == (_stato_charts.PENDING in image._dom_classes)
+    return waiting
+
+
 def test_charts_are_drawn(home: Path) -> None:
     panel = make_status_panel(home)
+    for image in panel.charts.values():  # never an empty image: a broken picture
+        assert _placeholder(image) and bytes(image.value).startswith(b"<svg")
+        assert b"in preparazione" in bytes(image.value)
     assert panel.wait_for_charts()
     for key, image in panel.charts.items():
         assert bytes(image.value).startswith(b"<svg"), key
+        assert not _placeholder(image), key
         assert image.format == "svg+xml"
     before = panel.charts["stato"].value
     panel.codice_fiscale.value = CF_COMPANY
@@ -146,7 +160,7 @@ def _drawn(panel: StatusPanel, within: float) -> bool:
     """Whether every chart holds a picture within ``within`` seconds (nobody waiting)."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        if all(bytes(i.value).startswith(b"<svg") for i in panel.charts.values()):
+        if not any(_placeholder(i) for i in panel.charts.values()):
             return True
         time.sleep(0.02)
     return False
@@ -172,7 +186,7 @@ def test_a_panel_closed_before_its_page_showed_draws_nothing(
     thread.join(5.0)
     assert not thread.is_alive()
     assert "could not be drawn" not in caplog.text
-    assert not any(bytes(i.value) for i in panel.charts.values())
+    assert all(_placeholder(i) for i in panel.charts.values())
 
 
 def test_charts_no_page_shows_are_drawn_after_a_while(home: Path,

@@ -536,6 +536,8 @@ def test_request_status_and_cancellation_in_chromium(
             page.goto(f"{server.base}/voila/render/stato.ipynb{token}")
             expect(page.locator(".certdesk-count-ANNULLATO")).to_contain_text("1")
             expect(page.locator(".certdesk-ledger")).to_contain_text("Furto certificato")
+            drawn = page.locator("img[class*='certdesk-chart-']:not(.certdesk-chart-pending)")
+            expect(drawn).to_have_count(4)  # the placeholders replaced by the charts
             shoot(page, "stato.png")
         finally:
             browser.close()

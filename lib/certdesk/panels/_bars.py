@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
 
-__all__ = ["HEIGHT", "WIDTH", "bar_chart_svg", "nice_ticks"]
+__all__ = ["HEIGHT", "WIDTH", "bar_chart_svg", "nice_ticks", "placeholder_svg"]
 
 WIDTH, HEIGHT = 460, 270
 _FONT = "font-family='DejaVu Sans, Arial, sans-serif'"
@@ -122,15 +122,26 @@ def bar_chart_svg(labels: Sequence[str], values: Sequence[int], *, title: str,
     if len(labels) != len(values):
         raise ValueError("one value per label")
     draw = _horizontal if horizontal else _vertical
-    parts = [
+    parts = draw(labels, values, colour)
+    if max(values, default=0) <= 0:
+        parts.append(_text(WIDTH / 2, HEIGHT / 2, "nessun dato", size=12, colour=_MUTED))
+    return _framed(title, parts)
+
+
+def placeholder_svg(title: str) -> bytes:
+    """A chart's frame and title, "in preparazione…" where its bars will be: what the
+    page shows until they are drawn (an image without a picture shows as a broken one)."""
+    waiting = _text(WIDTH / 2, HEIGHT / 2, "in preparazione…", size=12, colour=_MUTED)
+    return _framed(title, [waiting])
+
+
+def _framed(title: str, parts: Sequence[str]) -> bytes:
+    """The SVG document: white background, the title on top, then ``parts``."""
+    head = [
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{WIDTH}' height='{HEIGHT}' "
         f"viewBox='0 0 {WIDTH} {HEIGHT}' role='img' aria-label={quoteattr(title)}>",
         f"<title>{escape(title)}</title>",
         f"<rect width='{WIDTH}' height='{HEIGHT}' fill='white'/>",
         _text(WIDTH / 2, 18, title, size=13),
-        *draw(labels, values, colour),
     ]
-    if max(values, default=0) <= 0:
-        parts.append(_text(WIDTH / 2, HEIGHT / 2, "nessun dato", size=12, colour=_MUTED))
-    parts.append("</svg>")
-    return "".join(parts).encode("utf-8")
+    return "".join([*head, *parts, "</svg>"]).encode("utf-8")

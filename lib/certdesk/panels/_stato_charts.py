@@ -26,16 +26,27 @@ import pandas as pd
 
 from ..ledger_query import LedgerFilter, LedgerQuery
 from . import _charts, _stato_data
-from ._bars import WIDTH
+from ._bars import WIDTH, placeholder_svg
 from ._threads import start_thread
 
-__all__ = ["ChartPainter"]
+__all__ = ["PENDING", "TITLES", "ChartPainter"]
 
 log = logging.getLogger(__name__)
 
 #: Each chart's bars and how to draw them.
 ChartSeries = dict[str, tuple[pd.Series, dict[str, Any]]]
 
+
+#: Each chart's title, by its key.
+TITLES = {
+    "stato": "Certificati per stato",
+    "emessi": "Certificati emessi per mese",
+    "scadenze": "Scadenze nei prossimi 12 mesi",
+    "motivazioni": "Annullamenti per motivazione",
+}
+
+#: The class of a chart still showing its placeholder (:func:`._bars.placeholder_svg`).
+PENDING = "certdesk-chart-pending"
 
 #: Seconds the first charts wait for a view of theirs before they are drawn anyway (a
 #: front end that does not count views, a panel never shown).
@@ -48,11 +59,13 @@ class ChartPainter:
         self._shown = threading.Event()  # a view of a chart was made, or someone waits
         self._closed = False
         self.images = {
-            key: widgets.Image(format="svg+xml", layout=widgets.Layout(width=f"{WIDTH}px"))
-            for key in ("stato", "emessi", "scadenze", "motivazioni")
-        }
+            key: widgets.Image(value=placeholder_svg(title), format="svg+xml",
+                               layout=widgets.Layout(width=f"{WIDTH}px"))
+            for key, title in TITLES.items()
+        }  # fmt: skip
         for key, image in self.images.items():
             image.add_class(f"certdesk-chart-{key}")
+            image.add_class(PENDING)
             # Counted views (ipywidgets' _view_count: None means "not counted"): an image
             # drawn while its page connects, after the page took the widgets' state but
             # before it made the image's view, was seen lost (a blank chart until the next
@@ -113,16 +126,15 @@ class ChartPainter:
     def _series(self, which: LedgerFilter, now: datetime) -> ChartSeries:
         query = self.query
         return {
-            "stato": (_stato_data.counts_by_state(query, which),
-                      {"title": "Certificati per stato"}),
+            "stato": (_stato_data.counts_by_state(query, which), {"title": TITLES["stato"]}),
             "emessi": (_stato_data.issued_per_month(query, which).tail(24),
-                       {"title": "Certificati emessi per mese"}),
+                       {"title": TITLES["emessi"]}),
             "scadenze": (_stato_data.expiries_ahead(query, which, now),
-                         {"title": "Scadenze nei prossimi 12 mesi", "colour": "#b8860b"}),
+                         {"title": TITLES["scadenze"], "colour": "#b8860b"}),
             "motivazioni": (_stato_data.cancellations_by_reason(query, which),
-                            {"title": "Annullamenti per motivazione", "horizontal": True,
+                            {"title": TITLES["motivazioni"], "horizontal": True,
                              "colour": "#8a1c1c"}),
-        }
+        }  # fmt: skip
 
     def _draw(self, series: ChartSeries) -> None:
         for key, (counts, style) in series.items():
@@ -130,4 +142,5 @@ class ChartPainter:
             if self._drawn.get(key) == bars:
                 continue  # the same bars: the image on screen is already right
             self.images[key].value = _charts.render_bar_chart(counts, **style)
+            self.images[key].remove_class(PENDING)  # after the picture, on the same comm
             self._drawn[key] = bars
