@@ -326,7 +326,6 @@ def test_two_channels_each_sees_and_cancels_its_own(world: World, ca_template: P
     content = json.dumps(document).encode()
     at = signed.index(content) + content.index(b"persa")
     a.drop(home, "tampered.json.p7m", signed[:at] + b"P" + signed[at + 1 :])
-    a.drop(home, "pem.json.p7m", a.sign(document, "pem", holder_cert, key_holder, "PEM"))
     b.drop(home, "random.json.p7m", os.urandom(512))
     _watch(home)
 
@@ -340,17 +339,20 @@ def test_two_channels_each_sees_and_cancels_its_own(world: World, ca_template: P
     assert _refused(home, "a", "other-signer.json.p7m") == ["FIRMATARIO_DIVERSO"]
     assert _refused(home, "b", "self-made.json.p7m") == ["FIRMATARIO_NON_TITOLARE"]
     assert _refused(home, "a", "tampered.json.p7m") == ["FIRMA_NON_VALIDA"]
-    assert _refused(home, "a", "pem.json.p7m") == ["P7M_NON_VALIDO"]
     assert _refused(home, "b", "random.json.p7m") == ["P7M_NON_VALIDO"]
     states = _states(home)
     assert {i: states[i] for i in b_ids} == dict.fromkeys(b_ids, "ATTIVATO")
     # the holder reads its answer in the channel it used
     assert json.loads(b.read(receipt_path(home, "holder.json.p7m", canale="b")))["esito"] == "OK"
 
-    # B's first cancellation for the same person: cumulative within B only.
+    # B's first cancellation for the same person: cumulative within B only. The holder's
+    # file again, as PEM text through A: read and verified, and its certificate no longer
+    # ATTIVATO.
     b.drop(home, "person-first.json", json.dumps(_annullamento(PERSON)).encode())
+    a.drop(home, "pem.json.p7m", a.sign(document, "pem", holder_cert, key_holder, "PEM"))
     _watch(home)
     assert _cancelled(home, "b", "person-first.json") == b_person
+    assert _refused(home, "a", "pem.json.p7m") == ["STATO_NON_ANNULLABILE"]
     states = _states(home)
     cancelled = {*a_person, holder, *b_person}
     assert {i for i, s in states.items() if s == "ANNULLATO"} == cancelled
