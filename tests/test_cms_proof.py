@@ -547,7 +547,7 @@ def test_text_that_is_not_a_p7m_is_non_der(material: Material, p7m: bytes) -> No
         "a header line": cms_pem.replace(b"-----\n", b"-----\nProc-Type: 4,ENCRYPTED\n", 1),
         "only the begin line": b"-----BEGIN CMS-----\n",
         "base64 of the document": base64.b64encode(DOCUMENT),
-        "padding missing": one_line.rstrip(b"="),
+        "a character short": one_line[:-1],  # its padding, or its data: never whole
         "a character outside": one_line[:40] + b"*" + one_line[40:],
         "url-safe alphabet": base64.urlsafe_b64encode(p7m),
         "latin-1": body[:30] + "è".encode("latin-1") + body[30:],
