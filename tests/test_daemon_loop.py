@@ -121,6 +121,27 @@ def test_rescan_at_once_after_inotify_queue_overflow(home: Path, tmp_path: Path)
         assert running.daemon._wakeup.overflows == 1
 
 
+def test_a_stop_just_before_the_step_clears_its_wakeup_is_not_lost(home: Path) -> None:
+    """SIGTERM between the loop's look at the stop flag and the step's clear() of the
+    wake-up event: the daemon stopped only after a whole rescan period (an hour here; CI
+    met it once, a thread that would not stop)."""
+    hour = {"rescan_seconds": 3600, "heartbeat_seconds": 3600, "settle_seconds": 0.2}
+    with ThreadDaemon(home, **hour) as running:
+        daemon = running.daemon
+        daemon._upkeep.idle_work = lambda: False  # type: ignore[method-assign]  # no detour
+        event = daemon._wakeup.event
+        clear = event.clear
+
+        def stop_then_clear() -> None:
+            daemon.stop()  # as the signal handler would, at the worst moment
+            clear()
+
+        event.clear = stop_then_clear  # type: ignore[method-assign]
+        event.set()  # wake the loop: its next step clears the event after the stop
+        running.thread.join(10)
+        assert not running.thread.is_alive(), "the stop was lost: the daemon sleeps on"
+
+
 def test_periodic_rescan_finds_what_no_event_announced(home: Path) -> None:
     """Events are only hints: with the watch gone, the periodic rescan still finds files."""
     timing = {"rescan_seconds": 0.3, "heartbeat_seconds": 30, "settle_seconds": 0.2}

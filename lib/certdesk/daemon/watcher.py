@@ -9,9 +9,8 @@
     ``settle_seconds``; with inotify, a file opened or modified and not yet closed is
     waited for, for at most ``write_timeout_seconds`` without change;
   - names starting with ``.`` or ending in ``.tmp``/``.part``: never (writers' names);
-- a rescan every ``rescan_seconds`` catches whatever events missed (files dropped while
-  the daemon was down, network file systems, a lost event); an inotify queue overflow
-  triggers one at once;
+- a rescan every ``rescan_seconds`` catches what events missed (files dropped while the
+  daemon was down, network file systems, a lost event), and at once after an overflow;
 - a batch that raises is retried one input at a time; an input that fails again alone
   gets an ``ERRORE_INTERNO`` receipt and is quarantined: nothing stops the loop;
 - a fault of the machine (a full disk, an I/O error: ``certdesk.faults``), or free space
@@ -84,20 +83,16 @@ class Daemon:
         )  # fmt: skip
         self._watch_inbox(ADMIN_CHANNEL)
         self._readiness = Readiness(
-            self._wakeup,
-            settle_seconds=options.settle_seconds,
+            self._wakeup, settle_seconds=options.settle_seconds,
             write_timeout_seconds=options.write_timeout_seconds,
-        )
+        )  # fmt: skip
         self._progress: Progress | None = None
         self._recovery_due = False
         self._recovery_tried = 0.0
         self._failed = False  # --once: the loop itself failed
         self._folders: HomeFolders | None = None
-        self._reserve = SpaceReserve(
-            (self.home.state, self.home.outbox),
-            options.min_free_bytes,
-            outbox.ledger,
-        )
+        self._reserve = SpaceReserve((self.home.state, self.home.outbox),
+                                     options.min_free_bytes, outbox.ledger)  # fmt: skip
         self._pause = Pause(self.heartbeat, options.pause_retry_seconds)
         self._upkeep = Upkeep(engine, options, self._enter_pause)
 
@@ -354,13 +349,18 @@ class Daemon:
                     return
                 self._stop.wait(min(next_check, 0.1))
                 continue
-            if self._pause.fault is None:
-                self._upkeep.catch_up_columnar()  # nothing to do: the panels see all now
-                if self._upkeep.idle_work():
-                    continue  # one slice done: look at inbox/ before the next
-            timeout = min(options.rescan_seconds, self.heartbeat.every)
-            if next_check is not None:
-                timeout = min(timeout, next_check)
+            self._rest(next_check)
+
+    def _rest(self, next_check: float | None) -> None:
+        """Nothing ready: one slice of idle work, or else wait for a wake-up."""
+        if self._pause.fault is None:
+            self._upkeep.catch_up_columnar()  # nothing to do: the panels see all now
+            if self._upkeep.idle_work():
+                return  # one slice done: look at inbox/ before the next
+        timeout = min(self.options.rescan_seconds, self.heartbeat.every)
+        if next_check is not None:
+            timeout = min(timeout, next_check)
+        if not self._stop.is_set():  # a stop() whose wake-up the step's clear() undid
             self._wakeup.event.wait(max(timeout, 0.01))
 
     def _finish_once(self) -> None:
