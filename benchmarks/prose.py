@@ -483,38 +483,38 @@ PANEL_ANNULLAMENTO_GONE = PanelText(
 PANELS_NOTE_PASS = "pass {n}: {notes}"
 PANELS_METHOD = _paragraph("""
 **How**: each home is filled by `scale.populate` ({states}), then `ledger.csv` is exported
-and `ledger.parquet/` rebuilt from the store, each timed, and the home is synced to disk.
-In this process: `certdesk.frame.load_ledger` of the whole ledger ({repeat} runs) and of
+and `ledger.parquet/` rebuilt from the store, each timed, and the home is synced to disk. In
+this process: `certdesk.frame.load_ledger` of the whole ledger ({repeat} runs) and of
 {people} sampled people, one run each; then the same four questions asked of pyarrow's
 dataset API (`pyarrow.dataset.dataset(folder).to_table(filter=...)`, the dataset opened for
-each question as DuckDB's glob is; the page found as `LedgerQuery.page` finds it, ids
-first, then their rows) and of DuckDB through `LedgerQuery` ({repeat} runs each; the two
-answers must be equal). In Chromium (Debian's, headless, through Playwright, offline):
-`certdesk --home H admin` on 127.0.0.1 with a token; each pass is a fresh browser context
-that opens Richiesta (which reads no ledger: what Voila, a kernel and its imports cost
-any page) and closes it, then opens Stato (timed from `page.goto` until the counters and
-the table are on screen, polled every animation frame), types the first 8 characters of
-a sampled codice fiscale and presses Enter, clears it, turns to the next page of the
-whole ledger, chooses the state ANNULLATO (each timed until the counters or the table
-change, each from a page at rest: the charts' images unchanged for a second), exports the
-ANNULLATO rows as CSV (until the link shows; then the download, whose rows must be the
-population's ANNULLATO count), and closes the page with its `beforeunload` (timed until
-the kernel's process has exited and `api/kernels` no longer lists it); then opens
-Annullamento and types the first 6 characters of that codice fiscale at once (timed until
-the field's suggestion list changes and holds it). Playwright's routing, which keeps those
-pages offline, turns the browser's cache off: each of them fetches every file it needs, as
-a first visit in a new browser does. The server names each page the files earlier pages of
-its notebook loaded (`Link: rel=preload`, `certdesk.webapp_preload`): the first pass'
-pages, the server's first of each notebook, go without. Then, in the same context, Stato
-and Annullamento are each opened twice more without routing (offline through Chromium's
-resolver, which fails every host but 127.0.0.1), the cache on: the first visit fills it,
-the second is timed (until shown, as above), and its static files (Voila's and the widget
-extensions') are counted, those fetched from the server against all it asked for: what
-every visit after the first costs an administrator. A kernel's memory is its process' RSS
-(psutil, the Voila process' child started for that kernel) and its high-water mark
-(`VmHWM`), read after the charts are first drawn, after the export, and after the
-suggestions. Every time is what a person waits for, the round trip through Playwright
-included (a few milliseconds). The growth column is the figure at the largest home over
-the figure at the smallest. The machine is shared with other work (tests of other
-engineers), so the browser figures are medians of the passes.
+each question as DuckDB's glob is; the page found as `LedgerQuery.page` finds it, ids first,
+then their rows) and of DuckDB through `LedgerQuery` ({repeat} runs each; the two answers
+must be equal). In Chromium (Debian's, headless, through Playwright, offline): `certdesk
+--home H admin` on 127.0.0.1 with a token; each pass is a fresh browser context that opens
+Richiesta (which reads no ledger: what Voila, a kernel and its imports cost any page) and
+closes it, then opens Stato (timed from `page.goto` until the counters and the table are on
+screen, polled every animation frame), types the first 8 characters of a sampled codice
+fiscale and presses Enter, clears it, turns to the next page of the whole ledger, chooses
+the state ANNULLATO (each timed until the counters or the table change, each from a page at
+rest: the charts' images unchanged for a second), exports the ANNULLATO rows as CSV (until
+the link shows; then the download, whose rows must be the population's ANNULLATO count), and
+closes the page with its `beforeunload` (timed until the kernel's process has exited and
+`api/kernels` no longer lists it); then opens Annullamento and types the first 6 characters
+of that codice fiscale at once (timed until the field's suggestion list changes and holds
+it). Playwright's routing, which keeps those pages offline, turns the browser's cache off:
+each of them fetches every file it needs, as a first visit in a new browser does. The server
+names each page the files earlier pages of its notebook loaded (`Link: rel=preload`,
+`certdesk.webapp_preload`), and a notebook's first page those every other notebook's pages
+loaded: only the first Richiesta goes without. Then, in the same context, Stato and
+Annullamento are each opened twice more without routing (offline through Chromium's
+resolver, which fails every host but 127.0.0.1), the cache on: the first visit fills it, the
+second is timed (until shown, as above), and its static files (Voila's and the widget
+extensions') are counted, those fetched from the server against all it asked for: what every
+visit after the first costs an administrator. A kernel's memory is its process' RSS (psutil,
+the Voila process' child started for that kernel) and its high-water mark (`VmHWM`), read
+after the charts are first drawn, after the export, and after the suggestions. Every time is
+what a person waits for, the round trip through Playwright included (a few milliseconds).
+The growth column is the figure at the largest home over the figure at the smallest. The
+machine is shared with other work (tests of other engineers), so the browser figures are
+medians of the passes.
 """)
