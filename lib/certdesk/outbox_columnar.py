@@ -50,6 +50,7 @@ FORMAT = 2
 _MANIFEST = "_certdesk.json"
 _SUFFIX = ".parquet"
 
+
 def part_paths(folder: Path) -> list[Path]:
     """The parts in ``folder``, oldest first (their names are their first IdOperazioni);
     none when there is no such folder."""
